@@ -1,0 +1,84 @@
+// Package agentapi holds the JSON types and paths that cross the wire
+// between the byoi server and the installer agent. It is a leaf: both sides
+// import it, so the agent binary never links the server.
+//
+// The agent authenticates every call with "Authorization: Bearer <token>",
+// the one-time token the server put on the installer's kernel command line:
+//
+//	GET  /agent/v1/task      → Task
+//	POST /agent/v1/progress  ← Progress   (204)
+//	POST /agent/v1/done      ← Done       (204)
+//	POST /agent/v1/error     ← Failure    (204)
+package agentapi
+
+import (
+	"github.com/byoi/byoi/boot"
+)
+
+// Paths of the agent API.
+const (
+	PathTask     = "/agent/v1/task"
+	PathProgress = "/agent/v1/progress"
+	PathDone     = "/agent/v1/done"
+	PathError    = "/agent/v1/error"
+)
+
+// Kernel command-line parameters the installer script passes to the agent.
+const (
+	ParamServer   = "byoi.server"   // base URL, e.g. http://198.51.100.1:8080
+	ParamTask     = "byoi.task"     // task ID
+	ParamToken    = "byoi.token"    // one-time token
+	ParamPoweroff = "byoi.poweroff" // "1": power off instead of rebooting at the end
+	ParamDebug    = "byoi.debug"    // "1": rescue shell on fatal errors, if available
+	ParamBootIf   = "BOOTIF"        // 01-aa-bb-cc-dd-ee-ff, the MAC iPXE booted from
+)
+
+// Task is what the agent receives: everything it needs to install, secrets
+// included (this is the one place they are handed out).
+type Task struct {
+	ID      int64            `json:"taskId"`
+	Machine string           `json:"serviceName"`
+	Spec    boot.InstallSpec `json:"spec"`
+	// Disk is the resolved disk selection rule (machine hints, or the
+	// diskGroupId's group).
+	Disk boot.DiskHints `json:"disk"`
+	// Steps lists what the agent must report on, in order.
+	Steps []boot.StepID `json:"steps"`
+}
+
+// Progress reports one step's state.
+type Progress struct {
+	Step       boot.StepID     `json:"step"`
+	Status     boot.StepStatus `json:"status"`
+	BytesDone  int64           `json:"bytesDone,omitempty"`
+	BytesTotal int64           `json:"bytesTotal,omitempty"`
+	// Comment replaces the step's comment when set (e.g. the chosen disk).
+	Comment string `json:"comment,omitempty"`
+}
+
+// Done ends the task successfully. BootMode and EFIBootloaderPath say what
+// the machine should boot from now on.
+type Done struct {
+	BootMode          boot.BootMode `json:"bootMode"`
+	EFIBootloaderPath string        `json:"efiBootloaderPath,omitempty"`
+	// Disk is the device the image went to, for the record.
+	Disk string `json:"disk,omitempty"`
+}
+
+// Failure classes.
+const (
+	ClassCustomer = "customer" // the image or the request is at fault → customerError
+	ClassInternal = "internal" // byoi or the machine is at fault → ovhError
+)
+
+// Failure ends the task in error.
+type Failure struct {
+	Step    boot.StepID `json:"step"`
+	Class   string      `json:"class"`
+	Message string      `json:"message"`
+}
+
+// Error is the JSON body of any non-2xx answer of the agent API.
+type Error struct {
+	Message string `json:"message"`
+}

@@ -1,0 +1,165 @@
+package boot
+
+import (
+	"fmt"
+	"time"
+)
+
+// Status is an OVH task status.
+type Status string
+
+// Task statuses, as OVH names them.
+const (
+	StatusInit          Status = "init"
+	StatusTodo          Status = "todo"
+	StatusDoing         Status = "doing"
+	StatusDone          Status = "done"
+	StatusCancelled     Status = "cancelled"
+	StatusCustomerError Status = "customerError"
+	StatusOVHError      Status = "ovhError"
+)
+
+// Active reports whether a task in this status still holds its machine.
+func (s Status) Active() bool {
+	return s == StatusInit || s == StatusTodo || s == StatusDoing
+}
+
+// Final reports whether the status is terminal.
+func (s Status) Final() bool {
+	switch s {
+	case StatusDone, StatusCancelled, StatusCustomerError, StatusOVHError:
+		return true
+	}
+	return false
+}
+
+// CanTransition reports whether a task may move from s to next.
+// Terminal states never change; doing never returns to todo.
+func (s Status) CanTransition(next Status) bool {
+	switch s {
+	case StatusInit:
+		return next == StatusTodo || next.Final()
+	case StatusTodo:
+		return next == StatusDoing || next.Final()
+	case StatusDoing:
+		return next == StatusDoing || next.Final()
+	}
+	return false
+}
+
+// StepStatus is the status of one install/status step, as OVH names them.
+type StepStatus string
+
+// Step statuses.
+const (
+	StepTodo  StepStatus = "todo"
+	StepDoing StepStatus = "doing"
+	StepDone  StepStatus = "done"
+	StepError StepStatus = "error"
+)
+
+// StepID names an installation step. The IDs are byoi's; Comment holds the
+// human text OVH shows in install/status.
+type StepID string
+
+// The installation steps, in order.
+const (
+	StepDownload    StepID = "download"
+	StepCheck       StepID = "check"
+	StepWrite       StepID = "write"
+	StepGPT         StepID = "gpt"
+	StepConfigDrive StepID = "configdrive"
+	StepBootSetup   StepID = "bootsetup"
+	StepReboot      StepID = "reboot"
+)
+
+// StepComments are the install/status comments of each step.
+var StepComments = map[StepID]string{
+	StepDownload:    "Downloading image",
+	StepCheck:       "Checking image format and checksum",
+	StepWrite:       "Writing image to disk",
+	StepGPT:         "Moving backup GPT data structures to the end of disk",
+	StepConfigDrive: "Creating config drive",
+	StepBootSetup:   "Setting up boot from disk",
+	StepReboot:      "Rebooting",
+}
+
+// Steps lists the step IDs of a BYOI installation in order.
+func Steps() []StepID {
+	return []StepID{StepDownload, StepCheck, StepWrite, StepGPT, StepConfigDrive, StepBootSetup, StepReboot}
+}
+
+// Step is one entry of a task's progress.
+type Step struct {
+	ID         StepID     `json:"id"`
+	Comment    string     `json:"comment"`
+	Status     StepStatus `json:"status"`
+	Error      string     `json:"error"`
+	BytesDone  int64      `json:"bytesDone,omitempty"`
+	BytesTotal int64      `json:"bytesTotal,omitempty"`
+	Updated    time.Time  `json:"updated,omitzero"`
+}
+
+// NewSteps returns the step list of a fresh task, every step todo.
+func NewSteps() []Step {
+	ids := Steps()
+	steps := make([]Step, len(ids))
+	for i, id := range ids {
+		steps[i] = Step{ID: id, Comment: StepComments[id], Status: StepTodo}
+	}
+	return steps
+}
+
+// Task is one reinstallation of one machine.
+type Task struct {
+	ID       int64  `json:"taskId"`
+	Machine  string `json:"serviceName"`
+	Function string `json:"function"` // e.g. "reinstallServer"
+	Comment  string `json:"comment"`
+	Status   Status `json:"status"`
+	// Message is the error message of a failed task (OVH wording).
+	Message string `json:"message,omitempty"`
+	Spec    InstallSpec `json:"spec"`
+	Steps   []Step      `json:"steps"`
+	// TokenHash is the SHA-256 of the installer's one-time token, hex.
+	// Empty until the machine PXE-boots into the installer.
+	TokenHash  string    `json:"tokenHash,omitempty"`
+	Created    time.Time `json:"created"`
+	StartDate  time.Time `json:"startDate,omitzero"`
+	LastUpdate time.Time `json:"lastUpdate"`
+	DoneDate   time.Time `json:"doneDate,omitzero"`
+}
+
+// Step returns a pointer to the step with the given ID, or nil.
+func (t *Task) Step(id StepID) *Step {
+	for i := range t.Steps {
+		if t.Steps[i].ID == id {
+			return &t.Steps[i]
+		}
+	}
+	return nil
+}
+
+// SetStatus moves the task to next, stamping its dates, or returns an error
+// naming both states when the transition is not allowed.
+func (t *Task) SetStatus(next Status, now time.Time) error {
+	if !t.Status.CanTransition(next) {
+		return fmt.Errorf("task %d: cannot go from %s to %s: %w", t.ID, t.Status, next, ErrConflict)
+	}
+	if next == StatusDoing && t.StartDate.IsZero() {
+		t.StartDate = now
+	}
+	if next.Final() {
+		t.DoneDate = now
+		if next != StatusDone {
+			for i := range t.Steps {
+				if t.Steps[i].Status == StepDoing {
+					t.Steps[i].Status = StepError
+				}
+			}
+		}
+	}
+	t.Status = next
+	t.LastUpdate = now
+	return nil
+}
