@@ -1,0 +1,87 @@
+# byoi — build, run and test.
+#
+#   make run     build everything, fetch iPXE + kernel from Debian packages, serve
+#   make test    unit tests (-race) then the QEMU end-to-end suite
+#   make bench   byoi against the tools a user would otherwise use
+#
+# Third-party binaries land in third_party/ (git-ignored), our builds in bin/.
+
+GO        ?= go
+BIN       := bin
+TP        := third_party
+BOOT      := $(BIN)/boot
+STATE     ?= state
+# Extra arguments for `byoi serve` in `make run`, e.g. ARGS="--dhcp-mode full".
+ARGS      ?=
+GOFLAGS_STATIC := CGO_ENABLED=0
+E2E_TIMEOUT ?= 25m
+FUZZTIME  ?= 10s
+UNIT_PKGS  = $(shell $(GO) list ./... | grep -v '/e2e$$')
+
+.PHONY: all build fetch run test unit e2e bench lint ci fuzz fuzz-short clean deps-run deps-test
+
+all: build
+
+build: $(BIN)/byoi $(BIN)/byoi-agent boot-files
+
+$(BIN)/byoi: FORCE
+	$(GO) build -trimpath -o $@ ./cmd/byoi
+
+# The agent runs as /init in the installer: static, no cgo.
+$(BIN)/byoi-agent: FORCE
+	$(GOFLAGS_STATIC) $(GO) build -trimpath -ldflags='-s -w' -o $@ ./cmd/byoi-agent
+
+fetch:
+	scripts/fetch-debian.sh $(TP) ipxe linux
+
+# Everything `byoi serve` hands to machines: iPXE binaries, kernel, initramfs.
+boot-files: fetch $(BIN)/byoi $(BIN)/byoi-agent
+	mkdir -p $(BOOT)
+	cp $(TP)/ipxe/*.efi $(TP)/ipxe/*.kpxe $(BOOT)/
+	cp $(TP)/linux/vmlinuz $(BOOT)/vmlinuz
+	$(BIN)/byoi initramfs build --agent $(BIN)/byoi-agent \
+		--modules-dir $$(ls -d $(TP)/linux/modules/* | head -n1) --output $(BOOT)/initrd.img
+
+run: deps-run build
+	$(BIN)/byoi serve --state-dir $(STATE) --files-dir $(BOOT) $(ARGS)
+
+deps-run:
+	scripts/install-deps.sh run
+
+deps-test:
+	scripts/install-deps.sh test
+
+test: deps-test unit e2e
+
+unit:
+	BYOI_INTEGRATION=1 $(GO) test -race -count=1 $(UNIT_PKGS)
+
+# The e2e suite builds what it needs through this Makefile (see e2e/harness.go).
+e2e: build
+	scripts/fetch-debian.sh $(TP) ovmf
+	BYOI_INTEGRATION=1 BYOI_ROOT=$(CURDIR) $(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) ./e2e/
+
+bench: deps-test build
+	BYOI_ROOT=$(CURDIR) $(GO) run ./e2e/bench
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
+	cp go.mod /tmp/byoi.go.mod.bak && cp go.sum /tmp/byoi.go.sum.bak && $(GO) mod tidy && \
+		if ! git diff --quiet -- go.mod go.sum; then echo "go mod tidy changes go.mod/go.sum"; cp /tmp/byoi.go.mod.bak go.mod; cp /tmp/byoi.go.sum.bak go.sum; exit 1; fi
+
+ci: lint test
+
+# Every fuzz target for FUZZTIME each (make fuzz FUZZTIME=2m).
+fuzz:
+	@for pkg in $(UNIT_PKGS); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+clean:
+	rm -rf $(BIN)
+
+FORCE:
