@@ -1,0 +1,327 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/byoi/byoi/boot"
+	bolt "go.etcd.io/bbolt"
+)
+
+// DiscoveredPrefix starts the name of every machine recorded from an
+// unknown MAC: "discovered-" and the MAC's twelve hex digits.
+const DiscoveredPrefix = "discovered-"
+
+// DiscoveredName returns the name a discovered machine gets for a
+// normalised MAC ("52:54:00:12:34:56" → "discovered-525400123456").
+func DiscoveredName(mac string) string {
+	return DiscoveredPrefix + strings.ReplaceAll(mac, ":", "")
+}
+
+// CreateMachine validates and stores a new machine. A name or MAC that is
+// already taken is an ErrConflict.
+func (s *Store) CreateMachine(ctx context.Context, m boot.Machine) (boot.Machine, error) {
+	m.MACs = append([]string(nil), m.MACs...) // Validate normalises in place
+	if err := m.Validate(); err != nil {
+		return boot.Machine{}, fmt.Errorf("create machine: %w", err)
+	}
+	err := s.update(ctx, func(tx *bolt.Tx) error { return createMachine(tx, m) })
+	if err != nil {
+		return boot.Machine{}, err
+	}
+	return m, nil
+}
+
+func createMachine(tx *bolt.Tx, m boot.Machine) error {
+	machines := tx.Bucket(bucketMachines)
+	if machines.Get([]byte(m.Name)) != nil {
+		return fmt.Errorf("create machine %s: name already taken: %w", m.Name, boot.ErrConflict)
+	}
+	if err := claimMACs(tx, m.Name, m.MACs); err != nil {
+		return fmt.Errorf("create machine %s: %w", m.Name, err)
+	}
+	return putJSON(machines, []byte(m.Name), m)
+}
+
+// claimMACs points each MAC at name, refusing MACs owned by another machine.
+func claimMACs(tx *bolt.Tx, name string, macs []string) error {
+	idx := tx.Bucket(bucketMACs)
+	for _, mac := range macs {
+		if owner := idx.Get([]byte(mac)); owner != nil && string(owner) != name {
+			return fmt.Errorf("MAC %s belongs to machine %s: %w", mac, owner, boot.ErrConflict)
+		}
+		if err := idx.Put([]byte(mac), []byte(name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func releaseMACs(tx *bolt.Tx, name string, macs []string) error {
+	idx := tx.Bucket(bucketMACs)
+	for _, mac := range macs {
+		if owner := idx.Get([]byte(mac)); string(owner) == name {
+			if err := idx.Delete([]byte(mac)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func getMachine(tx *bolt.Tx, name string) (boot.Machine, error) {
+	var m boot.Machine
+	ok, err := getJSON(tx.Bucket(bucketMachines), []byte(name), &m)
+	if err != nil {
+		return m, err
+	}
+	if !ok {
+		return m, fmt.Errorf("machine %s: %w", name, boot.ErrNotFound)
+	}
+	return m, nil
+}
+
+// Machine returns the machine called name.
+func (s *Store) Machine(ctx context.Context, name string) (boot.Machine, error) {
+	var m boot.Machine
+	err := s.view(ctx, func(tx *bolt.Tx) (err error) {
+		m, err = getMachine(tx, name)
+		return err
+	})
+	return m, err
+}
+
+// MachineByMAC returns the machine owning mac (any form boot.NormalizeMAC
+// accepts). An invalid MAC owns no machine: the error wraps ErrNotFound.
+func (s *Store) MachineByMAC(ctx context.Context, mac string) (boot.Machine, error) {
+	norm, err := boot.NormalizeMAC(mac)
+	if err != nil {
+		return boot.Machine{}, fmt.Errorf("machine by MAC: %v: %w", err, boot.ErrNotFound)
+	}
+	var m boot.Machine
+	err = s.view(ctx, func(tx *bolt.Tx) (err error) {
+		name := tx.Bucket(bucketMACs).Get([]byte(norm))
+		if name == nil {
+			return fmt.Errorf("machine with MAC %s: %w", norm, boot.ErrNotFound)
+		}
+		m, err = getMachine(tx, string(name))
+		return err
+	})
+	return m, err
+}
+
+// Machines lists every machine, discovered ones included, sorted by name.
+func (s *Store) Machines(ctx context.Context) ([]boot.Machine, error) {
+	var ms []boot.Machine
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMachines).ForEach(func(k, v []byte) error {
+			var m boot.Machine
+			if err := jsonUnmarshal(v, &m); err != nil {
+				return fmt.Errorf("machine %s: %w", k, err)
+			}
+			ms = append(ms, m)
+			return nil
+		})
+	})
+	return ms, err
+}
+
+// UpdateMachine reads the machine, lets fn change it, validates and writes
+// it back, all in one transaction. fn may rename the machine (adopting a
+// discovered one) unless it has an active task; its tasks and events follow.
+// An error from fn aborts the update and is returned as is.
+func (s *Store) UpdateMachine(ctx context.Context, name string, fn func(*boot.Machine) error) (boot.Machine, error) {
+	var out boot.Machine
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		old, err := getMachine(tx, name)
+		if err != nil {
+			return err
+		}
+		m := old
+		m.MACs = append([]string(nil), old.MACs...)
+		if err := fn(&m); err != nil {
+			return err
+		}
+		if err := m.Validate(); err != nil {
+			return fmt.Errorf("update machine %s: %w", name, err)
+		}
+		if err := releaseMACs(tx, name, old.MACs); err != nil {
+			return err
+		}
+		if m.Name != name {
+			if err := renameMachine(tx, name, m.Name); err != nil {
+				return fmt.Errorf("rename machine %s to %s: %w", name, m.Name, err)
+			}
+		}
+		if err := claimMACs(tx, m.Name, m.MACs); err != nil {
+			return fmt.Errorf("update machine %s: %w", name, err)
+		}
+		out = m
+		return putJSON(tx.Bucket(bucketMachines), []byte(m.Name), m)
+	})
+	return out, err
+}
+
+// renameMachine moves the record key and every index entry from old to
+// name. The caller writes the machine record itself.
+func renameMachine(tx *bolt.Tx, old, name string) error {
+	if tx.Bucket(bucketMachines).Get([]byte(name)) != nil {
+		return fmt.Errorf("name already taken: %w", boot.ErrConflict)
+	}
+	if tx.Bucket(bucketActive).Get([]byte(old)) != nil {
+		return fmt.Errorf("an installation task is active: %w", boot.ErrConflict)
+	}
+	if err := tx.Bucket(bucketMachines).Delete([]byte(old)); err != nil {
+		return err
+	}
+	err := moveIndex(tx, bucketMachineTasks, bucketTasks, old, name, func(raw []byte) ([]byte, error) {
+		return rewriteOwner(raw, &boot.Task{}, func(t *boot.Task) { t.Machine = name })
+	})
+	if err != nil {
+		return err
+	}
+	return moveIndex(tx, bucketMachineEvts, bucketEvents, old, name, func(raw []byte) ([]byte, error) {
+		return rewriteOwner(raw, &boot.Event{}, func(e *boot.Event) { e.Machine = name })
+	})
+}
+
+// moveIndex re-keys the "old \x00 id" entries of index under name and
+// rewrites the records they point to in records.
+func moveIndex(tx *bolt.Tx, index, records []byte, old, name string, rewrite func([]byte) ([]byte, error)) error {
+	idx, recs := tx.Bucket(index), tx.Bucket(records)
+	prefix := subPrefix(old)
+	var ids [][]byte
+	c := idx.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		ids = append(ids, append([]byte(nil), k[len(prefix):]...))
+	}
+	for _, id := range ids {
+		if err := idx.Delete(append(append([]byte(nil), prefix...), id...)); err != nil {
+			return err
+		}
+		if err := idx.Put(append(subPrefix(name), id...), nil); err != nil {
+			return err
+		}
+		raw, err := rewrite(recs.Get(id))
+		if err != nil {
+			return err
+		}
+		if err := recs.Put(id, raw); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func rewriteOwner[T any](raw []byte, v *T, set func(*T)) ([]byte, error) {
+	if err := jsonUnmarshal(raw, v); err != nil {
+		return nil, err
+	}
+	set(v)
+	return jsonMarshal(v)
+}
+
+// DeleteMachine removes a machine with its tasks and events. It refuses
+// (ErrConflict) while the machine has an active task.
+func (s *Store) DeleteMachine(ctx context.Context, name string) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		m, err := getMachine(tx, name)
+		if err != nil {
+			return err
+		}
+		if tx.Bucket(bucketActive).Get([]byte(name)) != nil {
+			return fmt.Errorf("delete machine %s: an installation task is active: %w", name, boot.ErrConflict)
+		}
+		if err := releaseMACs(tx, name, m.MACs); err != nil {
+			return err
+		}
+		if err := deleteIndexed(tx, bucketMachineTasks, bucketTasks, name, func(raw []byte) error {
+			var t boot.Task
+			if err := jsonUnmarshal(raw, &t); err != nil {
+				return err
+			}
+			if t.TokenHash != "" {
+				return tx.Bucket(bucketTokens).Delete([]byte(t.TokenHash))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := deleteIndexed(tx, bucketMachineEvts, bucketEvents, name, nil); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMachines).Delete([]byte(name))
+	})
+}
+
+// deleteIndexed deletes the "name \x00 id" index entries and their records,
+// calling before (if set) with each record first.
+func deleteIndexed(tx *bolt.Tx, index, records []byte, name string, before func([]byte) error) error {
+	idx, recs := tx.Bucket(index), tx.Bucket(records)
+	prefix := subPrefix(name)
+	var keys [][]byte
+	c := idx.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		keys = append(keys, append([]byte(nil), k...))
+	}
+	for _, k := range keys {
+		id := k[len(prefix):]
+		if before != nil {
+			if raw := recs.Get(id); raw != nil {
+				if err := before(raw); err != nil {
+					return err
+				}
+			}
+		}
+		if err := recs.Delete(id); err != nil {
+			return err
+		}
+		if err := idx.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RecordDiscovered notes that mac asked what to boot. A MAC nobody owns
+// becomes a Discovered machine named DiscoveredName(mac); a known MAC's
+// machine gets LastSeen and LastClient updated. It returns the machine.
+func (s *Store) RecordDiscovered(ctx context.Context, mac, client string, now time.Time) (boot.Machine, error) {
+	norm, err := boot.NormalizeMAC(mac)
+	if err != nil {
+		return boot.Machine{}, fmt.Errorf("record discovered: %w", err)
+	}
+	var out boot.Machine
+	err = s.update(ctx, func(tx *bolt.Tx) error {
+		if name := tx.Bucket(bucketMACs).Get([]byte(norm)); name != nil {
+			m, err := getMachine(tx, string(name))
+			if err != nil {
+				return err
+			}
+			m.LastSeen, m.LastClient = now, client
+			out = m
+			return putJSON(tx.Bucket(bucketMachines), name, m)
+		}
+		out = boot.Machine{
+			Name: DiscoveredName(norm), MACs: []string{norm}, Discovered: true,
+			LastSeen: now, LastClient: client, Created: now,
+		}
+		return createMachine(tx, out)
+	})
+	return out, err
+}
+
+// TouchMachine sets a machine's LastSeen and LastClient.
+func (s *Store) TouchMachine(ctx context.Context, name, client string, now time.Time) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		m, err := getMachine(tx, name)
+		if err != nil {
+			return err
+		}
+		m.LastSeen, m.LastClient = now, client
+		return putJSON(tx.Bucket(bucketMachines), []byte(name), m)
+	})
+}

@@ -1,0 +1,205 @@
+// Package store persists byoi's machines, tasks, events, DHCP leases and API
+// credentials in a single bbolt file. The store is the source of truth: every
+// write happens in one bbolt transaction, and secondary indexes (MAC →
+// machine, machine → active task, token hash → task) are kept in the same
+// transaction as the records they point to.
+//
+// Typical use:
+//
+//	st, err := store.Open("/var/lib/byoi/byoi.db", store.Options{})
+//	if err != nil { return err }
+//	defer st.Close()
+//	m, err := st.MachineByMAC(ctx, "52:54:00:12:34:56")
+//	if errors.Is(err, boot.ErrNotFound) { /* unknown machine */ }
+//
+// "Not found" errors wrap boot.ErrNotFound and conflicts (a name or MAC
+// already taken, a second active task) wrap boot.ErrConflict.
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// SchemaVersion is the version of the on-disk layout this code writes.
+// A file with a newer version is refused rather than misread.
+const SchemaVersion = 1
+
+// DefaultTimeout is how long Open waits for the file lock when
+// Options.Timeout is zero.
+const DefaultTimeout = 5 * time.Second
+
+// ErrNewerSchema is returned by Open for a file written by a newer byoi.
+var ErrNewerSchema = errors.New("store schema is newer than this byoi")
+
+// Bucket names. Index buckets map a key to the primary key of a record.
+var (
+	bucketMeta         = []byte("meta")
+	bucketMachines     = []byte("machines")       // name → Machine JSON
+	bucketMACs         = []byte("macs")           // mac → name
+	bucketTasks        = []byte("tasks")          // id (8 bytes BE) → Task JSON
+	bucketMachineTasks = []byte("machine_tasks")  // name \x00 id → nothing
+	bucketActive       = []byte("active_tasks")   // name → id
+	bucketTokens       = []byte("task_tokens")    // token hash → id
+	bucketEvents       = []byte("events")         // seq (8 bytes BE) → Event JSON
+	bucketMachineEvts  = []byte("machine_events") // name \x00 seq → nothing
+	bucketLeases       = []byte("leases")         // mac → Lease JSON
+	bucketCredentials  = []byte("credentials")    // id → Credential JSON
+
+	keyVersion = []byte("version")
+
+	allBuckets = [][]byte{
+		bucketMeta, bucketMachines, bucketMACs, bucketTasks, bucketMachineTasks,
+		bucketActive, bucketTokens, bucketEvents, bucketMachineEvts, bucketLeases,
+		bucketCredentials,
+	}
+)
+
+// Options configure Open. The zero value works.
+type Options struct {
+	// Timeout is how long to wait for another process's lock on the file;
+	// 0 means DefaultTimeout.
+	Timeout time.Duration
+	// Logger receives informational messages; nil discards them.
+	Logger *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+}
+
+// Store is the bbolt-backed store. Its methods are safe for concurrent use.
+type Store struct {
+	db  *bolt.DB
+	log *slog.Logger
+}
+
+// Open opens (creating if needed) the store file at path and brings its
+// schema up to date. It refuses files written with a newer schema.
+func Open(path string, opts Options) (*Store, error) {
+	opts.setDefaults()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout})
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	s := &Store{db: db, log: opts.Logger}
+	if err := db.Update(s.initSchema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	s.log.Debug("store opened", "path", path, "schema", SchemaVersion)
+	return s, nil
+}
+
+func (s *Store) initSchema(tx *bolt.Tx) error {
+	meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+	if err != nil {
+		return fmt.Errorf("create bucket meta: %w", err)
+	}
+	if v := meta.Get(keyVersion); v != nil {
+		n, err := strconv.Atoi(string(v))
+		if err != nil {
+			return fmt.Errorf("read schema version %q: %w", v, err)
+		}
+		if n > SchemaVersion {
+			return fmt.Errorf("file has schema version %d, this byoi knows up to %d (upgrade byoi): %w", n, SchemaVersion, ErrNewerSchema)
+		}
+		// Version 1 is the first; future migrations go here, keyed on n.
+	}
+	for _, name := range allBuckets {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	return meta.Put(keyVersion, []byte(strconv.Itoa(SchemaVersion)))
+}
+
+// Close closes the file. The store must not be used afterwards.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	return nil
+}
+
+// view and update run fn in a read or write transaction after checking ctx.
+// bbolt transactions cannot be interrupted, so ctx is only checked at the start.
+func (s *Store) view(ctx context.Context, fn func(*bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.View(fn)
+}
+
+func (s *Store) update(ctx context.Context, fn func(*bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.Update(fn)
+}
+
+func u64key(n uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], n)
+	return b[:]
+}
+
+// subKey builds an index key "prefix \x00 n"; names never contain NUL.
+func subKey(prefix string, n uint64) []byte {
+	k := make([]byte, 0, len(prefix)+9)
+	k = append(k, prefix...)
+	k = append(k, 0)
+	return append(k, u64key(n)...)
+}
+
+func subPrefix(prefix string) []byte {
+	return append([]byte(prefix), 0)
+}
+
+func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
+	raw := b.Get(key)
+	if raw == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return true, fmt.Errorf("decode record %q: %w", key, err)
+	}
+	return true, nil
+}
+
+func putJSON(b *bolt.Bucket, key []byte, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode record %q: %w", key, err)
+	}
+	return b.Put(key, raw)
+}
+
+func jsonUnmarshal(raw []byte, v any) error {
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("decode record: %w", err)
+	}
+	return nil
+}
+
+func jsonMarshal(v any) ([]byte, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encode record: %w", err)
+	}
+	return raw, nil
+}
