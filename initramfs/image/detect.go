@@ -1,0 +1,142 @@
+package image
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
+)
+
+// sniffSize is how much of the start of an image detection looks at (the
+// ISO 9660 descriptor sits at 32 KiB).
+const sniffSize = 64 << 10
+
+// Decompressor memory limits: images compressed with larger windows are
+// refused rather than allowed to grow the installer's memory.
+const (
+	maxZstdWindow = 64 << 20
+	xzDictCap     = 64 << 20
+)
+
+// compression returns "gzip", "xz", "zstd" or "" from a file's first bytes.
+func compression(head []byte) string {
+	switch {
+	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
+		return "gzip"
+	case bytes.HasPrefix(head, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
+		return "xz"
+	case bytes.HasPrefix(head, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		return "zstd"
+	}
+	return ""
+}
+
+// decompress wraps r with the decoder for kind.
+func decompress(kind string, r io.Reader) (io.ReadCloser, error) {
+	switch kind {
+	case "gzip":
+		z, err := gzip.NewReader(r)
+		if err != nil {
+			return nil, fmt.Errorf("gzip: %w", err)
+		}
+		return z, nil
+	case "xz":
+		z, err := xz.ReaderConfig{DictCap: xzDictCap}.NewReader(r)
+		if err != nil {
+			return nil, fmt.Errorf("xz: %w", err)
+		}
+		return io.NopCloser(z), nil
+	case "zstd":
+		z, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
+			zstd.WithDecoderMaxWindow(maxZstdWindow))
+		if err != nil {
+			return nil, fmt.Errorf("zstd: %w", err)
+		}
+		return z.IOReadCloser(), nil
+	}
+	return io.NopCloser(r), nil
+}
+
+// isQcow2 reports whether head starts with the qcow2 magic.
+func isQcow2(head []byte) bool { return bytes.HasPrefix(head, []byte("QFI\xfb")) }
+
+// hasPartitionTable reports whether a raw image starts with an MBR boot
+// signature or a GPT header (512- or 4096-byte sectors).
+func hasPartitionTable(head []byte) bool {
+	if len(head) >= 520 && string(head[512:520]) == "EFI PART" {
+		return true
+	}
+	if len(head) >= 4104 && string(head[4096:4104]) == "EFI PART" {
+		return true
+	}
+	return len(head) >= 512 && head[510] == 0x55 && head[511] == 0xaa
+}
+
+// signature is a magic string at an offset, naming what it belongs to.
+type signature struct {
+	off  int
+	ma   string
+	what string
+}
+
+var signatures = []signature{
+	{0, "QFI\xfb", "QEMU QCOW2 image"},
+	{0, "XFSB", "XFS filesystem"},
+	{0, "LUKS\xba\xbe", "LUKS encrypted volume"},
+	{0, "KDMV", "VMware VMDK image"},
+	{0, "vhdxfile", "Microsoft VHDX image"},
+	{0, "conectix", "Microsoft VHD image"},
+	{0, "<<< Oracle VM VirtualBox Disk Image >>>", "VirtualBox VDI image"},
+	{0, "\x7fELF", "ELF executable"},
+	{0, "PK\x03\x04", "Zip archive"},
+	{257, "ustar", "tar archive"},
+	{1080, "\x53\xef", "Linux ext2/ext3/ext4 filesystem"},
+	{0x10040, "_BHRfS_M", "BTRFS filesystem"},
+	{3, "NTFS    ", "NTFS filesystem"},
+	{82, "FAT32   ", "FAT32 filesystem"},
+	{54, "FAT1", "FAT filesystem"},
+	{4086, "SWAPSPACE2", "Linux swap"},
+	{32769, "CD001", "ISO 9660 CD-ROM filesystem"},
+	{0x10000, "ReIsEr", "ReiserFS filesystem"},
+}
+
+// describe names what a raw image without a partition table seems to hold,
+// for OVH's "It seems to contain: x" message.
+func describe(head []byte, compressedWith string) string {
+	what := ""
+	for _, s := range signatures {
+		if len(head) >= s.off+len(s.ma) && string(head[s.off:s.off+len(s.ma)]) == s.ma {
+			what = s.what
+			break
+		}
+	}
+	if what == "" {
+		switch {
+		case len(head) == 0:
+			what = "empty"
+		case bytes.Count(head, []byte{0}) == len(head):
+			what = "data (all zeros)"
+		case isText(head):
+			what = "text"
+		default:
+			what = "data"
+		}
+	}
+	if compressedWith != "" {
+		what += ", " + compressedWith + " compressed"
+	}
+	return what
+}
+
+func isText(b []byte) bool {
+	b = b[:min(len(b), 512)]
+	for _, c := range b {
+		if c < 0x09 || (c > 0x0d && c < 0x20) || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,224 @@
+package image
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// fetcher performs the HTTP requests of one installation: the first GET
+// learns the file's size and validators; later requests resume or fetch a
+// byte range, conditional on the validator so a changed file is noticed.
+type fetcher struct {
+	o          Options
+	known      bool  // the first response arrived
+	size       int64 // -1 when the server sent no length
+	etag       string
+	lastMod    string
+	noRange    atomic.Bool  // the server answered a Range request with 200
+	downloaded atomic.Int64 // bytes received, all requests
+	requests   atomic.Int64
+}
+
+// errChanged means the file on the server changed during the download.
+var errChanged = errors.New("image changed on the server during the download")
+
+// permanentError is a failure that retrying cannot fix (4xx, changed file).
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// statusError is a non-success HTTP status.
+type statusError struct{ code int }
+
+func (e statusError) Error() string {
+	return fmt.Sprintf("%d %s", e.code, http.StatusText(e.code))
+}
+
+// get sends one GET for [off, end) (end < 0: to the end of the file) and
+// returns the body positioned at off. A server that ignores Range returns the
+// whole file: the body is then positioned at 0 and restarted is true.
+func (f *fetcher) get(ctx context.Context, off, end int64) (body io.ReadCloser, restarted bool, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.o.URL, nil)
+	if err != nil {
+		cancel()
+		return nil, false, permanentError{err}
+	}
+	for k, v := range f.o.Headers {
+		req.Header.Set(k, v)
+	}
+	req.Header.Set("Accept-Encoding", "identity") // hash the file's own bytes
+	ranged := off > 0 || end >= 0
+	if ranged {
+		if end >= 0 {
+			req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", off, end-1))
+		} else {
+			req.Header.Set("Range", fmt.Sprintf("bytes=%d-", off))
+		}
+		if v := f.validator(); v != "" {
+			req.Header.Set("If-Range", v)
+		}
+	}
+	f.requests.Add(1)
+	resp, err := f.o.Client.Do(req)
+	if err != nil {
+		cancel()
+		var ue *url.Error
+		if errors.As(err, &ue) { // drop the URL: it may carry a token
+			err = ue.Err
+		}
+		return nil, false, err
+	}
+	err = f.accept(resp, off, ranged)
+	if err == nil || errors.Is(err, errRestart) {
+		return f.wrap(ctx, cancel, resp), err != nil, nil
+	}
+	resp.Body.Close()
+	cancel()
+	return nil, false, err
+}
+
+var errRestart = errors.New("server sent the whole file")
+
+// accept checks a response's status and headers; errRestart means a 200 to a
+// ranged request from the same file (the caller must skip from 0).
+func (f *fetcher) accept(resp *http.Response, off int64, ranged bool) error {
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		if !f.known && !ranged { // first response: learn the file
+			f.known = true
+			f.size = resp.ContentLength
+			f.etag = resp.Header.Get("ETag")
+			f.lastMod = resp.Header.Get("Last-Modified")
+			return nil
+		}
+		if !f.sameFile(resp) {
+			return permanentError{errChanged}
+		}
+		if ranged {
+			f.noRange.Store(true)
+			return errRestart
+		}
+		return nil
+	case resp.StatusCode == http.StatusPartialContent && ranged:
+		start, total, err := parseContentRange(resp.Header.Get("Content-Range"))
+		if err != nil || start != off || (f.size >= 0 && total >= 0 && total != f.size) {
+			return fmt.Errorf("bad Content-Range %q for offset %d", resp.Header.Get("Content-Range"), off)
+		}
+		if !f.sameFile(resp) {
+			return permanentError{errChanged}
+		}
+		return nil
+	case resp.StatusCode >= 400 && resp.StatusCode < 500 &&
+		resp.StatusCode != http.StatusRequestTimeout && resp.StatusCode != http.StatusTooManyRequests:
+		return permanentError{statusError{resp.StatusCode}}
+	}
+	return statusError{resp.StatusCode}
+}
+
+// sameFile compares a response's validators with the first response's.
+func (f *fetcher) sameFile(resp *http.Response) bool {
+	if f.etag != "" {
+		if e := resp.Header.Get("ETag"); e != "" && e != f.etag {
+			return false
+		}
+	}
+	if f.lastMod != "" {
+		if m := resp.Header.Get("Last-Modified"); m != "" && m != f.lastMod {
+			return false
+		}
+	}
+	return true
+}
+
+func (f *fetcher) validator() string {
+	if f.etag != "" && !strings.HasPrefix(f.etag, "W/") {
+		return f.etag
+	}
+	return f.lastMod
+}
+
+func parseContentRange(s string) (start, total int64, err error) {
+	rest, ok := strings.CutPrefix(s, "bytes ")
+	if !ok {
+		return 0, 0, errors.New("not a byte range")
+	}
+	rng, tot, ok := strings.Cut(rest, "/")
+	if !ok {
+		return 0, 0, errors.New("no total")
+	}
+	first, _, ok := strings.Cut(rng, "-")
+	if !ok {
+		return 0, 0, errors.New("no range")
+	}
+	if start, err = strconv.ParseInt(first, 10, 64); err != nil {
+		return 0, 0, err
+	}
+	total = -1
+	if tot != "*" {
+		if total, err = strconv.ParseInt(tot, 10, 64); err != nil {
+			return 0, 0, err
+		}
+	}
+	return start, total, nil
+}
+
+// stallBody cancels its request when no byte arrives for the stall timeout
+// and counts the bytes it delivers.
+type stallBody struct {
+	f      *fetcher
+	body   io.ReadCloser
+	timer  *time.Timer
+	cancel context.CancelFunc
+	stall  time.Duration
+}
+
+func (f *fetcher) wrap(ctx context.Context, cancel context.CancelFunc, resp *http.Response) io.ReadCloser {
+	return &stallBody{f: f, body: resp.Body, cancel: cancel, stall: f.o.StallTimeout,
+		timer: time.AfterFunc(f.o.StallTimeout, cancel)}
+}
+
+func (s *stallBody) Read(p []byte) (int, error) {
+	n, err := s.body.Read(p)
+	s.timer.Reset(s.stall)
+	s.f.downloaded.Add(int64(n))
+	return n, err
+}
+
+func (s *stallBody) Close() error {
+	s.timer.Stop()
+	s.cancel()
+	return s.body.Close()
+}
+
+// retry runs op until it succeeds, fails permanently, the context ends or
+// the retries are used up, waiting with exponential backoff in between.
+func (f *fetcher) retry(ctx context.Context, what string, op func() error) error {
+	wait := f.o.RetryWait
+	for attempt := 0; ; attempt++ {
+		err := op()
+		if err == nil {
+			return nil
+		}
+		var perm permanentError
+		if errors.As(err, &perm) || attempt >= f.o.Retries || ctx.Err() != nil {
+			return err
+		}
+		f.o.Logger.Info("download failed, retrying", "op", what, "attempt", attempt+1, "err", err, "wait", wait)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
+}

@@ -1,0 +1,134 @@
+package image
+
+import (
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"hash"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/byoi/byoi/boot"
+)
+
+// Defaults used when the matching Options field is zero.
+const (
+	DefaultRetries      = 5
+	DefaultRetryWait    = time.Second // doubled after each failure, capped at 30 s
+	DefaultStallTimeout = 60 * time.Second
+	DefaultProgressGap  = 250 * time.Millisecond
+)
+
+// Options says what to install. Its zero value is not useful (URL and Type
+// are required) but every other field has a working default.
+type Options struct {
+	URL     string
+	Headers map[string]string
+	// Type is the declared imageType: "raw" or "qcow2".
+	Type string
+	// ChecksumType is "" or md5|sha1|sha256|sha512; Checksum is lower-case hex.
+	ChecksumType, Checksum string
+	// Client is used for every request; nil means a client with connect,
+	// TLS and response-header timeouts but no overall timeout.
+	Client *http.Client
+	// Retries is how many times a failed or stalled request is retried
+	// (resuming with Range where possible). 0 means DefaultRetries.
+	Retries int
+	// RetryWait is the first wait between retries; 0 means DefaultRetryWait.
+	RetryWait time.Duration
+	// StallTimeout aborts and retries a request that delivered no byte for
+	// that long; 0 means DefaultStallTimeout.
+	StallTimeout time.Duration
+	// Progress, if set, receives bytes done/total per step, at most every
+	// ProgressGap (0: DefaultProgressGap) per step, plus a final call.
+	Progress    func(step boot.StepID, done, total int64)
+	ProgressGap time.Duration
+	// Logger receives debug and info records; nil discards.
+	Logger *slog.Logger
+}
+
+// withDefaults returns a copy of o with zero fields replaced by defaults.
+func (o Options) withDefaults() Options {
+	if o.Client == nil {
+		o.Client = defaultClient()
+	}
+	if o.Retries == 0 {
+		o.Retries = DefaultRetries
+	}
+	if o.Retries < 0 {
+		o.Retries = 0
+	}
+	if o.RetryWait == 0 {
+		o.RetryWait = DefaultRetryWait
+	}
+	if o.StallTimeout == 0 {
+		o.StallTimeout = DefaultStallTimeout
+	}
+	if o.ProgressGap == 0 {
+		o.ProgressGap = DefaultProgressGap
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	o.ChecksumType = strings.ToLower(o.ChecksumType)
+	o.Checksum = strings.ToLower(o.Checksum)
+	return o
+}
+
+// validate checks the declared fields with OVH's messages.
+func (o Options) validate() error {
+	if o.Type != "raw" && o.Type != "qcow2" {
+		return customer(boot.StepCheck, "Bad format image, expected: qcow2, raw.", nil)
+	}
+	if (o.ChecksumType == "") != (o.Checksum == "") {
+		return customer(boot.StepCheck, "Please provide checkSum AND checkSumType or none of them", nil)
+	}
+	if o.ChecksumType != "" && newHash(o.ChecksumType) == nil {
+		return customer(boot.StepCheck, "Bad checkSumType, expected: md5, sha1, sha256, sha512.", nil)
+	}
+	return nil
+}
+
+// newHash returns the hash for a checksum type, sha256 for "" (the digest is
+// reported in Result either way), nil for an unknown type.
+func newHash(typ string) hash.Hash {
+	switch typ {
+	case "md5":
+		return md5.New()
+	case "sha1":
+		return sha1.New()
+	case "sha256", "":
+		return sha256.New()
+	case "sha512":
+		return sha512.New()
+	}
+	return nil
+}
+
+func defaultClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   30 * time.Second,
+		ResponseHeaderTimeout: 60 * time.Second,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConnsPerHost:   4,
+		ForceAttemptHTTP2:     true,
+	}}
+}
+
+// Result describes a finished installation.
+type Result struct {
+	Format      string // "raw" or "qcow2"
+	Compression string // "", "gzip", "xz" or "zstd" (raw only)
+	VirtualSize int64  // bytes of disk the image describes
+	Downloaded  int64  // bytes received over the network, re-fetches included
+	Written     int64  // bytes written with data
+	Zeroed      int64  // bytes zeroed with Target.ZeroRange instead of written
+	Digest      string // hex digest of the downloaded file (ChecksumType, or sha256)
+}

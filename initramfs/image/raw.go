@@ -1,0 +1,132 @@
+package image
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"math"
+
+	"github.com/byoi/byoi/boot"
+)
+
+var errEOF = io.EOF
+
+// writeChunk is the size of the writes issued for streamed images.
+const writeChunk = 1 << 20
+
+// raw streams a raw image, possibly gzip/xz/zstd compressed, to the target.
+func (in *installer) raw(head []byte) (*sparseWriter, error) {
+	kind := in.res.Compression
+	size := in.src.Size()
+	var sr io.Reader = io.NewSectionReader(in.src, 0, math.MaxInt64)
+	dec, err := decompress(kind, sr)
+	if err != nil {
+		if kind != "" && in.o.Type == "qcow2" {
+			return nil, mismatchError("raw", in.o.Type)
+		}
+		return nil, corruptError(kind, err)
+	}
+	defer dec.Close()
+	br := bufio.NewReaderSize(dec, sniffSize)
+	peek, err := br.Peek(sniffSize)
+	if err != nil && !isEOF(err) {
+		return nil, in.readError(kind, err)
+	}
+	if kind == "" {
+		peek = head
+	}
+	if kind != "" && isQcow2(peek) {
+		return nil, customer(boot.StepCheck, "image provided is a "+kind+
+			" compressed qcow2 image, which cannot be streamed: serve the qcow2 file uncompressed", nil)
+	}
+	if in.o.Type != "raw" {
+		return nil, mismatchError("raw", in.o.Type)
+	}
+	if !hasPartitionTable(peek) {
+		return nil, noPartitionError(describe(peek, kind))
+	}
+	virtual := int64(-1)
+	if kind == "" {
+		virtual = size
+	}
+	if virtual > in.t.Size() {
+		return nil, sizeError(virtual, in.t)
+	}
+	in.checked(max(virtual, 0))
+	w := newSparseWriter(in.t, in.o.Type, func(done int64) {
+		in.prog.report(boot.StepWrite, done, virtual)
+	})
+	off, err := in.copyStream(w, br, kind)
+	if err != nil {
+		return w, err
+	}
+	if err := w.finish(); err != nil {
+		return w, err
+	}
+	in.res.VirtualSize = off
+	in.prog.report(boot.StepWrite, off, off)
+	return w, nil
+}
+
+// copyStream writes the decoded stream in aligned chunks and returns its size.
+func (in *installer) copyStream(w *sparseWriter, r io.Reader, kind string) (int64, error) {
+	buf := make([]byte, writeChunk)
+	var off int64
+	for {
+		n, err := fill(r, buf)
+		if n > 0 {
+			if off+int64(n) > in.t.Size() {
+				total, cerr := io.Copy(io.Discard, r)
+				if cerr != nil {
+					return off, in.readError(kind, cerr)
+				}
+				return off, sizeError(off+int64(n)+total, in.t)
+			}
+			if werr := w.writeAt(buf[:n], off); werr != nil {
+				return off, werr
+			}
+			off += int64(n)
+		}
+		if err == io.EOF {
+			return off, nil
+		}
+		if err != nil {
+			return off, in.readError(kind, err)
+		}
+		if in.ctx.Err() != nil {
+			return off, in.ctx.Err()
+		}
+	}
+}
+
+// readError classifies a failure of the download/decode stream.
+func (in *installer) readError(kind string, err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	if in.src.failed != nil { // the network, not the data
+		return downloadError(in.src.failed)
+	}
+	if kind != "" {
+		return corruptError(kind, err)
+	}
+	return downloadError(err)
+}
+
+func corruptError(kind string, err error) *Error {
+	return customer(boot.StepCheck, "image provided is not a valid "+kind+" stream: "+err.Error(), err)
+}
+
+// fill reads until buf is full or r fails; io.EOF (only) means the end.
+func fill(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,104 @@
+package image
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// Target is what an image is written to: a disk, or a file in tests.
+type Target interface {
+	io.WriterAt
+	Size() int64
+	Name() string // e.g. "/dev/vda", for messages
+	// ZeroRange must leave n zero bytes at off, whatever was there before.
+	ZeroRange(off, n int64) error
+	Sync() error
+}
+
+// FileTarget is a Target backed by a regular file or a block device.
+type FileTarget struct {
+	f     *os.File
+	size  int64
+	block bool
+	// noZeroOut is set once the fast zeroing call failed; later ranges are
+	// then written with zeros.
+	noZeroOut bool
+	zeros     []byte
+}
+
+// OpenTarget opens a regular file or a block device for writing. The size of
+// a file is its current length; the image must fit in it.
+func OpenTarget(path string) (*FileTarget, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open target: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("stat target %s: %w", path, err)
+	}
+	t := &FileTarget{f: f, block: st.Mode()&os.ModeDevice != 0}
+	switch {
+	case t.block:
+		t.size, err = f.Seek(0, io.SeekEnd)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("size of %s: %w", path, err)
+		}
+	case st.Mode().IsRegular():
+		t.size = st.Size()
+	default:
+		f.Close()
+		return nil, fmt.Errorf("target %s is neither a file nor a block device", path)
+	}
+	return t, nil
+}
+
+// WriteAt writes p at off.
+func (t *FileTarget) WriteAt(p []byte, off int64) (int, error) { return t.f.WriteAt(p, off) }
+
+// Size returns the size in bytes.
+func (t *FileTarget) Size() int64 { return t.size }
+
+// Name returns the path the target was opened with.
+func (t *FileTarget) Name() string { return t.f.Name() }
+
+// Sync flushes written data to the device.
+func (t *FileTarget) Sync() error { return t.f.Sync() }
+
+// Close closes the file.
+func (t *FileTarget) Close() error { return t.f.Close() }
+
+// ZeroRange zeroes [off, off+n): BLKZEROOUT on block devices (which the kernel
+// guarantees reads back zeros, offloaded where the device can), a punched
+// hole in files, and plain zero writes where neither works.
+func (t *FileTarget) ZeroRange(off, n int64) error {
+	if n <= 0 {
+		return nil
+	}
+	if !t.noZeroOut {
+		err := t.zeroFast(off, n)
+		if err == nil {
+			return nil
+		}
+		t.noZeroOut = true
+	}
+	return t.writeZeros(off, n)
+}
+
+func (t *FileTarget) writeZeros(off, n int64) error {
+	if t.zeros == nil {
+		t.zeros = make([]byte, 1<<20)
+	}
+	for n > 0 {
+		c := min(n, int64(len(t.zeros)))
+		if _, err := t.f.WriteAt(t.zeros[:c], off); err != nil {
+			return fmt.Errorf("write zeros at %d: %w", off, err)
+		}
+		off += c
+		n -= c
+	}
+	return nil
+}
