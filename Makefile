@@ -40,7 +40,7 @@ boot-files: fetch $(BIN)/byoi $(BIN)/byoi-agent
 	cp $(TP)/ipxe/*.efi $(TP)/ipxe/*.kpxe $(BOOT)/
 	cp $(TP)/linux/vmlinuz $(BOOT)/vmlinuz
 	$(BIN)/byoi initramfs build --agent $(BIN)/byoi-agent \
-		--modules-dir $$(ls -d $(TP)/linux/modules/* | head -n1) --output $(BOOT)/initrd.img
+		--modules-dir $$(ls -d $(TP)/linux/lib/modules/* | head -n1) --output $(BOOT)/initrd.img
 
 run: deps-run build
 	$(BIN)/byoi serve --state-dir $(STATE) --files-dir $(BOOT) $(ARGS)

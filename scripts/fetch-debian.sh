@@ -4,7 +4,7 @@
 #
 #   DEST/ipxe/     ipxe.efi snponly.efi undionly.kpxe ipxe-arm64.efi   (trixie "ipxe")
 #   DEST/ovmf/     OVMF_CODE_4M.fd OVMF_VARS_4M.fd                     (trixie "ovmf", e2e only)
-#   DEST/linux/    vmlinuz and modules/<version>/                      (bookworm "linux-image-amd64")
+#   DEST/linux/    vmlinuz and lib/modules/<version>/                     (bookworm "linux-image-amd64")
 #
 # Trixie's iPXE (2025) is needed: bookworm's 2019 build cannot sanboot a file
 # from a local disk on UEFI. Packages are fetched with a private sources.list
@@ -90,9 +90,13 @@ for p in "${need[@]}"; do
 			sed -n 's/^[[:space:]]*Depends:[[:space:]]*\(linux-image-[0-9][^[:space:]]*\).*/\1/p' | head -n1)
 		[ -n "$img" ] || { echo "fetch-debian: cannot resolve linux-image-amd64" >&2; exit 1; }
 		unpack "$(download "$img/bookworm")" "$tmp"
-		rm -rf "$dest/linux" && mkdir -p "$dest/linux/modules"
+		rm -rf "$dest/linux" && mkdir -p "$dest/linux/lib/modules"
 		cp -L "$tmp"/boot/vmlinuz-* "$dest/linux/vmlinuz"
-		mv "$tmp"/lib/modules/* "$dest/linux/modules/"
+		mv "$tmp"/lib/modules/* "$dest/linux/lib/modules/"
+		# The package leaves modules.dep to the installer's depmod.
+		for v in "$dest"/linux/lib/modules/*; do
+			/sbin/depmod -b "$dest/linux" "$(basename "$v")"
+		done
 		;;
 	*)
 		echo "fetch-debian: unknown part $p" >&2
