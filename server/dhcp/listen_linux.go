@@ -1,0 +1,61 @@
+package dhcp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+
+	"github.com/insomniacslk/dhcp/dhcpv4/server4"
+)
+
+// ListenAndServe binds port 67 and 4011 on each configured interface
+// (SO_BINDTODEVICE, so byoi answers only there) and serves until ctx ends.
+// In off mode it returns at once.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	if s.cfg.Mode == ModeOff {
+		return nil
+	}
+	if len(s.cfg.Interfaces) == 0 {
+		return errors.New("dhcp: no interface configured to serve on")
+	}
+	if err := s.LoadLeases(ctx); err != nil {
+		return err
+	}
+	var conns []net.PacketConn
+	closeAll := func() {
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}
+	for _, ifname := range s.cfg.Interfaces {
+		for _, port := range []int{PortDHCP, PortPXE} {
+			c, err := server4.NewIPv4UDPConn(ifname, &net.UDPAddr{Port: port})
+			if err != nil {
+				closeAll()
+				return fmt.Errorf("dhcp: listen on %s port %d: %w", ifname, port, err)
+			}
+			conns = append(conns, c)
+		}
+	}
+	defer closeAll()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, len(conns))
+	for _, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Serve(ctx, c); err != nil {
+				errc <- err
+				cancel()
+			}
+		}()
+	}
+	s.log.Info("dhcp: serving", "mode", s.cfg.Mode, "interfaces", s.cfg.Interfaces, "server", s.cfg.ServerIP.String())
+	wg.Wait()
+	close(errc)
+	return <-errc
+}

@@ -1,0 +1,121 @@
+package dhcp
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+)
+
+// maxPacket is larger than any DHCP packet a client may send (RFC 2131
+// allows 576 bytes unless option 57 raises it; Ethernet caps it at 1500).
+const maxPacket = 4096
+
+// Serve answers requests arriving on conn as the DHCP server port (67)
+// until ctx ends; a conn bound to port 4011 is served as the PXE boot
+// server port. It returns nil when ctx ends and leaves conn open.
+func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
+	port := PortDHCP
+	if ua, ok := conn.LocalAddr().(*net.UDPAddr); ok && ua.Port == PortPXE {
+		port = PortPXE
+	}
+	return s.serve(ctx, conn, port)
+}
+
+// ServePXE answers requests arriving on conn as the PXE boot server port
+// (4011), whatever port conn is bound to.
+func (s *Server) ServePXE(ctx context.Context, conn net.PacketConn) error {
+	return s.serve(ctx, conn, PortPXE)
+}
+
+func (s *Server) serve(ctx context.Context, conn net.PacketConn, port int) error {
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Now()) })
+	defer stop()
+	buf := make([]byte, maxPacket)
+	for {
+		n, peer, err := conn.ReadFrom(buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		reply, dst := s.handle(ctx, buf[:n], peer, port)
+		if reply == nil {
+			continue
+		}
+		if _, err := conn.WriteTo(reply.ToBytes(), dst); err != nil {
+			s.log.Error("dhcp: send reply", "mac", reply.ClientHWAddr.String(), "to", dst.String(), "err", err)
+		}
+	}
+}
+
+// handle parses one packet, answers it, counts and logs it. It never
+// panics on hostile input.
+func (s *Server) handle(ctx context.Context, raw []byte, peer net.Addr, port int) (*dhcpv4.DHCPv4, net.Addr) {
+	req, err := dhcpv4.FromBytes(raw)
+	if err != nil || req.OpCode != dhcpv4.OpcodeBootRequest || len(req.ClientHWAddr) != 6 {
+		s.count("malformed", "dropped")
+		s.log.Debug("dhcp: dropped malformed packet", "from", addrString(peer), "bytes", len(raw), "err", err)
+		return nil, nil
+	}
+	typ := strings.ToLower(req.MessageType().String())
+	mac := req.ClientHWAddr.String()
+	client, _ := classify(req)
+	reply, err := s.Reply(ctx, req, port)
+	switch {
+	case errors.Is(err, ErrPoolExhausted):
+		s.count(typ, "exhausted")
+		s.log.Warn("dhcp: no address left", "mac", mac, "type", typ, "err", err)
+		return nil, nil
+	case err != nil:
+		s.count(typ, "error")
+		s.log.Error("dhcp: cannot answer", "mac", mac, "type", typ, "client", describe(client), "err", err)
+		return nil, nil
+	case reply == nil:
+		s.count(typ, "ignored")
+		s.log.Debug("dhcp: not answering", "mac", mac, "type", typ, "port", port, "client", describe(client))
+		return nil, nil
+	}
+	answer := strings.ToLower(reply.MessageType().String())
+	s.count(typ, answer)
+	s.log.Info("dhcp: answered", "mac", mac, "type", typ, "port", port, "client", describe(client),
+		"answer", answer, "ip", reply.YourIPAddr.String(), "file", reply.BootFileName)
+	return reply, destination(req, reply, peer, port)
+}
+
+// destination picks where a reply goes (RFC 2131 §4.1): back to the PXE
+// client's port 4011 socket, to a relay, to a configured client, to the
+// sender when it used a port other than 68 (tests, tools), else broadcast.
+func destination(req, reply *dhcpv4.DHCPv4, peer net.Addr, port int) net.Addr {
+	up, _ := peer.(*net.UDPAddr)
+	if port == PortPXE && up != nil {
+		return up
+	}
+	if g := req.GatewayIPAddr.To4(); g != nil && !g.IsUnspecified() {
+		return &net.UDPAddr{IP: g, Port: dhcpv4.ServerPort}
+	}
+	if reply.MessageType() != dhcpv4.MessageTypeNak {
+		if c := req.ClientIPAddr.To4(); c != nil && !c.IsUnspecified() {
+			return &net.UDPAddr{IP: c, Port: dhcpv4.ClientPort}
+		}
+	}
+	if up != nil && up.Port != dhcpv4.ClientPort && up.IP != nil && !up.IP.IsUnspecified() {
+		return up
+	}
+	return &net.UDPAddr{IP: net.IPv4bcast, Port: dhcpv4.ClientPort}
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}
