@@ -29,7 +29,7 @@ const Magic = "QFI\xfb"
 // Limits of what Check accepts.
 const (
 	MinClusterBits = 9
-	MaxClusterBits = 21      // 2 MiB clusters, qemu's own maximum
+	MaxClusterBits = 21       // 2 MiB clusters, qemu's own maximum
 	MaxL1Bytes     = 32 << 20 // qemu's QCOW_MAX_L1_SIZE
 	MaxVirtualSize = 1 << 56  // qemu's QCOW_MAX_SIZE... far beyond any disk
 	maxExtensions  = 256

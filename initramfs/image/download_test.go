@@ -1,0 +1,198 @@
+package image
+
+import (
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// cutAtHalf lets the first request send half of the file, then drops the
+// connection; later requests are served normally.
+func cutAtHalf(size int64, hits *atomic.Int32) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if hits.Add(1) > 1 {
+				next.ServeHTTP(w, r)
+				return
+			}
+			w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+			w.Header().Set("ETag", "\"first\"")
+			rec := &limitWriter{w: w, left: size / 2}
+			next.ServeHTTP(rec, r)
+			panic(http.ErrAbortHandler) // drop the connection mid-body
+		})
+	}
+}
+
+type limitWriter struct {
+	w    http.ResponseWriter
+	left int64
+}
+
+func (l *limitWriter) Header() http.Header { return l.w.Header() }
+func (l *limitWriter) WriteHeader(c int)   { l.w.WriteHeader(c) }
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if l.left <= 0 {
+		panic(http.ErrAbortHandler)
+	}
+	n := min(int64(len(p)), l.left)
+	l.left -= n
+	m, err := l.w.Write(p[:n])
+	if err == nil && int64(m) < int64(len(p)) {
+		l.w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler)
+	}
+	return m, err
+}
+
+// stallAtHalf stops sending (without closing) after half the file on the
+// first request.
+func stallAtHalf(size int64, hits *atomic.Int32) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if hits.Add(1) > 1 {
+				next.ServeHTTP(w, r)
+				return
+			}
+			w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+			rec := &stallWriter{w: w, left: size / 2, ctx: r.Context().Done()}
+			next.ServeHTTP(rec, r)
+		})
+	}
+}
+
+type stallWriter struct {
+	w    http.ResponseWriter
+	left int64
+	ctx  <-chan struct{}
+}
+
+func (s *stallWriter) Header() http.Header { return s.w.Header() }
+func (s *stallWriter) WriteHeader(c int)   { s.w.WriteHeader(c) }
+func (s *stallWriter) Write(p []byte) (int, error) {
+	if s.left <= 0 {
+		<-s.ctx // hang until the client gives up
+		panic(http.ErrAbortHandler)
+	}
+	n := min(int64(len(p)), s.left)
+	s.left -= n
+	m, err := s.w.Write(p[:n])
+	s.w.(http.Flusher).Flush()
+	return m, err
+}
+
+func TestInstallInterrupted(t *testing.T) {
+	variants, _ := loadFixtures(t)
+	for _, tc := range []struct {
+		name, file string
+		server     func(size int64, hits *atomic.Int32) func(http.Handler) http.Handler
+		range_     bool
+	}{
+		{"cut raw", "raw", cutAtHalf, true},
+		{"cut gzip", "raw-gzip", cutAtHalf, true},
+		{"cut qcow2", "qcow2-zlib", cutAtHalf, true},
+		{"cut raw no range", "raw", cutAtHalf, false},
+		{"cut qcow2 no range", "qcow2-v3", cutAtHalf, false},
+		{"stall raw", "raw", stallAtHalf, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := variants[tc.file]
+			size := fileSize(t, path)
+			var hits atomic.Int32
+			mw := tc.server(size, &hits)
+			if !tc.range_ {
+				inner := mw
+				mw = func(http.Handler) http.Handler { return inner(noRange(path)) }
+			}
+			srv := fileServer(t, path, mw)
+			dir := t.TempDir()
+			tg := garbageTarget(t, filepath.Join(dir, "disk"), testImageSize)
+			want := filepath.Join(dir, "want.raw")
+			src := path
+			if strings.HasPrefix(tc.file, "raw") {
+				src = variants["raw"]
+			}
+			oracle(t, src, want)
+			good := fileDigest(t, path, newHash("sha512"))
+			start := time.Now()
+			res, err := Install(testCtx(t), fast(Options{URL: srv.URL, Type: declared(tc.file),
+				ChecksumType: "sha512", Checksum: good, StallTimeout: 500 * time.Millisecond}), tg)
+			if err != nil {
+				t.Fatalf("Install(%s) = %v", tc.name, err)
+			}
+			sameContent(t, tg.Name(), want, testImageSize)
+			if hits.Load() < 2 {
+				t.Errorf("Install(%s) made %d requests, want a retry", tc.name, hits.Load())
+			}
+			t.Logf("%s: %d requests, downloaded %d of %d bytes in %v", tc.name, hits.Load(), res.Downloaded, size, time.Since(start))
+			if tc.range_ && res.Downloaded > size+size/4 {
+				t.Errorf("Install(%s) downloaded %d bytes of a %d-byte file: resume should not restart", tc.name, res.Downloaded, size)
+			}
+		})
+	}
+}
+
+func TestInstallDownloadErrors(t *testing.T) {
+	variants, _ := loadFixtures(t)
+	raw := variants["raw"]
+	auth := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Authorization") != "Basic bG9naW46cGFzc3dvcmQ=" {
+				w.Header().Set("WWW-Authenticate", `Basic realm="images"`)
+				http.Error(w, "no", http.StatusUnauthorized)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	protected := fileServer(t, raw, auth)
+	missing := fileServer(t, filepath.Join(t.TempDir(), "nothing"), nil)
+	var fails atomic.Int32
+	broken := fileServer(t, raw, func(http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fails.Add(1)
+			http.Error(w, "oops", http.StatusBadGateway)
+		})
+	})
+	closed := "http://" + closedPort(t) + "/disk.raw"
+	for _, tc := range []struct {
+		name    string
+		o       Options
+		want    string // prefix of the message; "" means success
+		retries int32
+	}{
+		{"404", Options{URL: missing.URL + "/x"}, "Could not download image: 404 Not Found", 0},
+		{"unreachable", Options{URL: closed, Retries: 2}, "Could not download image: dial tcp " + strings.TrimPrefix(closed, "http://")[:0], 0},
+		{"no headers", Options{URL: protected.URL}, "Could not download image: 401 Unauthorized", 0},
+		{"wrong headers", Options{URL: protected.URL, Headers: map[string]string{"Authorization": "Basic eA=="}}, "Could not download image: 401 Unauthorized", 0},
+		{"headers", Options{URL: protected.URL, Headers: map[string]string{"Authorization": "Basic bG9naW46cGFzc3dvcmQ="}}, "", 0},
+		{"502 retried", Options{URL: broken.URL, Retries: 3}, "Could not download image: 502 Bad Gateway", 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tg := garbageTarget(t, filepath.Join(t.TempDir(), "disk"), testImageSize)
+			o := tc.o
+			o.Type = "raw"
+			_, err := Install(testCtx(t), fast(o), tg)
+			got := errMsg(err)
+			if (tc.want == "") != (got == "") || !strings.HasPrefix(got, tc.want) {
+				t.Fatalf("Install(%s) error = %q, want prefix %q", tc.name, got, tc.want)
+			}
+			if tc.name == "unreachable" && !strings.Contains(got, "connection refused") {
+				t.Errorf("Install(%s) error = %q, want connection refused", tc.name, got)
+			}
+			if err != nil && !isCustomer(err, "download") {
+				t.Errorf("Install(%s) = %#v, want customer error at download", tc.name, err)
+			}
+			if strings.Contains(got, "bG9naW46") {
+				t.Errorf("Install(%s) error leaks a header value: %q", tc.name, got)
+			}
+			if tc.retries > 0 && fails.Load() != tc.retries {
+				t.Errorf("Install(%s) made %d requests, want %d", tc.name, fails.Load(), tc.retries)
+			}
+		})
+	}
+}
