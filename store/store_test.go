@@ -11,6 +11,7 @@ import (
 	"github.com/byoi/byoi/boot"
 	"github.com/byoi/byoi/store"
 	"github.com/byoi/byoi/store/storetest"
+	"github.com/google/go-cmp/cmp"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -113,5 +114,35 @@ func TestCancelledContext(t *testing.T) {
 func TestDiscoveredName(t *testing.T) {
 	if got, want := store.DiscoveredName("52:54:00:ab:cd:ef"), "discovered-525400abcdef"; got != want {
 		t.Errorf("DiscoveredName() = %q, want %q", got, want)
+	}
+}
+
+func TestTaskStatusCounts(t *testing.T) {
+	ctx := context.Background()
+	s, err := store.Open(filepath.Join(t.TempDir(), "byoi.db"), store.Options{})
+	if err != nil {
+		t.Fatalf("Open() = %v", err)
+	}
+	defer s.Close()
+	for _, n := range []string{"a", "b", "c"} {
+		if _, err := s.CreateMachine(ctx, boot.Machine{Name: n}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	statuses := map[string][]boot.Status{"a": {boot.StatusDone, boot.StatusTodo}, "b": {boot.StatusDoing}, "c": {boot.StatusDone}}
+	for m, sts := range statuses {
+		for _, st := range sts {
+			if _, err := s.CreateTask(ctx, boot.Task{Machine: m, Status: st}); err != nil {
+				t.Fatalf("CreateTask(%s, %s) = %v", m, st, err)
+			}
+		}
+	}
+	got, err := s.TaskStatusCounts(ctx)
+	if err != nil {
+		t.Fatalf("TaskStatusCounts() = %v", err)
+	}
+	want := map[boot.Status]int{boot.StatusDone: 2, boot.StatusTodo: 1, boot.StatusDoing: 1}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("TaskStatusCounts() mismatch (-want +got):\n%s", diff)
 	}
 }

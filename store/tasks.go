@@ -187,3 +187,21 @@ func (s *Store) UpdateTask(ctx context.Context, id int64, fn func(*boot.Task) er
 	})
 	return out, err
 }
+
+// TaskStatusCounts counts the stored tasks by status, for metrics.
+func (s *Store) TaskStatusCounts(ctx context.Context) (map[boot.Status]int, error) {
+	counts := map[boot.Status]int{}
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketTasks).ForEach(func(k, v []byte) error {
+			var t struct {
+				Status boot.Status `json:"status"`
+			}
+			if err := jsonUnmarshal(v, &t); err != nil {
+				return fmt.Errorf("task %d: %w", binary.BigEndian.Uint64(k), err)
+			}
+			counts[t.Status]++
+			return nil
+		})
+	})
+	return counts, err
+}
