@@ -162,4 +162,3 @@ func TestAddPartitionRefuses(t *testing.T) {
 }
 
 func roundUp(n int64, ss int) int64 { return (n + int64(ss) - 1) / int64(ss) * int64(ss) }
-
