@@ -1,0 +1,34 @@
+// Package image fetches a disk image over HTTP(S), recognises its format by
+// content, verifies its checksum and writes it sparsely onto a disk.
+//
+//	t, err := image.OpenTarget("/dev/vda")
+//	res, err := image.Install(ctx, image.Options{URL: u, Type: "qcow2",
+//		ChecksumType: "sha256", Checksum: sum}, t)
+//	// err is an *image.Error with OVH's wording; success means the whole
+//	// file was downloaded, matched its checksum and is on the disk (synced).
+//
+// Formats: raw (must carry an MBR or GPT signature), raw compressed with
+// gzip, xz or zstd (streamed), and qcow2 v2/v3 with zlib or zstd compressed
+// clusters. qcow2 headers are validated by the qcow2check subpackage before
+// go-qcow2reader sees them; its L2 tables are validated as they load.
+//
+// Design (see docs/installer-image.md): the file is read through one
+// sequential GET that hashes every byte in file order and resumes with Range
+// + If-Range after a cut or a stall. Everything reads the file through an
+// io.ReaderAt backed by that stream and an 8 MiB LRU of 256 KiB blocks:
+// blocks ahead of the stream advance it, blocks behind it that were evicted
+// are re-fetched with a Range request (or a second sequential GET on servers
+// without Range). qemu-img lays out qcow2 files roughly in guest order, so a
+// qcow2 install is normally a single pass over the network with nothing
+// staged in RAM or on disk. After writing, the rest of the stream is drained
+// through the hash; a mismatch fails Install, so the machine never switches
+// to local boot on a bad image. Memory is bounded by the block cache, one
+// 1 MiB write buffer, go-qcow2reader's L2 cache (16 clusters) and the
+// decompressors' windows (zstd ≤ 64 MiB, xz dictionary ≤ 64 MiB); it does
+// not depend on the image size.
+//
+// Writes skip all-zero 4 KiB granules and unallocated/zero qcow2 extents,
+// and zero them explicitly with Target.ZeroRange (BLKZEROOUT on block
+// devices, hole punching on files) so a disk full of old data ends up equal
+// to the image over its whole virtual size.
+package image
