@@ -1,0 +1,58 @@
+package http
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	nethttp "net/http"
+)
+
+type principalKey struct{}
+
+// PrincipalFrom returns the principal of an authenticated request, for
+// handlers mounted behind the server's authentication (Config.Credentials).
+func PrincipalFrom(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(Principal)
+	return p, ok
+}
+
+// bodyHandler handles a request whose body was already read.
+type bodyHandler func(w nethttp.ResponseWriter, r *nethttp.Request, body []byte)
+
+// authed reads the body (size-limited), authenticates the request with it
+// and calls h. Without a configured Authenticator every request is refused.
+func (s *Server) authed(h bodyHandler) nethttp.Handler {
+	return nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		body, err := s.readBody(w, r)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if s.cfg.Auth == nil {
+			writeError(w, nethttp.StatusUnauthorized, "This server has no authentication configured: every API call is refused")
+			return
+		}
+		p, err := s.cfg.Auth.Authenticate(r, body)
+		if err != nil {
+			status := nethttp.StatusUnauthorized
+			var hs interface{ HTTPStatus() int }
+			if errors.As(err, &hs) && hs.HTTPStatus() >= 400 && hs.HTTPStatus() < 600 {
+				status = hs.HTTPStatus()
+			}
+			s.log.Info("authentication refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "status", status, "err", err)
+			writeError(w, status, err.Error())
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		h(w, r, body)
+	})
+}
+
+// delegate passes an authenticated request, body restored, to h.
+func delegate(h nethttp.Handler) bodyHandler {
+	return func(w nethttp.ResponseWriter, r *nethttp.Request, _ []byte) {
+		h.ServeHTTP(w, r)
+	}
+}

@@ -1,0 +1,255 @@
+package http
+
+import (
+	"errors"
+	"fmt"
+	nethttp "net/http"
+	"strconv"
+
+	"github.com/byoi/byoi/boot"
+	"github.com/gorilla/mux"
+)
+
+func (s *Server) nativeRoutes(r *mux.Router) {
+	routes := []struct {
+		method, path string
+		h            bodyHandler
+	}{
+		{nethttp.MethodGet, "/machines", s.listMachines},
+		{nethttp.MethodPost, "/machines", s.createMachine},
+		{nethttp.MethodGet, "/machines/{name}", s.getMachine},
+		{nethttp.MethodPut, "/machines/{name}", s.putMachine},
+		{nethttp.MethodDelete, "/machines/{name}", s.deleteMachine},
+		{nethttp.MethodPost, "/machines/{name}/tasks", s.createTask},
+		{nethttp.MethodGet, "/machines/{name}/tasks", s.listTasks},
+		{nethttp.MethodGet, "/tasks/{id}", s.getTask},
+		{nethttp.MethodPost, "/tasks/{id}/cancel", s.cancelTaskHandler},
+	}
+	for _, rt := range routes {
+		r.Handle(rt.path, s.authed(rt.h)).Methods(rt.method)
+	}
+	if s.cfg.Credentials != nil {
+		h := s.authed(delegate(s.cfg.Credentials))
+		r.Handle("/credentials", h)
+		r.PathPrefix("/credentials/").Handler(h)
+	}
+}
+
+func (s *Server) listMachines(w nethttp.ResponseWriter, r *nethttp.Request, _ []byte) {
+	ms, err := s.st.Machines(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if ms == nil {
+		ms = []boot.Machine{}
+	}
+	writeJSON(w, nethttp.StatusOK, ms)
+}
+
+// machineInput is what an operator may set on a machine.
+type machineInput struct {
+	Name              string                 `json:"serviceName"`
+	MACs              []string               `json:"macs"`
+	IPv4              string                 `json:"ipv4"`
+	Disk              boot.DiskHints         `json:"disk"`
+	DiskGroups        map[int]boot.DiskHints `json:"diskGroups"`
+	BootMode          boot.BootMode          `json:"bootMode"`
+	EFIBootloaderPath string                 `json:"efiBootloaderPath"`
+}
+
+func (in machineInput) apply(m *boot.Machine) {
+	m.Name, m.MACs, m.IPv4, m.Disk, m.DiskGroups = in.Name, in.MACs, in.IPv4, in.Disk, in.DiskGroups
+	m.BootMode, m.EFIBootloaderPath = in.BootMode, in.EFIBootloaderPath
+}
+
+// machineError turns a store error about a machine into an API error:
+// sentinels keep their status, anything else from validation is a 400.
+func machineError(err error) error {
+	if err == nil || errors.Is(err, boot.ErrNotFound) || errors.Is(err, boot.ErrConflict) {
+		return err
+	}
+	var he *httpError
+	if errors.As(err, &he) {
+		return err
+	}
+	return errorf(nethttp.StatusBadRequest, "%s", err.Error())
+}
+
+func (s *Server) createMachine(w nethttp.ResponseWriter, r *nethttp.Request, body []byte) {
+	var in machineInput
+	if err := decodeStrict(body, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var m boot.Machine
+	in.apply(&m)
+	m.Created = s.cfg.Now()
+	if err := m.Validate(); err != nil {
+		s.fail(w, r, errorf(nethttp.StatusBadRequest, "%s", err.Error()))
+		return
+	}
+	m, err := s.st.CreateMachine(r.Context(), m)
+	if err != nil {
+		s.fail(w, r, machineError(err))
+		return
+	}
+	s.event(r.Context(), m.Name, 0, boot.EventMachineAdded, fmt.Sprintf("added with MACs %v", m.MACs))
+	writeJSON(w, nethttp.StatusCreated, m)
+}
+
+// machineView is GET /api/v1/machines/{name}: the machine's fields, its
+// active task (redacted) and its recent events, oldest first.
+type machineView struct {
+	boot.Machine
+	ActiveTask *boot.Task   `json:"activeTask"`
+	Events     []boot.Event `json:"events"`
+}
+
+func (s *Server) getMachine(w nethttp.ResponseWriter, r *nethttp.Request, _ []byte) {
+	ctx := r.Context()
+	m, err := s.st.Machine(ctx, mux.Vars(r)["name"])
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := machineView{Machine: m}
+	if t, err := s.st.ActiveTask(ctx, m.Name); err == nil {
+		rt := redact(t)
+		v.ActiveTask = &rt
+	} else if !errors.Is(err, boot.ErrNotFound) {
+		s.fail(w, r, err)
+		return
+	}
+	if v.Events, err = s.st.Events(ctx, m.Name, s.cfg.EventsShown); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if v.Events == nil {
+		v.Events = []boot.Event{}
+	}
+	writeJSON(w, nethttp.StatusOK, v)
+}
+
+// putMachine replaces a machine's operator-set fields. A different
+// serviceName renames it; a discovered machine is adopted by it.
+func (s *Server) putMachine(w nethttp.ResponseWriter, r *nethttp.Request, body []byte) {
+	name := mux.Vars(r)["name"]
+	var in machineInput
+	if err := decodeStrict(body, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if in.Name == "" {
+		in.Name = name
+	}
+	check := boot.Machine{}
+	in.apply(&check)
+	check.MACs = append([]string(nil), in.MACs...)
+	if err := check.Validate(); err != nil {
+		s.fail(w, r, errorf(nethttp.StatusBadRequest, "%s", err.Error()))
+		return
+	}
+	m, err := s.st.UpdateMachine(r.Context(), name, func(m *boot.Machine) error {
+		in.apply(m)
+		m.Discovered = false
+		return nil
+	})
+	if err != nil {
+		s.fail(w, r, machineError(err))
+		return
+	}
+	msg := "updated"
+	if m.Name != name {
+		msg = "renamed from " + name
+	}
+	s.event(r.Context(), m.Name, 0, boot.EventMachineChanged, msg)
+	writeJSON(w, nethttp.StatusOK, m)
+}
+
+func (s *Server) deleteMachine(w nethttp.ResponseWriter, r *nethttp.Request, _ []byte) {
+	name := mux.Vars(r)["name"]
+	if err := s.st.DeleteMachine(r.Context(), name); err != nil {
+		if errors.Is(err, boot.ErrConflict) {
+			err = errorf(nethttp.StatusConflict, "Machine %s has an installation in progress: cancel it first", name)
+		}
+		s.fail(w, r, err)
+		return
+	}
+	s.log.Info("machine deleted", "machine", name)
+	w.WriteHeader(nethttp.StatusNoContent)
+}
+
+func (s *Server) createTask(w nethttp.ResponseWriter, r *nethttp.Request, body []byte) {
+	name := mux.Vars(r)["name"]
+	m, err := s.st.Machine(r.Context(), name)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if m.Discovered {
+		s.fail(w, r, errorf(nethttp.StatusConflict, "Machine %s was discovered and is not adopted yet: give it a name with PUT /api/v1/machines/%s first", name, name))
+		return
+	}
+	var spec boot.InstallSpec
+	if err := decodeStrict(body, &spec); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	t, err := s.startInstall(r.Context(), name, spec)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, nethttp.StatusCreated, redact(t))
+}
+
+func (s *Server) listTasks(w nethttp.ResponseWriter, r *nethttp.Request, _ []byte) {
+	ts, err := s.st.Tasks(r.Context(), mux.Vars(r)["name"])
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, nethttp.StatusOK, redactAll(ts))
+}
+
+func taskID(r *nethttp.Request) (int64, error) {
+	raw := mux.Vars(r)["id"]
+	id, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, errorf(nethttp.StatusBadRequest, "Invalid task id %q: a positive integer is expected", raw)
+	}
+	return id, nil
+}
+
+func (s *Server) getTask(w nethttp.ResponseWriter, r *nethttp.Request, _ []byte) {
+	id, err := taskID(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	t, err := s.st.Task(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, nethttp.StatusOK, redact(t))
+}
+
+func (s *Server) cancelTaskHandler(w nethttp.ResponseWriter, r *nethttp.Request, _ []byte) {
+	id, err := taskID(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	who := "an operator"
+	if p, ok := PrincipalFrom(r.Context()); ok {
+		who = "credential " + p.CredentialID
+	}
+	t, err := s.cancelTask(r.Context(), id, "Cancelled by "+who)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, nethttp.StatusOK, redact(t))
+}

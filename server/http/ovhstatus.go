@@ -1,0 +1,156 @@
+package http
+
+import (
+	"errors"
+	nethttp "net/http"
+	"time"
+
+	"github.com/byoi/byoi/boot"
+	"github.com/gorilla/mux"
+)
+
+// msgNotInstalling answers install/status for a server that never had a task.
+const msgNotInstalling = "Server is not being installed or reinstalled at the moment"
+
+// ovhProgress is one entry of install/status; the bytes are byoi's
+// addition, set on the running step only.
+type ovhProgress struct {
+	Comment    string `json:"comment"`
+	Status     string `json:"status"`
+	Error      string `json:"error"`
+	BytesDone  int64  `json:"bytesDone,omitempty"`
+	BytesTotal int64  `json:"bytesTotal,omitempty"`
+}
+
+// ovhInstallStatus is dedicated.server.InstallationProgressStatus.
+type ovhInstallStatus struct {
+	ElapsedTime int64         `json:"elapsedTime"`
+	Progress    []ovhProgress `json:"progress"`
+}
+
+// ovhInstallStatus shows the active task's steps or, when none is active,
+// the latest task's (so that a failure stays visible).
+func (s *Server) ovhInstallStatus(w nethttp.ResponseWriter, r *nethttp.Request, _ []byte) {
+	name := mux.Vars(r)["serviceName"]
+	if _, err := s.machine(r.Context(), name); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	t, ok, err := s.latestTask(r.Context(), name)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !ok {
+		writeError(w, nethttp.StatusNotFound, msgNotInstalling)
+		return
+	}
+	writeJSON(w, nethttp.StatusOK, installStatus(t, s.cfg.Now()))
+}
+
+func installStatus(t boot.Task, now time.Time) ovhInstallStatus {
+	out := ovhInstallStatus{Progress: make([]ovhProgress, 0, len(t.Steps))}
+	start, end := t.StartDate, now
+	if start.IsZero() {
+		start = t.Created
+	}
+	if !t.DoneDate.IsZero() {
+		end = t.DoneDate
+	}
+	if !start.IsZero() && end.After(start) {
+		out.ElapsedTime = int64(end.Sub(start) / time.Second)
+	}
+	for _, st := range t.Steps {
+		p := ovhProgress{Comment: st.Comment, Status: string(st.Status), Error: st.Error}
+		if st.Status == boot.StepDoing {
+			p.BytesDone, p.BytesTotal = st.BytesDone, st.BytesTotal
+		}
+		out.Progress = append(out.Progress, p)
+	}
+	return out
+}
+
+// ovhBYOIPost starts a deployment from the oldest API; OVH answers null.
+func (s *Server) ovhBYOIPost(w nethttp.ResponseWriter, r *nethttp.Request, body []byte) {
+	name := mux.Vars(r)["serviceName"]
+	if _, err := s.machine(r.Context(), name); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	spec, err := decodeBYOI(body)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if _, err := s.startInstall(r.Context(), name, spec); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, nethttp.StatusOK, nil)
+}
+
+// byoiStatus is dedicated.server.ByoiStatus (field names partly guessed).
+type byoiStatus struct {
+	Status       string `json:"status"`
+	Message      string `json:"message"`
+	CheckSum     string `json:"checkSum"`
+	DownloadSize int64  `json:"downloadSize"`
+}
+
+// ovhBYOIGet reports the latest deployment. A cancelled one was erased.
+func (s *Server) ovhBYOIGet(w nethttp.ResponseWriter, r *nethttp.Request, _ []byte) {
+	name := mux.Vars(r)["serviceName"]
+	if _, err := s.machine(r.Context(), name); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	t, ok, err := s.latestTask(r.Context(), name)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !ok || t.Status == boot.StatusCancelled {
+		writeError(w, nethttp.StatusNotFound, "No image deployment for server "+name)
+		return
+	}
+	out := byoiStatus{Status: "doing", Message: t.Comment, CheckSum: t.Spec.ImageCheckSum}
+	switch {
+	case t.Status == boot.StatusDone:
+		out.Status = "done"
+	case t.Status.Final():
+		out.Status, out.Message = "error", t.Message
+	default:
+		for _, st := range t.Steps {
+			if st.Status == boot.StepDoing {
+				out.Message = st.Comment
+			}
+		}
+	}
+	if d := t.Step(boot.StepDownload); d != nil {
+		out.DownloadSize = max(d.BytesTotal, d.BytesDone)
+	}
+	writeJSON(w, nethttp.StatusOK, out)
+}
+
+// ovhBYOIDelete cancels the active deployment, if any, which also erases
+// its status from GET. The machine's boot mode is left as it was.
+func (s *Server) ovhBYOIDelete(w nethttp.ResponseWriter, r *nethttp.Request, _ []byte) {
+	name := mux.Vars(r)["serviceName"]
+	if _, err := s.machine(r.Context(), name); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	t, err := s.st.ActiveTask(r.Context(), name)
+	switch {
+	case errors.Is(err, boot.ErrNotFound):
+	case err != nil:
+		s.fail(w, r, err)
+		return
+	default:
+		if _, err := s.cancelTask(r.Context(), t.ID, "Cancelled by DELETE bringYourOwnImage"); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	writeJSON(w, nethttp.StatusOK, nil)
+}
