@@ -98,4 +98,3 @@ func deleteIndexed(tx *bolt.Tx, index, records []byte, name string, before func(
 	}
 	return nil
 }
-
