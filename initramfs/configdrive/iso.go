@@ -37,8 +37,8 @@ func ISO(c Config) ([]byte, error) {
 	for i, d := range dirs {
 		d.num = i + 1
 	}
-	lpt, mpt := pathTables(dirs)
-	ptBlocks := blocks(len(lpt))
+	sizing, _ := pathTables(dirs) // extents are not known yet, only the size matters
+	ptBlocks := blocks(len(sizing))
 	next := uint32(18 + 2*ptBlocks)
 	for _, d := range dirs {
 		d.size = uint32(len(dirExtent(d)))
@@ -57,7 +57,7 @@ func ISO(c Config) ([]byte, error) {
 		}
 	}
 	img := make([]byte, int(next)*isoBlock)
-	lpt, mpt = pathTables(dirs) // now with extents
+	lpt, mpt := pathTables(dirs) // now with extents
 	writePVD(img[16*isoBlock:], next, len(lpt), 18, uint32(18+ptBlocks), root)
 	term := img[17*isoBlock:]
 	term[0] = 255

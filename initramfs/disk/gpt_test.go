@@ -184,3 +184,40 @@ func TestFixGPTLoopDevice(t *testing.T) {
 	})
 	checkBackupAtEnd(t, p, 512)
 }
+
+// TestLoopDevice4096 runs the installer's sequence on a partition-scanning
+// loop device with 4096-byte sectors: the size comes from BLKGETSIZE64 and
+// the kernel must see the new partition after BLKRRPART.
+func TestLoopDevice4096(t *testing.T) {
+	p := makeGPT(t, 4096, 20*mib, 8)
+	grow(t, p, 48*mib)
+	withLoop(t, p, 4096, func(dev string) {
+		base := "/sys/class/block/" + strings.TrimPrefix(dev, "/dev/")
+		kernelScans := exists(base + "p1") // some kernels (e.g. minimal VM kernels) have no partition parsers
+		f := openRW(t, dev)
+		if ok, err := FixGPT(f, 4096); err != nil || !ok {
+			t.Fatalf("FixGPT(%s) = %v, %v, want true, nil", dev, ok, err)
+		}
+		part, err := AddPartition(f, 4096, 600*1024, "config-2")
+		if err != nil {
+			t.Fatalf("AddPartition(%s) = %v", dev, err)
+		}
+		if out := run(t, "sgdisk", "-v", dev); !strings.Contains(out, "No problems found") {
+			t.Errorf("sgdisk -v %s:\n%s", dev, out)
+		}
+		if !kernelScans {
+			t.Logf("this kernel does not scan partitions on %s: not checking that it sees partition 2", dev)
+			return
+		}
+		sys := base + "p2/start"
+		b, err := os.ReadFile(sys)
+		if err != nil {
+			t.Fatalf("kernel did not pick up partition 2 after AddPartition: %v", err)
+		}
+		if got, want := strings.TrimSpace(string(b)), strconv.FormatInt(part.Start/512, 10); got != want {
+			t.Errorf("%s = %s, want %s (512-byte units)", sys, got, want)
+		}
+	}, "-P")
+	sgdiskClean(t, p, 4096)
+	checkBackupAtEnd(t, p, 4096)
+}

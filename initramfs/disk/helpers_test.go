@@ -74,13 +74,13 @@ func grow(t *testing.T, path string, size int64) {
 
 // withLoop attaches path as a loop device with the given logical sector
 // size, runs fn with the device path and detaches it.
-func withLoop(t *testing.T, path string, ss int, fn func(dev string)) {
+func withLoop(t *testing.T, path string, ss int, fn func(dev string), extra ...string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		precondition(t, "loop devices need root")
 	}
 	needTools(t, "losetup")
-	out, err := exec.Command("losetup", "--sector-size", strconv.Itoa(ss), "-f", "--show", path).CombinedOutput()
+	out, err := exec.Command("losetup", append(append([]string{"--sector-size", strconv.Itoa(ss)}, extra...), "-f", "--show", path)...).CombinedOutput()
 	if err != nil {
 		precondition(t, "losetup failed: %v: %s", err, out)
 	}
