@@ -1,0 +1,98 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+)
+
+// clientAction adapts fn so that flags may also follow the positional
+// arguments, as in `byoi deploy NAME --image-url …`: urfave/cli v2 stops
+// parsing flags at the first argument, so the rest is parsed here. fn gets
+// the positional arguments only. Required flags are checked after that
+// (see requireFlags), not by urfave/cli, which would check too early.
+func clientAction(fn func(c *cli.Context, args []string) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		args, err := lateFlags(c)
+		if err != nil {
+			return err
+		}
+		return fn(c, args)
+	}
+}
+
+// lateFlags sets the flags found among c's arguments and returns the
+// other arguments. "--" ends the flags.
+func lateFlags(c *cli.Context) ([]string, error) {
+	in := c.Args().Slice()
+	var args []string
+	for i := 0; i < len(in); i++ {
+		a := in[i]
+		if a == "--" {
+			return append(args, in[i+1:]...), nil
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			args = append(args, a)
+			continue
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		f := lookupFlag(c.Command.Flags, name)
+		if f == nil {
+			return nil, fmt.Errorf("flag provided but not defined: -%s", name)
+		}
+		if !hasValue {
+			if _, isBool := f.(*cli.BoolFlag); isBool {
+				value = "true"
+			} else {
+				if i+1 >= len(in) {
+					return nil, fmt.Errorf("flag needs an argument: -%s", name)
+				}
+				i++
+				value = in[i]
+			}
+		}
+		for _, n := range f.Names() { // urfave/cli keeps one value per alias
+			if err := c.Set(n, value); err != nil {
+				return nil, fmt.Errorf("invalid value %q for flag -%s: %w", value, name, err)
+			}
+		}
+	}
+	return args, nil
+}
+
+func lookupFlag(flags []cli.Flag, name string) cli.Flag {
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			if n == name {
+				return f
+			}
+		}
+	}
+	return nil
+}
+
+// requireFlags fails, as urfave/cli would, when a flag is not set.
+func requireFlags(c *cli.Context, names ...string) error {
+	var missing []string
+	for _, n := range names {
+		if !c.IsSet(n) {
+			missing = append(missing, `"`+n+`"`)
+		}
+	}
+	switch len(missing) {
+	case 0:
+		return nil
+	case 1:
+		return fmt.Errorf("required flag %s not set", missing[0])
+	}
+	return fmt.Errorf("required flags %s not set", strings.Join(missing, ", "))
+}
+
+// oneArg returns the single positional argument, named what in the error.
+func oneArg(c *cli.Context, args []string, what string) (string, error) {
+	if len(args) != 1 {
+		return "", fmt.Errorf("%s: expected one argument, %s, got %d", c.Command.FullName(), what, len(args))
+	}
+	return args[0], nil
+}
