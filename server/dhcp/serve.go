@@ -32,6 +32,7 @@ func (s *Server) ServePXE(ctx context.Context, conn net.PacketConn) error {
 }
 
 func (s *Server) serve(ctx context.Context, conn net.PacketConn, port int) error {
+	_ = conn.SetReadDeadline(time.Time{})
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Now()) })
 	defer stop()
 	buf := make([]byte, maxPacket)
@@ -43,6 +44,12 @@ func (s *Server) serve(ctx context.Context, conn net.PacketConn, port int) error
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
+				// A deadline set by someone else: clear it, unless ctx ended
+				// meanwhile (its deadline may just have been overwritten).
+				_ = conn.SetReadDeadline(time.Time{})
+				if ctx.Err() != nil {
+					return nil
+				}
 				continue
 			}
 			return err
