@@ -73,7 +73,7 @@ func (s *Server) handle(ctx context.Context, raw []byte, peer net.Addr, port int
 		s.log.Debug("dhcp: dropped malformed packet", "from", addrString(peer), "bytes", len(raw), "err", err)
 		return nil, nil
 	}
-	typ := strings.ToLower(req.MessageType().String())
+	typ := msgLabel(req.MessageType())
 	mac := req.ClientHWAddr.String()
 	client, _ := classify(req)
 	reply, err := s.Reply(ctx, req, port)
@@ -91,7 +91,7 @@ func (s *Server) handle(ctx context.Context, raw []byte, peer net.Addr, port int
 		s.log.Debug("dhcp: not answering", "mac", mac, "type", typ, "port", port, "client", describe(client))
 		return nil, nil
 	}
-	answer := strings.ToLower(reply.MessageType().String())
+	answer := msgLabel(reply.MessageType())
 	s.count(typ, answer)
 	s.log.Info("dhcp: answered", "mac", mac, "type", typ, "port", port, "client", describe(client),
 		"answer", answer, "ip", reply.YourIPAddr.String(), "file", reply.BootFileName)
@@ -118,6 +118,15 @@ func destination(req, reply *dhcpv4.DHCPv4, peer net.Addr, port int) net.Addr {
 		return up
 	}
 	return &net.UDPAddr{IP: net.IPv4bcast, Port: dhcpv4.ClientPort}
+}
+
+// msgLabel names a message type for logs and metric labels; types outside
+// RFC 2131 share one label so that hostile packets cannot grow the series.
+func msgLabel(t dhcpv4.MessageType) string {
+	if t < dhcpv4.MessageTypeDiscover || t > dhcpv4.MessageTypeInform {
+		return "other"
+	}
+	return strings.ToLower(t.String())
 }
 
 func addrString(a net.Addr) string {
