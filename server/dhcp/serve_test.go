@@ -169,3 +169,20 @@ func TestServeLoopback(t *testing.T) {
 		t.Errorf("byoi_dhcp_packets_total (-want +got):\n%s", diff)
 	}
 }
+
+func TestMsgLabel(t *testing.T) {
+	tests := []struct {
+		in   dhcpv4.MessageType
+		want string
+	}{
+		{dhcpv4.MessageTypeDiscover, "discover"},
+		{dhcpv4.MessageTypeInform, "inform"},
+		{dhcpv4.MessageTypeNone, "other"},
+		{dhcpv4.MessageType(200), "other"},
+	}
+	for _, tt := range tests {
+		if got := msgLabel(tt.in); got != tt.want {
+			t.Errorf("msgLabel(%d) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
