@@ -92,7 +92,16 @@ func requireFlags(c *cli.Context, names ...string) error {
 // oneArg returns the single positional argument, named what in the error.
 func oneArg(c *cli.Context, args []string, what string) (string, error) {
 	if len(args) != 1 {
-		return "", fmt.Errorf("%s: expected one argument, %s, got %d", c.Command.FullName(), what, len(args))
+		return "", fmt.Errorf("%s: expected one argument, %s, got %d", commandName(c), what, len(args))
 	}
 	return args[0], nil
+}
+
+// commandName is the command's full name without the program's, e.g.
+// "machines show".
+func commandName(c *cli.Context) string {
+	if name := strings.TrimPrefix(c.Command.HelpName, c.App.Name+" "); name != "" {
+		return name
+	}
+	return c.Command.FullName()
 }

@@ -308,6 +308,7 @@ func TestLateFlags(t *testing.T) {
 		{"flags first", []string{"--image-url", "u1", "NAME"}, []string{"NAME"}, "u1", nil, false, ""},
 		{"flags after the name", []string{"NAME", "--image-url", "u2", "--wait", "--header", "a:1", "--header=b:2"}, []string{"NAME"}, "u2", []string{"a:1", "b:2"}, true, ""},
 		{"equals form", []string{"NAME", "--image-url=u3", "--wait=false"}, []string{"NAME"}, "u3", nil, false, ""},
+		{"alias after the name", []string{"NAME", "-u", "u4"}, []string{"NAME"}, "u4", nil, false, ""},
 		{"double dash ends flags", []string{"NAME", "--", "--image-url"}, []string{"NAME", "--image-url"}, "", nil, false, ""},
 		{"unknown flag", []string{"NAME", "--nope"}, nil, "", nil, false, "flag provided but not defined: -nope"},
 		{"missing value", []string{"NAME", "--image-url"}, nil, "", nil, false, "flag needs an argument: -image-url"},
@@ -319,8 +320,8 @@ func TestLateFlags(t *testing.T) {
 			var gotHdrs []string
 			var gotWait bool
 			cmd := &cli.Command{
-				Name: "x",
-				Flags: []cli.Flag{&cli.StringFlag{Name: "image-url"}, &cli.BoolFlag{Name: "wait"}, &cli.StringSliceFlag{Name: "header"}},
+				Name:  "x",
+				Flags: []cli.Flag{&cli.StringFlag{Name: "image-url", Aliases: []string{"u"}}, &cli.BoolFlag{Name: "wait"}, &cli.StringSliceFlag{Name: "header"}},
 				Action: clientAction(func(c *cli.Context, args []string) error {
 					gotArgs, gotURL, gotHdrs, gotWait = args, c.String("image-url"), c.StringSlice("header"), c.Bool("wait")
 					return nil
@@ -366,5 +367,16 @@ func TestAPIErrorBodies(t *testing.T) {
 		if !errors.As(err, &ae) || err.Error() != tc.want {
 			t.Errorf("do(GET %s) = %v, want %q", tc.path, err, tc.want)
 		}
+	}
+}
+
+func TestClientCommandsInMain(t *testing.T) {
+	f := newFakeAPI(t)
+	f.machines["rack1"] = boot.Machine{Name: "rack1", MACs: []string{"52:54:00:00:00:01"}}
+	var stdout, stderr bytes.Buffer
+	err := run(t.Context(), []string{"byoi", "machines", "list", "-o", "json", "--server", f.srv.URL, "--token", testToken}, &stdout, &stderr)
+	var ms []boot.Machine
+	if err != nil || json.Unmarshal(stdout.Bytes(), &ms) != nil || len(ms) != 1 || ms[0].Name != "rack1" {
+		t.Errorf("run(byoi machines list -o json) = %v, stdout %q, stderr %q", err, stdout.String(), stderr.String())
 	}
 }

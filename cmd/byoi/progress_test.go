@@ -103,7 +103,10 @@ func TestProgressRendering(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
-			p := newProgress(&out, tc.tty, func() time.Time { t.Fatal("the local clock was used although every step has a server time"); return time.Time{} })
+			p := newProgress(&out, tc.tty, func() time.Time {
+				t.Fatal("the local clock was used although every step has a server time")
+				return time.Time{}
+			})
 			for _, s := range taskStates(tc.final) {
 				p.update(s)
 			}
