@@ -63,7 +63,7 @@ type Machine struct {
 	// LastSeen is the last time the machine asked what to boot.
 	LastSeen time.Time `json:"lastSeen,omitzero"`
 	// LastClient is what the machine's last boot request looked like.
-	LastClient string `json:"lastClient,omitempty"`
+	LastClient string    `json:"lastClient,omitempty"`
 	Created    time.Time `json:"created,omitzero"`
 }
 

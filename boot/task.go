@@ -118,7 +118,7 @@ type Task struct {
 	Comment  string `json:"comment"`
 	Status   Status `json:"status"`
 	// Message is the error message of a failed task (OVH wording).
-	Message string `json:"message,omitempty"`
+	Message string      `json:"message,omitempty"`
 	Spec    InstallSpec `json:"spec"`
 	Steps   []Step      `json:"steps"`
 	// TokenHash is the SHA-256 of the installer's one-time token, hex.
