@@ -259,3 +259,19 @@ func TestTouchThrottled(t *testing.T) {
 		t.Errorf("LastUsed = %v, want %v", c.LastUsed, f.clock.Now())
 	}
 }
+
+func FuzzParseSignature(f *testing.F) {
+	good := FormatSignature(Signature("s", "c", "GET", "http://h/1.0/x", nil, "1"))
+	for _, s := range []string{good, strings.ToUpper(good), "", "$1$", "$1$" + strings.Repeat("g", 40), "$2$" + good[3:], good + "0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		sum, ok := parseSignature(s)
+		if !ok {
+			return
+		}
+		if got := FormatSignature(sum); got != strings.ToLower(s) {
+			t.Fatalf("FormatSignature(parseSignature(%q)) = %q, want the lower-case input", s, got)
+		}
+	})
+}
