@@ -10,6 +10,7 @@ import (
 	"text/template"
 
 	"github.com/byoi/byoi/boot"
+	"github.com/byoi/byoi/boot/agentapi"
 )
 
 //go:embed templates/*.ipxe
@@ -66,7 +67,7 @@ func bootstrapData(p BootstrapParams) (bootstrapView, error) {
 const maxCmdline = 2047
 
 // reservedArgs are the kernel arguments byoi sets itself.
-var reservedArgs = []string{"BOOTIF=", "byoi.server=", "byoi.task=", "byoi.token="}
+var reservedArgs = []string{agentapi.ParamBootIf + "=", agentapi.ParamServer + "=", agentapi.ParamTask + "=", agentapi.ParamToken + "="}
 
 type installView struct {
 	Machine string
@@ -103,10 +104,10 @@ func installData(a boot.Action, p ScriptParams) (installView, error) {
 		return installView{}, err
 	}
 	v.Args = []string{
-		"BOOTIF=01-" + strings.ReplaceAll(mac, ":", "-"),
-		"byoi.server=" + base,
-		"byoi.task=" + strconv.FormatInt(a.Task.ID, 10),
-		"byoi.token=" + tok,
+		agentapi.ParamBootIf + "=01-" + strings.ReplaceAll(mac, ":", "-"),
+		agentapi.ParamServer + "=" + base,
+		agentapi.ParamTask + "=" + strconv.FormatInt(a.Task.ID, 10),
+		agentapi.ParamToken + "=" + tok,
 	}
 	for _, x := range p.ExtraArgs {
 		w, err := word("kernel argument", x)
