@@ -145,10 +145,7 @@ func fakeMachine(t *testing.T, size int64) (sysRoot, devRoot, diskPath string) {
 	}
 	diskPath = filepath.Join(devRoot, "vda")
 	garbage := make([]byte, size)
-	r := rand.New(rand.NewPCG(1, 2))
-	for i := range garbage {
-		garbage[i] = byte(r.IntN(255) + 1)
-	}
+	rand.NewChaCha8([32]byte{1, 2, 3}).Read(garbage)
 	if err := os.WriteFile(diskPath, garbage, 0o644); err != nil {
 		t.Fatal(err)
 	}

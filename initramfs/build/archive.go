@@ -43,11 +43,11 @@ func writeArchive(o Options, entries []entry) (raw, written int64, err error) {
 	switch o.Compression {
 	case Gzip:
 		// Header without name or time: reproducible.
-		comp, err = gzip.NewWriterLevel(out, gzip.BestCompression)
+		comp, err = gzip.NewWriterLevel(out, gzip.DefaultCompression)
 	case Zstd:
 		// The kernel allocates the frame's window when it unpacks the
 		// initramfs; a small window keeps that cheap in a small VM.
-		comp, err = zstd.NewWriter(out, zstd.WithEncoderLevel(zstd.SpeedBestCompression),
+		comp, err = zstd.NewWriter(out, zstd.WithEncoderLevel(zstd.SpeedBetterCompression),
 			zstd.WithWindowSize(1<<21), zstd.WithEncoderConcurrency(1), zstd.WithEncoderCRC(true))
 	default:
 		comp = nopCloser{out}
