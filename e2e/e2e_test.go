@@ -161,7 +161,7 @@ func installAndCheck(t *testing.T, l *Lab, m *machine, flow string, taskID int64
 	vm := m.boot(t, l, "install")
 	vm.Wait("byoi: installing", pxeBudget)
 	harness.Timing(flow, "pxe→script", vm.Since())
-	vm.Wait("byoi-agent", 2*time.Minute)
+	vm.Wait(`msg="task received"`, 2*time.Minute)
 	harness.Timing(flow, "installer up", vm.Since())
 	task := l.waitTask(taskID, installBudget)
 	harness.Timing(flow, "image written", vm.Since())

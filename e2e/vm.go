@@ -83,7 +83,7 @@ func (h *Harness) StartVM(t *testing.T, name string, c VMConfig) *VM {
 			"-drive", "if=pflash,format=raw,unit=1,file="+c.Vars,
 			"-device", "virtio-net-pci,netdev=n0,mac="+c.MAC+",romfile=,bootindex=1")
 	case BIOS:
-		args[6] = "q35,graphics=off"
+		args[5] = "q35,graphics=off" // SeaBIOS prints to serial only without graphics
 		args = append(args, "-device", "virtio-net-pci,netdev=n0,mac="+c.MAC+",bootindex=1")
 	}
 	logPath := filepath.Join(h.Artifacts, name+".serial.log")
