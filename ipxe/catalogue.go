@@ -47,3 +47,8 @@ func BinaryFor(c boot.Client, o Options) (string, bool) {
 	}
 	return "", false
 }
+
+// FilesPath is the HTTP path prefix under which byoi serves the iPXE
+// binaries and the installer's kernel and initramfs (server/http), and to
+// which DHCP points UEFI HTTP Boot clients (server/dhcp).
+const FilesPath = "/files/"

@@ -91,7 +91,7 @@ func (s *Server) bootFor(req *dhcpv4.DHCPv4) (bootAnswer, bool) {
 		}
 		if c.HTTPBoot {
 			a.vendorClass = "HTTPClient"
-			a.file = s.cfg.BaseURL + "/" + bin
+			a.file = s.cfg.BaseURL + ipxe.FilesPath + bin
 			return a, true
 		}
 		a.file, a.tftp = bin, true

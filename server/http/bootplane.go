@@ -80,8 +80,8 @@ func (s *Server) handleMachineScript(w nethttp.ResponseWriter, r *nethttp.Reques
 			return
 		}
 		p.Token = token
-		p.KernelURL = p.BaseURL + "/files/" + s.cfg.KernelName
-		p.InitrdURL = p.BaseURL + "/files/" + s.cfg.InitrdName
+		p.KernelURL = p.BaseURL + ipxe.FilesPath + s.cfg.KernelName
+		p.InitrdURL = p.BaseURL + ipxe.FilesPath + s.cfg.InitrdName
 		p.ExtraArgs = append([]string(nil), s.cfg.ExtraKernelArgs...)
 	}
 	var buf bytes.Buffer
@@ -208,3 +208,6 @@ func validFileName(name string) bool {
 	return name != "" && name != "." && name != ".." && len(name) <= 255 &&
 		!strings.ContainsAny(name, "/\\\x00") && !strings.HasPrefix(name, ".")
 }
+
+// filesRoute serves the boot files under ipxe.FilesPath.
+var filesRoute = ipxe.FilesPath + "{name}"

@@ -190,7 +190,7 @@ func (s *Server) routes() nethttp.Handler {
 	// Public: the boot plane, the clock, docs and metrics.
 	r.HandleFunc("/boot.ipxe", s.handleBootstrap).Methods(nethttp.MethodGet, nethttp.MethodHead)
 	r.HandleFunc("/ipxe/machine", s.handleMachineScript).Methods(nethttp.MethodGet)
-	r.HandleFunc("/files/{name}", s.handleFile).Methods(nethttp.MethodGet, nethttp.MethodHead)
+	r.HandleFunc(filesRoute, s.handleFile).Methods(nethttp.MethodGet, nethttp.MethodHead)
 	r.HandleFunc("/1.0/auth/time", s.handleAuthTime).Methods(nethttp.MethodGet)
 	r.HandleFunc("/api/v1/openapi.json", handleOpenAPI).Methods(nethttp.MethodGet)
 	r.Handle("/metrics", s.metrics.handler()).Methods(nethttp.MethodGet)
