@@ -157,12 +157,23 @@ func assertProbe(t *testing.T, vm *VM, hostname string, meta map[string]string) 
 // installAndCheck boots the machine into the installer for an already
 // submitted task, waits for the task to finish and checks install/status.
 func installAndCheck(t *testing.T, l *Lab, m *machine, flow string, taskID int64, oc *ovh.Client) {
+	installAndCheckRestart(t, l, m, flow, taskID, oc, false)
+}
+
+// installAndCheckRestart is installAndCheck; with restart, byoi is restarted
+// on the same state while the installer is downloading, and the installer's
+// later reports must still complete the task.
+func installAndCheckRestart(t *testing.T, l *Lab, m *machine, flow string, taskID int64, oc *ovh.Client, restart bool) {
 	t.Helper()
 	vm := m.boot(t, l, "install")
 	vm.Wait("byoi: installing", pxeBudget)
 	harness.Timing(flow, "pxe→script", vm.Since())
 	vm.Wait(`msg="task received"`, 2*time.Minute)
 	harness.Timing(flow, "installer up", vm.Since())
+	if restart {
+		l.RestartByoi("full")
+		harness.Timing(flow, "byoi restarted", vm.Since())
+	}
 	task := l.waitTask(taskID, installBudget)
 	harness.Timing(flow, "image written", vm.Since())
 	if task.Status != boot.StatusDone {
@@ -220,7 +231,9 @@ func TestUEFIReinstall(t *testing.T) {
 	if task.TaskID == 0 || task.Status != "todo" {
 		t.Fatalf("reinstall answered %+v, want a todo task", task)
 	}
+	wait := l.startWaitCLI(m.name)
 	installAndCheck(t, l, m, "uefi", task.TaskID, oc)
+	wait.check(t)
 
 	vm := m.boot(t, l, "local")
 	vm.Wait("byoi: local boot", pxeBudget)
@@ -236,6 +249,7 @@ func TestUEFIReinstall(t *testing.T) {
 
 // TestBIOSReinstall is flow 2: SeaBIOS with QEMU's 2019 iPXE ROM as the
 // vendor PXE → byoi's undionly.kpxe → installer → raw.gz → sanboot 0x80.
+// byoi is restarted while the installer works: the task still completes.
 func TestBIOSReinstall(t *testing.T) {
 	fix := harness.Fixtures(t)
 	l := harness.NewLab(t, LabOptions{})
@@ -253,7 +267,7 @@ func TestBIOSReinstall(t *testing.T) {
 	}
 	var task boot.Task
 	l.MustAPI("POST", "/api/v1/machines/"+m.name+"/tasks", spec, &task)
-	installAndCheck(t, l, m, "bios", task.ID, nil)
+	installAndCheckRestart(t, l, m, "bios", task.ID, nil, true)
 
 	vm := m.boot(t, l, "local")
 	vm.Wait("byoi: local boot", pxeBudget)

@@ -274,3 +274,44 @@ func (l *Lab) ServerLog() string {
 	b, _ := os.ReadFile(l.srvLog.Name())
 	return string(b)
 }
+
+// waitCLI is a running `byoi wait NAME` inside the lab.
+type waitCLI struct {
+	cmd  *exec.Cmd
+	out  bytes.Buffer
+	done chan error
+}
+
+// startWaitCLI runs the real CLI's `byoi wait` against the lab's server, so
+// its progress output is driven by the real installer's reports.
+func (l *Lab) startWaitCLI(name string) *waitCLI {
+	w := &waitCLI{done: make(chan error, 1)}
+	w.cmd = l.NS.Command(context.Background(), l.h.Byoi, "wait", name, "--server", l.Base, "--token", l.token)
+	w.cmd.Stdout, w.cmd.Stderr = &w.out, &w.out
+	if err := w.cmd.Start(); err != nil {
+		l.t.Fatalf("byoi wait: %v", err)
+	}
+	go func() { w.done <- w.cmd.Wait() }()
+	l.t.Cleanup(func() { _ = w.cmd.Process.Kill() })
+	return w
+}
+
+// check waits for `byoi wait` to exit 0 and to have shown the write step.
+func (w *waitCLI) check(t *testing.T) {
+	t.Helper()
+	select {
+	case err := <-w.done:
+		if err != nil {
+			t.Fatalf("byoi wait: %v\n%s", err, w.out.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("byoi wait did not exit after the task ended\n%s", w.out.String())
+	}
+	out := w.out.String()
+	for _, want := range []string{"Writing image", "done"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("byoi wait output lacks %q:\n%s", want, out)
+		}
+	}
+	t.Logf("byoi wait output:\n%s", out)
+}
