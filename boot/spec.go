@@ -63,29 +63,41 @@ func (s InstallSpec) WantsConfigDrive() bool {
 	return s.Hostname != "" || s.SSHKey != "" || s.ConfigDriveUserData != "" || len(s.ConfigDriveMetadata) > 0
 }
 
-// UserData returns the user data as bytes: base64 is decoded when the whole
-// value is valid base64 (standard or URL alphabet, padded or not); anything
-// else, such as a plain "#cloud-config" document, is taken as it is.
+// UserData returns the user data as bytes. A value that reads as a
+// cloud-init document (see plainUserData) is taken as it is; anything else
+// is base64 (standard or URL alphabet, padded or not, wrapped with line breaks),
+// which Validate has checked.
 func (s InstallSpec) UserData() []byte {
-	return decodeMaybeBase64(s.ConfigDriveUserData)
+	if plainUserData(s.ConfigDriveUserData) {
+		return []byte(s.ConfigDriveUserData)
+	}
+	b, _ := decodeBase64(s.ConfigDriveUserData)
+	return b
 }
 
-func decodeMaybeBase64(v string) []byte {
+// plainUserData reports whether v is a cloud-init document in clear: every
+// format cloud-init reads from text starts with "#" (#cloud-config, #!,
+// #include, #cloud-boothook, ## template) or is a MIME multipart message.
+func plainUserData(v string) bool {
+	return v == "" || strings.HasPrefix(v, "#") || strings.HasPrefix(strings.ToLower(v), "content-type:") ||
+		strings.HasPrefix(strings.ToLower(v), "mime-version:")
+}
+
+func decodeBase64(v string) ([]byte, error) {
 	t := strings.Map(func(r rune) rune {
-		if r == '\n' || r == '\r' || r == ' ' || r == '\t' {
+		if r == '\n' || r == '\r' {
 			return -1
 		}
 		return r
 	}, v)
-	if t == "" || strings.HasPrefix(v, "#") {
-		return []byte(v)
-	}
+	var err error
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-		if b, err := enc.DecodeString(t); err == nil {
-			return b
+		var b []byte
+		if b, err = enc.DecodeString(t); err == nil {
+			return b, nil
 		}
 	}
-	return []byte(v)
+	return nil, err
 }
 
 // Error messages of OVH's "common customer errors" table, word for word,
@@ -178,6 +190,11 @@ func (s *InstallSpec) Validate() error {
 	}
 	if len(s.ConfigDriveUserData) > 64<<10 {
 		return invalid("configDriveUserData is too large: at most 65536 bytes")
+	}
+	if !plainUserData(s.ConfigDriveUserData) {
+		if _, err := decodeBase64(s.ConfigDriveUserData); err != nil {
+			return invalid("Invalid configDriveUserData: not valid base64, and not a cloud-init document in clear (#cloud-config, #!…, MIME multipart)")
+		}
 	}
 	for k := range s.ConfigDriveMetadata {
 		if k == "" || len(k) > 255 {

@@ -54,6 +54,12 @@ func TestInstallSpecValidate(t *testing.T) {
 		{"ssh key ok", func(s *InstallSpec) { s.SSHKey = "ssh-ed25519 AAAAC3Nza user@host" }, ""},
 		{"ssh key two lines", func(s *InstallSpec) { s.SSHKey = "ssh-ed25519 A\nssh-rsa B" }, "Invalid sshKey: a single public key line is expected"},
 		{"user data 64 KiB", func(s *InstallSpec) { s.ConfigDriveUserData = strings.Repeat("x", 64<<10) }, ""},
+		{"user data plain cloud-config", func(s *InstallSpec) { s.ConfigDriveUserData = "#cloud-config\n" }, ""},
+		{"user data base64", func(s *InstallSpec) { s.ConfigDriveUserData = "I2Nsb3VkLWNvbmZpZwo=" }, ""},
+		{"user data neither base64 nor a document", func(s *InstallSpec) { s.ConfigDriveUserData = "hello world" },
+			"Invalid configDriveUserData: not valid base64, and not a cloud-init document in clear (#cloud-config, #!…, MIME multipart)"},
+		{"user data broken base64", func(s *InstallSpec) { s.ConfigDriveUserData = "abcde" },
+			"Invalid configDriveUserData: not valid base64, and not a cloud-init document in clear (#cloud-config, #!…, MIME multipart)"},
 		{"user data too large", func(s *InstallSpec) { s.ConfigDriveUserData = strings.Repeat("x", 64<<10+1) }, "configDriveUserData is too large: at most 65536 bytes"},
 		{"metadata ok", func(s *InstallSpec) { s.ConfigDriveMetadata = map[string]string{"role": "web"} }, ""},
 		{"metadata empty key", func(s *InstallSpec) { s.ConfigDriveMetadata = map[string]string{"": "x"} }, `Invalid configDriveMetadata key ""`},
@@ -121,7 +127,7 @@ func TestUserData(t *testing.T) {
 		{"base64 url alphabet", "-_-_", "\xfb\xff\xbf"},
 		{"base64 std alphabet", "+/+/", "\xfb\xff\xbf"},
 		{"MIME multipart stays plain", "Content-Type: multipart/mixed; boundary=x\n", "Content-Type: multipart/mixed; boundary=x\n"},
-		{"not base64 (bad length)", "abcde", "abcde"},
+		{"MIME header first", "MIME-Version: 1.0\n", "MIME-Version: 1.0\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
