@@ -22,6 +22,22 @@ func clientAction(fn func(c *cli.Context, args []string) error) cli.ActionFunc {
 	}
 }
 
+// machineAction is clientAction for commands whose one argument is a
+// machine name and that talk to the server.
+func machineAction(fn func(c *cli.Context, api *apiClient, name string) error) cli.ActionFunc {
+	return clientAction(func(c *cli.Context, args []string) error {
+		name, err := oneArg(c, args, "the machine name")
+		if err != nil {
+			return err
+		}
+		api, err := newAPIClient(c)
+		if err != nil {
+			return err
+		}
+		return fn(c, api, name)
+	})
+}
+
 // lateFlags sets the flags found among c's arguments and returns the
 // other arguments. "--" ends the flags.
 func lateFlags(c *cli.Context) ([]string, error) {

@@ -55,15 +55,7 @@ func statusCommand() *cli.Command {
 		Usage:     "show a machine's active (or latest) task and its steps",
 		ArgsUsage: "NAME",
 		Flags:     withClientFlags(),
-		Action: clientAction(func(c *cli.Context, args []string) error {
-			name, err := oneArg(c, args, "the machine name")
-			if err != nil {
-				return err
-			}
-			api, err := newAPIClient(c)
-			if err != nil {
-				return err
-			}
+		Action: machineAction(func(c *cli.Context, api *apiClient, name string) error {
 			t, err := api.currentTask(c.Context, name)
 			if err != nil {
 				return err
@@ -111,15 +103,7 @@ func waitCommand() *cli.Command {
 		Usage:     "follow a machine's active (or latest) task until it ends; fails unless it ends done",
 		ArgsUsage: "NAME",
 		Flags:     withClientFlags(waitFlags()...),
-		Action: clientAction(func(c *cli.Context, args []string) error {
-			name, err := oneArg(c, args, "the machine name")
-			if err != nil {
-				return err
-			}
-			api, err := newAPIClient(c)
-			if err != nil {
-				return err
-			}
+		Action: machineAction(func(c *cli.Context, api *apiClient, name string) error {
 			t, err := api.currentTask(c.Context, name)
 			if err != nil {
 				return err
@@ -217,15 +201,7 @@ func cancelCommand() *cli.Command {
 		Usage:     "cancel a machine's active task",
 		ArgsUsage: "NAME",
 		Flags:     withClientFlags(),
-		Action: clientAction(func(c *cli.Context, args []string) error {
-			name, err := oneArg(c, args, "the machine name")
-			if err != nil {
-				return err
-			}
-			api, err := newAPIClient(c)
-			if err != nil {
-				return err
-			}
+		Action: machineAction(func(c *cli.Context, api *apiClient, name string) error {
 			cur, err := api.currentTask(c.Context, name)
 			if err != nil {
 				return err
@@ -253,15 +229,7 @@ func tasksCommand() *cli.Command {
 		Usage:     "list a machine's tasks, newest first",
 		ArgsUsage: "NAME",
 		Flags:     withClientFlags(),
-		Action: clientAction(func(c *cli.Context, args []string) error {
-			name, err := oneArg(c, args, "the machine name")
-			if err != nil {
-				return err
-			}
-			api, err := newAPIClient(c)
-			if err != nil {
-				return err
-			}
+		Action: machineAction(func(c *cli.Context, api *apiClient, name string) error {
 			var ts []boot.Task
 			raw, err := api.do(c.Context, "GET", apiPath("machines", name, "tasks"), nil, &ts)
 			if err != nil {

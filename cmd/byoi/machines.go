@@ -89,8 +89,8 @@ func machinesCommand() *cli.Command {
 			{Name: "list", Aliases: []string{"ls"}, Usage: "list machines (discovered ones too)", Flags: withClientFlags(), Action: clientAction(machinesList)},
 			{Name: "add", Usage: "register a machine by its boot MAC(s)", ArgsUsage: "NAME", Action: clientAction(machinesAdd),
 				Flags: withClientFlags(append([]cli.Flag{&cli.StringSliceFlag{Name: "mac", Usage: "boot interface MAC (repeatable, required)"}}, machineSetFlags()...)...)},
-			{Name: "show", Usage: "show a machine, its active task and recent events", ArgsUsage: "NAME", Flags: withClientFlags(), Action: clientAction(machinesShow)},
-			{Name: "rm", Aliases: []string{"remove"}, Usage: "forget a machine (refused while it installs)", ArgsUsage: "NAME", Flags: withClientFlags(), Action: clientAction(machinesRemove)},
+			{Name: "show", Usage: "show a machine, its active task and recent events", ArgsUsage: "NAME", Flags: withClientFlags(), Action: machineAction(machinesShow)},
+			{Name: "rm", Aliases: []string{"remove"}, Usage: "forget a machine (refused while it installs)", ArgsUsage: "NAME", Flags: withClientFlags(), Action: machineAction(machinesRemove)},
 			{Name: "adopt", Usage: "name a machine that was discovered when it network-booted", ArgsUsage: "DISCOVERED-NAME|MAC NEW-NAME", Action: clientAction(machinesAdopt),
 				Flags: withClientFlags(machineSetFlags()...)},
 		},
@@ -164,15 +164,7 @@ func machinesAdd(c *cli.Context, args []string) error {
 	return nil
 }
 
-func machinesShow(c *cli.Context, args []string) error {
-	name, err := oneArg(c, args, "the machine name")
-	if err != nil {
-		return err
-	}
-	api, err := newAPIClient(c)
-	if err != nil {
-		return err
-	}
+func machinesShow(c *cli.Context, api *apiClient, name string) error {
 	var v machineView
 	raw, err := api.do(c.Context, "GET", apiPath("machines", name), nil, &v)
 	if err != nil {
@@ -234,15 +226,7 @@ func diskText(d boot.DiskHints) string {
 	return strings.Join(parts, " ")
 }
 
-func machinesRemove(c *cli.Context, args []string) error {
-	name, err := oneArg(c, args, "the machine name")
-	if err != nil {
-		return err
-	}
-	api, err := newAPIClient(c)
-	if err != nil {
-		return err
-	}
+func machinesRemove(c *cli.Context, api *apiClient, name string) error {
 	if _, err := api.do(c.Context, "DELETE", apiPath("machines", name), nil, nil); err != nil {
 		return err
 	}
