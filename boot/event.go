@@ -12,6 +12,7 @@ const (
 	EventMachineChanged EventKind = "machine.changed"
 	EventTaskCreated    EventKind = "task.created"
 	EventTaskCancelled  EventKind = "task.cancelled"
+	EventDHCP           EventKind = "dhcp"      // a boot file was handed out by DHCP
 	EventBootDecision   EventKind = "boot"      // a boot script was served
 	EventInstallerUp    EventKind = "installer" // the installer fetched its task
 	EventStep           EventKind = "step"

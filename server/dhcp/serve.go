@@ -95,6 +95,7 @@ func (s *Server) handle(ctx context.Context, raw []byte, peer net.Addr, port int
 	s.count(typ, answer)
 	s.log.Info("dhcp: answered", "mac", mac, "type", typ, "port", port, "client", describe(client),
 		"answer", answer, "ip", reply.YourIPAddr.String(), "file", reply.BootFileName)
+	s.recordBoot(ctx, req, reply, client, port)
 	return reply, destination(req, reply, peer, port)
 }
 
