@@ -245,6 +245,25 @@ func TestUEFIReinstall(t *testing.T) {
 		t.Errorf("probe did not power off: %v", err)
 	}
 	checkWrittenDisk(t, m.disk, fix.UEFIRaw)
+	l.checkTimeline(m.name, boot.EventDHCP, boot.EventBootDecision, boot.EventStep, boot.EventTaskDone)
+}
+
+// checkTimeline asserts that the machine's recent history holds each kind of event.
+func (l *Lab) checkTimeline(name string, kinds ...boot.EventKind) {
+	l.t.Helper()
+	var v struct {
+		Events []boot.Event `json:"events"`
+	}
+	l.MustAPI("GET", "/api/v1/machines/"+name, nil, &v)
+	seen := map[boot.EventKind]bool{}
+	for _, e := range v.Events {
+		seen[e.Kind] = true
+	}
+	for _, k := range kinds {
+		if !seen[k] {
+			l.t.Errorf("machine %s: no %q event in its timeline %+v", name, k, v.Events)
+		}
+	}
 }
 
 // TestBIOSReinstall is flow 2: SeaBIOS with QEMU's 2019 iPXE ROM as the
