@@ -88,7 +88,7 @@ func TestAgentInstallSuccess(t *testing.T) {
 		t.Errorf("GET bringYourOwnImage after done = %+v, want done", got)
 	}
 
-	metrics := e.do("GET", "/metrics", "", "").Body.String()
+	metrics := e.api("GET", "/metrics", "", 200).Body.String()
 	for _, want := range []string{
 		`byoi_tasks{status="done"} 1`,
 		`byoi_install_bytes_written_total 4000`,

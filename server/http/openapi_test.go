@@ -17,7 +17,7 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 		OpenAPI string                                `json:"openapi"`
 		Paths   map[string]map[string]json.RawMessage `json:"paths"`
 	}
-	w := e.do("GET", "/api/v1/openapi.json", "", "")
+	w := e.api("GET", "/api/v1/openapi.json", "", 200)
 	if err := json.Unmarshal(w.Body.Bytes(), &doc); err != nil || !strings.HasPrefix(doc.OpenAPI, "3.") {
 		t.Fatalf("openapi.json = %v, version %q; want an OpenAPI 3 document", err, doc.OpenAPI)
 	}

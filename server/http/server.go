@@ -1,5 +1,6 @@
 // Package http is byoi's HTTP front: the boot plane machines reach without
-// credentials (/boot.ipxe, the per-machine iPXE script, boot files), the
+// credentials (/boot.ipxe, the per-machine iPXE script, boot files, and
+// /1.0/auth/time), the
 // OVH-compatible /1.0 API, the native /api/v1 API, the installer's agent API
 // and /metrics. It stores everything through the store and keeps nothing
 // that matters in memory, so a restarted server carries on where it was.
@@ -187,13 +188,14 @@ func (s *Server) routes() nethttp.Handler {
 		writeError(w, nethttp.StatusMethodNotAllowed, "Method not allowed on this URL")
 	}))
 
-	// Public: the boot plane, the clock, docs and metrics.
+	// Public: the boot plane and the clock. Everything else, docs and
+	// metrics included, needs credentials (see SECURITY.md).
 	r.HandleFunc("/boot.ipxe", s.handleBootstrap).Methods(nethttp.MethodGet, nethttp.MethodHead)
 	r.HandleFunc("/ipxe/machine", s.handleMachineScript).Methods(nethttp.MethodGet)
 	r.HandleFunc(filesRoute, s.handleFile).Methods(nethttp.MethodGet, nethttp.MethodHead)
 	r.HandleFunc("/1.0/auth/time", s.handleAuthTime).Methods(nethttp.MethodGet)
-	r.HandleFunc("/api/v1/openapi.json", handleOpenAPI).Methods(nethttp.MethodGet)
-	r.Handle("/metrics", s.metrics.handler()).Methods(nethttp.MethodGet)
+	r.Handle("/api/v1/openapi.json", s.authed(delegate(nethttp.HandlerFunc(handleOpenAPI)))).Methods(nethttp.MethodGet)
+	r.Handle("/metrics", s.authed(delegate(s.metrics.handler()))).Methods(nethttp.MethodGet)
 
 	s.agentRoutes(r)
 	s.ovhRoutes(r.PathPrefix("/1.0").Subrouter())
