@@ -251,7 +251,7 @@ func checkNoSecrets(t *testing.T, se *secureEnv, seen []exchange, tokens map[str
 	secrets := map[string]string{
 		"header canary": canaries[0], "user data canary": canaries[1],
 		"admin token": se.token.Token, "admin token secret": se.token.Token[len(se.token.Token)-43:],
-		"admin token hash": auth.HashToken(se.token.Token),
+		"admin token hash":       auth.HashToken(se.token.Token),
 		"OVH application secret": se.ovh.ApplicationSecret, "OVH consumer key": se.ovh.ConsumerKey,
 	}
 	for n, tok := range tokens {
