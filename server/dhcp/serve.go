@@ -68,6 +68,9 @@ func (s *Server) serve(ctx context.Context, conn net.PacketConn, port int) error
 // panics on hostile input.
 func (s *Server) handle(ctx context.Context, raw []byte, peer net.Addr, port int) (*dhcpv4.DHCPv4, net.Addr) {
 	req, err := dhcpv4.FromBytes(raw)
+	if err == nil {
+		err = checkOptions(req)
+	}
 	if err != nil || req.OpCode != dhcpv4.OpcodeBootRequest || len(req.ClientHWAddr) != 6 {
 		s.count("malformed", "dropped")
 		s.log.Debug("dhcp: dropped malformed packet", "from", addrString(peer), "bytes", len(raw), "err", err)
