@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"sort"
 
 	"github.com/byoi/byoi/boot"
 	bolt "go.etcd.io/bbolt"
@@ -133,6 +134,24 @@ func (s *Store) ActiveTask(ctx context.Context, machine string) (boot.Task, erro
 		return err
 	})
 	return t, err
+}
+
+// ActiveTasks returns every task in todo or doing, across machines, in ID
+// order. The server's installer watchdog scans it.
+func (s *Store) ActiveTasks(ctx context.Context) ([]boot.Task, error) {
+	var ts []boot.Task
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketActive).ForEach(func(_, id []byte) error {
+			t, err := getTask(tx, int64(binary.BigEndian.Uint64(id)))
+			if err != nil {
+				return err
+			}
+			ts = append(ts, t)
+			return nil
+		})
+	})
+	sort.Slice(ts, func(i, j int) bool { return ts[i].ID < ts[j].ID })
+	return ts, err
 }
 
 // TaskByTokenHash returns the task whose TokenHash is hash, whatever its

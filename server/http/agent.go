@@ -73,7 +73,8 @@ func (s *Server) agentTask(w nethttp.ResponseWriter, r *nethttp.Request, t boot.
 	}
 	t, err = s.st.UpdateTask(ctx, t.ID, func(t *boot.Task) error {
 		if t.Status == boot.StatusDoing {
-			return nil // a restarted installer fetches again
+			t.LastUpdate = s.cfg.Now() // a restarted installer fetches again
+			return nil
 		}
 		return t.SetStatus(boot.StatusDoing, s.cfg.Now())
 	})

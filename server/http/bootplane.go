@@ -2,6 +2,7 @@ package http
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -11,6 +12,7 @@ import (
 	nethttp "net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/byoi/byoi/boot"
 	"github.com/byoi/byoi/ipxe"
@@ -74,6 +76,9 @@ func (s *Server) handleMachineScript(w nethttp.ResponseWriter, r *nethttp.Reques
 
 	p := ipxe.ScriptParams{BaseURL: s.baseURL(r), Firmware: fw, Arch: arch, MAC: mac}
 	if action.Kind == boot.ActionInstall {
+		if t := action.Task; t.Status == boot.StatusDoing {
+			s.rebootedMidInstall(ctx, *t)
+		}
 		token, err := s.issueToken(r, action.Task)
 		if err != nil {
 			s.fail(w, r, err)
@@ -100,6 +105,17 @@ func (s *Server) handleMachineScript(w nethttp.ResponseWriter, r *nethttp.Reques
 	writeScript(w, buf.Bytes())
 }
 
+// rebootedMidInstall records that a machine whose installer was writing
+// PXE-booted again (reset, power loss, crash). It gets the installer again
+// with a fresh token, which makes the old one useless: the disk may be half
+// written, so installing again is the only safe choice.
+func (s *Server) rebootedMidInstall(ctx context.Context, t boot.Task) {
+	last := t.LastUpdate.UTC().Format(time.RFC3339)
+	s.log.Warn("machine rebooted during install", "machine", t.Machine, "task", t.ID, "lastReport", last)
+	s.event(ctx, t.Machine, t.ID, boot.EventBootDecision,
+		fmt.Sprintf("rebooted during install (task %d was doing, last report at %s): installing again", t.ID, last))
+}
+
 // decide looks up a known machine's active task and makes the decision.
 func (s *Server) decide(r *nethttp.Request, m boot.Machine) (boot.Action, error) {
 	t, err := s.st.ActiveTask(r.Context(), m.Name)
@@ -113,7 +129,9 @@ func (s *Server) decide(r *nethttp.Request, m boot.Machine) (boot.Action, error)
 }
 
 // issueToken gives the installer a fresh one-time token: only its hash is
-// stored, replacing the previous one, which stops working.
+// stored, replacing the previous one, which stops working. It also stamps
+// LastUpdate, so a machine that rebooted mid-install gets a full
+// InstallerTimeout to come back up.
 func (s *Server) issueToken(r *nethttp.Request, t *boot.Task) (string, error) {
 	var raw [32]byte
 	if _, err := rand.Read(raw[:]); err != nil {
@@ -125,6 +143,7 @@ func (s *Server) issueToken(r *nethttp.Request, t *boot.Task) (string, error) {
 			return errorf(nethttp.StatusConflict, "task %d ended while its installer was booting", t.ID)
 		}
 		t.TokenHash = hashToken(token)
+		t.LastUpdate = s.cfg.Now() // the machine is alive: the watchdog starts over
 		return nil
 	})
 	if err != nil {

@@ -78,6 +78,10 @@ type Config struct {
 	MaxBodyBytes int64
 	// EventsShown is how many recent events GET /api/v1/machines/{name} shows.
 	EventsShown int
+	// InstallerTimeout is how long a task in doing may go without a report
+	// from its installer before the watchdog ends it in ovhError (see
+	// watchdog.go). 0: DefaultInstallerTimeout.
+	InstallerTimeout time.Duration
 }
 
 func (c *Config) setDefaults() error {
@@ -119,6 +123,9 @@ func (c *Config) setDefaults() error {
 	if c.EventsShown <= 0 {
 		c.EventsShown = DefaultEventsShown
 	}
+	if c.InstallerTimeout <= 0 {
+		c.InstallerTimeout = DefaultInstallerTimeout
+	}
 	return nil
 }
 
@@ -154,7 +161,7 @@ func (s *Server) Handler() nethttp.Handler { return s.handler }
 
 // Serve answers HTTP on l until ctx ends, then shuts down gracefully
 // (waiting up to five seconds for requests in flight). It returns nil when
-// stopped by ctx.
+// stopped by ctx. It also runs the installer watchdog (see CheckInstallers).
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	hs := &nethttp.Server{
 		Handler:           s.handler,
@@ -162,6 +169,13 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
+	wctx, stopWatchdog := context.WithCancel(ctx)
+	watchdogDone := make(chan struct{})
+	go func() {
+		defer close(watchdogDone)
+		s.runWatchdog(wctx, watchdogInterval(s.cfg.InstallerTimeout))
+	}()
+	defer func() { stopWatchdog(); <-watchdogDone }() // the store may be closed right after
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(l) }()
 	select {

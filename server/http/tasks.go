@@ -1,6 +1,7 @@
 package http
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -45,7 +46,12 @@ func (s *Server) startInstall(ctx context.Context, name string, spec boot.Instal
 		}
 	}
 	if active, err := s.st.ActiveTask(ctx, name); err == nil {
-		return boot.Task{}, activeTaskConflict(name, active.ID)
+		if !s.stalled(active, s.cfg.Now()) {
+			return boot.Task{}, activeTaskConflict(name, active.ID)
+		}
+		if ended, err := s.expireIfStalled(ctx, active.ID); err != nil || !ended {
+			return boot.Task{}, cmp.Or(err, activeTaskConflict(name, active.ID))
+		}
 	} else if !errors.Is(err, boot.ErrNotFound) {
 		return boot.Task{}, err
 	}
