@@ -1,0 +1,268 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/byoi/byoi/e2e/netns"
+	byoihttp "github.com/byoi/byoi/server/http"
+	"github.com/byoi/byoi/store"
+)
+
+// Addresses of the storm network, inside namespaces the bench makes.
+const (
+	stormServer   = "198.51.100.1"
+	stormClientIP = "198.51.100.2"
+	poolStart     = "198.51.100.10"
+	poolEnd       = "198.51.100.250"
+	scriptURL     = "http://" + stormServer + ":8080/boot.ipxe"
+)
+
+// stormLab is two namespaces joined by a veth pair: the server side (byoi
+// or dnsmasq) and the clients' side (this binary, -role storm).
+type stormLab struct {
+	c        *config
+	srv, cli *netns.NS
+	self     string
+	boot     string // bin/boot
+	size     int64  // of ipxe.efi
+	logs     string
+}
+
+// benchStorm is P4: a PXE boot storm against byoi and against dnsmasq
+// (DHCP + TFTP) with a static HTTP server for the script, then TFTP alone.
+func benchStorm(ctx context.Context, c *config, rep *report) error {
+	if os.Geteuid() != 0 {
+		return errors.New("needs root (network namespaces)")
+	}
+	dnsmasq, err := exec.LookPath("dnsmasq")
+	if err != nil {
+		return fmt.Errorf("dnsmasq is not installed: %w", err)
+	}
+	lab, err := newStormLab(c)
+	if err != nil {
+		return err
+	}
+	defer lab.close()
+	rep.note("P4: server and clients in two network namespaces joined by a veth pair (198.51.100.0/24); simulated UEFI x86-64 clients (options 60, 93) share one port-68 socket; DHCP retransmits after 1, 2, 4, 8, 16 s; each client releases its lease after the GET because a /24 holds fewer addresses (241) than the 500-client storm; dnsmasq runs with --no-ping (its conflict ping would delay every offer) and --tftp-max=1000 (its default of 50 would refuse most of the storm); logging is off (byoi --log-level warn, dnsmasq --quiet-dhcp)")
+	ns := []int{50, 200, 500}
+	if c.quick {
+		ns = []int{20, 50}
+	}
+	for i, n := range ns {
+		runs := map[string]stormResult{}
+		order := []string{"byoi", "dnsmasq"}
+		if i%2 == 1 {
+			order = []string{"dnsmasq", "byoi"}
+		}
+		for _, who := range order {
+			r, err := lab.storm(ctx, who, dnsmasq, []string{"-n", strconv.Itoa(n), "-url", scriptURL, "-size", strconv.FormatInt(lab.size, 10)})
+			if err != nil {
+				return fmt.Errorf("%s storm of %d: %w", who, n, err)
+			}
+			runs[who] = r
+		}
+		b, d := runs["byoi"], runs["dnsmasq"]
+		rep.add(Row{Part: "P4", Case: fmt.Sprintf("boot storm N=%d (failures: byoi %d, dnsmasq %d)", n, b.Failures, d.Failures),
+			Metric: "clients/s", Byoi: float64(n) / b.Seconds, Ref: float64(n) / d.Seconds, RefName: "dnsmasq", Target: 1.5,
+			Failures: b.Failures,
+			Extra: map[string]float64{"byoiSeconds": b.Seconds, "refSeconds": d.Seconds, "byoiP50": b.P50, "byoiP99": b.P99,
+				"refP50": d.P50, "refP99": d.P99, "byoiFailures": float64(b.Failures), "refFailures": float64(d.Failures)},
+			Note: reasons(b, d)})
+		rep.add(Row{Part: "P4", Case: fmt.Sprintf("boot storm N=%d per-client p50", n), Metric: "s", Byoi: b.P50, Ref: d.P50, RefName: "dnsmasq"})
+		rep.add(Row{Part: "P4", Case: fmt.Sprintf("boot storm N=%d per-client p99", n), Metric: "s", Byoi: b.P99, Ref: d.P99, RefName: "dnsmasq"})
+	}
+	rep.note("P4: byoi's TFTP server has no windowsize option (RFC 7440), so only blksize is compared")
+	for _, bs := range []int{512, 1468} {
+		runs := map[string]stormResult{}
+		for _, who := range []string{"byoi", "dnsmasq"} {
+			r, err := lab.storm(ctx, who, dnsmasq, []string{"-tftp-only", "-n", "20", "-blksize", strconv.Itoa(bs),
+				"-url", scriptURL, "-size", strconv.FormatInt(lab.size, 10)})
+			if err != nil {
+				return fmt.Errorf("%s tftp: %w", who, err)
+			}
+			runs[who] = r
+		}
+		b, d := runs["byoi"], runs["dnsmasq"]
+		mb := float64(20*lab.size) / mib
+		rep.add(Row{Part: "P4", Case: fmt.Sprintf("TFTP 20× ipxe.efi, blksize %d (failures: byoi %d, dnsmasq %d)", bs, b.Failures, d.Failures),
+			Metric: "MiB/s", Byoi: mb / b.Seconds, Ref: mb / d.Seconds, RefName: "dnsmasq", Failures: b.Failures,
+			Extra: map[string]float64{"byoiP50": b.P50, "refP50": d.P50}, Note: reasons(b, d)})
+	}
+	return nil
+}
+
+func reasons(b, d stormResult) string {
+	if len(b.Reasons) == 0 && len(d.Reasons) == 0 {
+		return ""
+	}
+	j, _ := json.Marshal(map[string]any{"byoi": b.Reasons, "dnsmasq": d.Reasons})
+	return string(j)
+}
+
+func newStormLab(c *config) (*stormLab, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	l := &stormLab{c: c, self: self, boot: filepath.Join(c.root, "bin", "boot"), logs: filepath.Join(c.out, "p4-logs")}
+	st, err := os.Stat(filepath.Join(l.boot, "ipxe.efi"))
+	if err != nil {
+		return nil, fmt.Errorf("bin/boot/ipxe.efi (run make build): %w", err)
+	}
+	l.size = st.Size()
+	if err := os.MkdirAll(l.logs, 0o755); err != nil {
+		return nil, err
+	}
+	if l.srv, err = netns.New("byoi-bench-srv"); err != nil {
+		return nil, err
+	}
+	if l.cli, err = netns.New("byoi-bench-cli"); err != nil {
+		l.close()
+		return nil, err
+	}
+	if err := l.srv.Link(l.cli, "s0", stormServer+"/24", "c0", stormClientIP+"/24"); err != nil {
+		l.close()
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *stormLab) close() {
+	for _, ns := range []*netns.NS{l.cli, l.srv} {
+		if ns != nil {
+			if err := ns.Close(); err != nil {
+				logf("%v", err)
+			}
+		}
+	}
+}
+
+// storm starts the servers of who, runs the storm client with args and
+// stops the servers.
+func (l *stormLab) storm(ctx context.Context, who, dnsmasq string, args []string) (stormResult, error) {
+	state, err := os.MkdirTemp("", "byoi-bench-state-")
+	if err != nil {
+		return stormResult{}, err
+	}
+	defer os.RemoveAll(state)
+	var procs []*exec.Cmd
+	defer func() {
+		for _, p := range procs {
+			stop(p)
+		}
+	}()
+	start := func(log string, name string, argv ...string) error {
+		cmd := l.srv.Command(ctx, name, argv...)
+		f, err := os.Create(filepath.Join(l.logs, log))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		cmd.Stdout, cmd.Stderr = f, f
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("start %s: %w", name, err)
+		}
+		procs = append(procs, cmd)
+		return nil
+	}
+	switch who {
+	case "byoi":
+		err = start("byoi.log", filepath.Join(l.c.root, "bin", "byoi"), "serve", "--dhcp-mode", "full",
+			"--interface", "s0", "--address", stormServer, "--dhcp-pool-start", poolStart, "--dhcp-pool-end", poolEnd,
+			"--http-listen", stormServer+":8080", "--tftp-listen", stormServer+":69", "--state-dir", state,
+			"--files-dir", l.boot, "--log-level", "warn")
+	case "dnsmasq":
+		script := filepath.Join(state, "www")
+		if err = writeScript(script); err == nil {
+			err = start("static-http.log", l.self, "-role", "static-http", stormServer+":8080", script)
+		}
+		if err == nil {
+			err = start("dnsmasq.log", dnsmasq, "--keep-in-foreground", "--conf-file=/dev/null", "--port=0",
+				"--interface=s0", "--bind-interfaces", "--dhcp-range="+poolStart+","+poolEnd+",1h",
+				"--dhcp-boot=ipxe.efi", "--dhcp-authoritative", "--no-ping", "--quiet-dhcp",
+				"--dhcp-leasefile="+filepath.Join(state, "leases"), "--pid-file="+filepath.Join(state, "pid"),
+				"--enable-tftp", "--tftp-root="+l.boot, "--tftp-max=1000", "--user=root", "--log-facility=-")
+		}
+	}
+	if err != nil {
+		return stormResult{}, err
+	}
+	time.Sleep(300 * time.Millisecond) // DHCP and TFTP sockets up; HTTP is polled
+	cmd := l.cli.Command(ctx, l.self, append([]string{"-role", "storm", "--"}, args...)...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return stormResult{}, fmt.Errorf("storm client: %w", err)
+	}
+	var r stormResult
+	if err := json.Unmarshal(out, &r); err != nil {
+		return stormResult{}, fmt.Errorf("storm client output %q: %w", out, err)
+	}
+	return r, nil
+}
+
+// stop ends a server process (by its PID) and waits for it.
+func stop(cmd *exec.Cmd) {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
+// writeScript puts byoi's own /boot.ipxe, rendered for the storm's base
+// URL, into dir for the static server that stands beside dnsmasq.
+func writeScript(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	st, err := store.Open(filepath.Join(dir, "..", "render.db"), store.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	srv, err := byoihttp.New(byoihttp.Config{BaseURL: "http://" + stormServer + ":8080"}, st)
+	if err != nil {
+		return err
+	}
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, scriptURL, nil))
+	if rec.Code != http.StatusOK {
+		return fmt.Errorf("render /boot.ipxe: status %d", rec.Code)
+	}
+	return os.WriteFile(filepath.Join(dir, "boot.ipxe"), rec.Body.Bytes(), 0o644)
+}
+
+// roleStaticHTTP serves a directory: the "trivial static HTTP server" a
+// dnsmasq user adds for the iPXE script.
+func roleStaticHTTP(ctx context.Context, args []string) error {
+	if len(args) != 2 {
+		return errors.New("usage: -role static-http ADDR DIR")
+	}
+	ln, err := net.Listen("tcp", args[0])
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: http.FileServer(http.Dir(args[1]))}
+	go func() { <-ctx.Done(); _ = srv.Close() }()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
