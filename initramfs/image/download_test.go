@@ -10,9 +10,15 @@ import (
 	"time"
 )
 
-// cutAtHalf lets the first request send half of the file, then drops the
-// connection; later requests are served normally.
-func cutAtHalf(size int64, hits *atomic.Int32) func(http.Handler) http.Handler {
+// cutAt lets the first request send pct percent of the file, then drops
+// the connection; later requests are served normally.
+func cutAt(pct int64) func(size int64, hits *atomic.Int32) func(http.Handler) http.Handler {
+	return func(size int64, hits *atomic.Int32) func(http.Handler) http.Handler {
+		return cutAfter(size, size*pct/100, hits)
+	}
+}
+
+func cutAfter(size, keep int64, hits *atomic.Int32) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if hits.Add(1) > 1 {
@@ -21,7 +27,7 @@ func cutAtHalf(size int64, hits *atomic.Int32) func(http.Handler) http.Handler {
 			}
 			w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
 			w.Header().Set("ETag", "\"first\"")
-			rec := &limitWriter{w: w, left: size / 2}
+			rec := &limitWriter{w: w, left: keep}
 			next.ServeHTTP(rec, r)
 			panic(http.ErrAbortHandler) // drop the connection mid-body
 		})
@@ -92,11 +98,20 @@ func TestInstallInterrupted(t *testing.T) {
 		server     func(size int64, hits *atomic.Int32) func(http.Handler) http.Handler
 		range_     bool
 	}{
-		{"cut raw", "raw", cutAtHalf, true},
-		{"cut gzip", "raw-gzip", cutAtHalf, true},
-		{"cut qcow2", "qcow2-zlib", cutAtHalf, true},
-		{"cut raw no range", "raw", cutAtHalf, false},
-		{"cut qcow2 no range", "qcow2-v3", cutAtHalf, false},
+		{"cut raw at 10%", "raw", cutAt(10), true},
+		{"cut raw at 50%", "raw", cutAt(50), true},
+		{"cut raw at 99%", "raw", cutAt(99), true},
+		{"cut gzip at 10%", "raw-gzip", cutAt(10), true},
+		{"cut gzip at 50%", "raw-gzip", cutAt(50), true},
+		{"cut gzip at 99%", "raw-gzip", cutAt(99), true},
+		{"cut qcow2 at 10%", "qcow2-zlib", cutAt(10), true},
+		{"cut qcow2 at 50%", "qcow2-zlib", cutAt(50), true},
+		{"cut qcow2 at 99%", "qcow2-zlib", cutAt(99), true},
+		{"cut raw no range at 10%", "raw", cutAt(10), false},
+		{"cut raw no range at 50%", "raw", cutAt(50), false},
+		{"cut raw no range at 99%", "raw", cutAt(99), false},
+		{"cut qcow2 no range at 50%", "qcow2-v3", cutAt(50), false},
+		{"cut qcow2 no range at 99%", "qcow2-v3", cutAt(99), false},
 		{"stall raw", "raw", stallAtHalf, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

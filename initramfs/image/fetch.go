@@ -47,10 +47,10 @@ func (e statusError) Error() string {
 // returns the body positioned at off. A server that ignores Range returns the
 // whole file: the body is then positioned at 0 and restarted is true.
 func (f *fetcher) get(ctx context.Context, off, end int64) (body io.ReadCloser, restarted bool, err error) {
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancelCause(ctx)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.o.URL, nil)
 	if err != nil {
-		cancel()
+		cancel(nil)
 		return nil, false, permanentError{err}
 	}
 	for k, v := range f.o.Headers {
@@ -71,7 +71,7 @@ func (f *fetcher) get(ctx context.Context, off, end int64) (body io.ReadCloser, 
 	f.requests.Add(1)
 	resp, err := f.o.Client.Do(req)
 	if err != nil {
-		cancel()
+		cancel(nil)
 		var ue *url.Error
 		if errors.As(err, &ue) { // drop the URL: it may carry a token
 			err = ue.Err
@@ -83,7 +83,7 @@ func (f *fetcher) get(ctx context.Context, off, end int64) (body io.ReadCloser, 
 		return f.wrap(ctx, cancel, resp), err != nil, nil
 	}
 	resp.Body.Close()
-	cancel()
+	cancel(nil)
 	return nil, false, err
 }
 
@@ -172,31 +172,68 @@ func parseContentRange(s string) (start, total int64, err error) {
 	return start, total, nil
 }
 
-// stallBody cancels its request when no byte arrives for the stall timeout
-// and counts the bytes it delivers.
+// errStalled and errTooSlow end a request whose body stopped or trickles.
+var (
+	errStalled = errors.New("download stalled")
+	errTooSlow = errors.New("download too slow")
+)
+
+// stallBody cancels its request when no byte arrives for the stall timeout,
+// or when fewer than MinRate bytes a second arrived over the last stall
+// timeout (a server sending a byte a second never stalls, yet would take
+// years), and counts the bytes it delivers. The request's context carries
+// the reason, which Read returns instead of a bare "context canceled".
 type stallBody struct {
 	f      *fetcher
+	ctx    context.Context
 	body   io.ReadCloser
-	timer  *time.Timer
-	cancel context.CancelFunc
+	timer  *time.Timer // silence
+	rate   *time.Timer // throughput, checked every stall timeout
+	cancel context.CancelCauseFunc
 	stall  time.Duration
+	window atomic.Int64 // bytes since the last throughput check
 }
 
-func (f *fetcher) wrap(ctx context.Context, cancel context.CancelFunc, resp *http.Response) io.ReadCloser {
-	return &stallBody{f: f, body: resp.Body, cancel: cancel, stall: f.o.StallTimeout,
-		timer: time.AfterFunc(f.o.StallTimeout, cancel)}
+func (f *fetcher) wrap(ctx context.Context, cancel context.CancelCauseFunc, resp *http.Response) io.ReadCloser {
+	s := &stallBody{f: f, ctx: ctx, body: resp.Body, cancel: cancel, stall: f.o.StallTimeout}
+	s.timer = time.AfterFunc(s.stall, func() {
+		cancel(fmt.Errorf("%w: no data for %v", errStalled, s.stall))
+	})
+	if f.o.MinRate > 0 {
+		s.rate = time.AfterFunc(s.stall, s.checkRate)
+	}
+	return s
+}
+
+// checkRate ends the request if the last window was below MinRate.
+func (s *stallBody) checkRate() {
+	got := s.window.Swap(0)
+	if want := int64(float64(s.f.o.MinRate) * s.stall.Seconds()); got < want {
+		s.cancel(fmt.Errorf("%w: %d bytes in %v, below the minimum of %d bytes/s", errTooSlow, got, s.stall, s.f.o.MinRate))
+		return
+	}
+	s.rate.Reset(s.stall)
 }
 
 func (s *stallBody) Read(p []byte) (int, error) {
 	n, err := s.body.Read(p)
 	s.timer.Reset(s.stall)
+	s.window.Add(int64(n))
 	s.f.downloaded.Add(int64(n))
+	if err != nil && err != io.EOF {
+		if c := context.Cause(s.ctx); c != nil && !errors.Is(c, context.Canceled) {
+			err = c
+		}
+	}
 	return n, err
 }
 
 func (s *stallBody) Close() error {
 	s.timer.Stop()
-	s.cancel()
+	if s.rate != nil {
+		s.rate.Stop()
+	}
+	s.cancel(nil)
 	return s.body.Close()
 }
 

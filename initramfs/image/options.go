@@ -21,6 +21,7 @@ const (
 	DefaultRetries      = 5
 	DefaultRetryWait    = time.Second // doubled after each failure, capped at 30 s
 	DefaultStallTimeout = 60 * time.Second
+	DefaultMinRate      = 1024 // bytes a second, averaged over StallTimeout
 	DefaultProgressGap  = 250 * time.Millisecond
 )
 
@@ -44,6 +45,11 @@ type Options struct {
 	// StallTimeout aborts and retries a request that delivered no byte for
 	// that long; 0 means DefaultStallTimeout.
 	StallTimeout time.Duration
+	// MinRate aborts and retries (resuming) a request that delivered fewer
+	// than MinRate bytes a second over the last StallTimeout; a server that
+	// stays that slow fails the download after Retries such aborts with
+	// "download too slow". 0 means DefaultMinRate; negative turns it off.
+	MinRate int64
 	// Progress, if set, receives bytes done/total per step, at most every
 	// ProgressGap (0: DefaultProgressGap) per step, plus a final call.
 	Progress    func(step boot.StepID, done, total int64)
@@ -68,6 +74,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.StallTimeout == 0 {
 		o.StallTimeout = DefaultStallTimeout
+	}
+	if o.MinRate == 0 {
+		o.MinRate = DefaultMinRate
 	}
 	if o.ProgressGap == 0 {
 		o.ProgressGap = DefaultProgressGap

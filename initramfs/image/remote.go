@@ -41,6 +41,7 @@ type remote struct {
 
 	failed      error // the last download failure, for error classification
 	backFetches int64 // blocks fetched again because they were behind the stream
+	slow        int   // requests aborted as too slow; never reset by progress
 }
 
 type block struct {
@@ -114,6 +115,10 @@ func (r *remote) readStream(buf []byte) (int, error) {
 			if r.ctx.Err() != nil {
 				r.failed = r.ctx.Err()
 				return n, r.ctx.Err()
+			}
+			if errors.Is(err, errTooSlow) { // bytes trickled in: do not count it as progress
+				r.slow++
+				failures = r.slow - 1
 			}
 			if failures++; failures > r.f.o.Retries {
 				r.failed = err
