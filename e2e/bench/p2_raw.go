@@ -17,7 +17,7 @@ func p2Specs(quick bool) []imageSpec {
 	if quick {
 		return []imageSpec{{128 * mib, true}, {512 * mib, false}}
 	}
-	return []imageSpec{{512 * mib, true}, {2 * gib, false}}
+	return []imageSpec{{512 * mib, true}, {1 * gib, false}}
 }
 
 var decompressors = map[string]string{"none": "", "gzip": "gzip -dc", "zstd": "zstd -dc", "xz": "xz -dc"}
