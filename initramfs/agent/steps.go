@@ -27,7 +27,7 @@ func (r *run) image(ctx context.Context) error {
 	t, err := image.OpenTarget(r.disk.Path)
 	if err != nil {
 		r.step = boot.StepWrite
-		return fmt.Errorf("open target disk %s: %w", r.disk.Path, err)
+		return image.WriteError(spec.ImageType, fmt.Errorf("open target disk %s: %w", r.disk.Path, err))
 	}
 	defer t.Close()
 	rep.start(ctx)

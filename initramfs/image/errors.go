@@ -57,3 +57,8 @@ func checksumError(typ, got, want string) *Error {
 func writeError(imageType string, err error) *Error {
 	return internal(boot.StepWrite, fmt.Sprintf("Can't write %s on disk", imageType), err)
 }
+
+// WriteError is OVH's failure to write an image of imageType ("raw" or
+// "qcow2") to the disk: a disk that cannot be opened for writing, is read
+// only, full or failing. err is the cause, for logs; it is not shown.
+func WriteError(imageType string, err error) *Error { return writeError(imageType, err) }

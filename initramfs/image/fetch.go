@@ -192,6 +192,9 @@ type stallBody struct {
 	cancel context.CancelCauseFunc
 	stall  time.Duration
 	window atomic.Int64 // bytes since the last throughput check
+	// healthy: a throughput check passed (or, without MinRate, a byte
+	// arrived): a later stall is a new one, not the same slow server.
+	healthy atomic.Bool
 }
 
 func (f *fetcher) wrap(ctx context.Context, cancel context.CancelCauseFunc, resp *http.Response) io.ReadCloser {
@@ -212,6 +215,7 @@ func (s *stallBody) checkRate() {
 		s.cancel(fmt.Errorf("%w: %d bytes in %v, below the minimum of %d bytes/s", errTooSlow, got, s.stall, s.f.o.MinRate))
 		return
 	}
+	s.healthy.Store(true)
 	s.rate.Reset(s.stall)
 }
 
@@ -220,6 +224,9 @@ func (s *stallBody) Read(p []byte) (int, error) {
 	s.timer.Reset(s.stall)
 	s.window.Add(int64(n))
 	s.f.downloaded.Add(int64(n))
+	if n > 0 && s.rate == nil {
+		s.healthy.Store(true)
+	}
 	if err != nil && err != io.EOF {
 		if c := context.Cause(s.ctx); c != nil && !errors.Is(c, context.Canceled) {
 			err = c

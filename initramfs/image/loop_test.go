@@ -8,8 +8,9 @@ import (
 	"testing"
 )
 
-// loopDevice attaches a garbage-filled file to a loop device (root only).
-func loopDevice(t *testing.T, size int64) string {
+// loopDevice attaches a garbage-filled file to a loop device (root only),
+// with extra losetup arguments (e.g. "--read-only").
+func loopDevice(t *testing.T, size int64, extra ...string) string {
 	t.Helper()
 	need := func(ok bool, why string) {
 		if ok {
@@ -25,7 +26,7 @@ func loopDevice(t *testing.T, size int64) string {
 	need(err == nil, "losetup not found")
 	backing := filepath.Join(t.TempDir(), "loop.img")
 	garbageTarget(t, backing, size).Close()
-	out, err := exec.Command(losetup, "--find", "--show", backing).CombinedOutput()
+	out, err := exec.Command(losetup, append(extra, "--find", "--show", backing)...).CombinedOutput()
 	need(err == nil, "losetup --find failed: "+strings.TrimSpace(string(out)))
 	dev := strings.TrimSpace(string(out))
 	t.Cleanup(func() {

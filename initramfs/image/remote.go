@@ -41,7 +41,7 @@ type remote struct {
 
 	failed      error // the last download failure, for error classification
 	backFetches int64 // blocks fetched again because they were behind the stream
-	slow        int   // requests aborted as too slow; never reset by progress
+	starved     int   // requests aborted as stalled or too slow since the last healthy one
 }
 
 type block struct {
@@ -110,15 +110,20 @@ func (r *remote) readStream(buf []byte) (int, error) {
 			err = io.ErrUnexpectedEOF
 		}
 		if err != nil {
+			if sb, ok := r.stream.(*stallBody); ok && sb.healthy.Load() {
+				r.starved = 0
+			}
 			r.stream.Close()
 			r.stream = nil
 			if r.ctx.Err() != nil {
 				r.failed = r.ctx.Err()
 				return n, r.ctx.Err()
 			}
-			if errors.Is(err, errTooSlow) { // bytes trickled in: do not count it as progress
-				r.slow++
-				failures = r.slow - 1
+			if errors.Is(err, errTooSlow) || errors.Is(err, errStalled) {
+				// Bytes that trickled in are not progress: count the
+				// requests that starved since the last healthy one.
+				r.starved++
+				failures = r.starved - 1
 			}
 			if failures++; failures > r.f.o.Retries {
 				r.failed = err
