@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -84,6 +85,10 @@ func (s *Server) agentTask(w nethttp.ResponseWriter, r *nethttp.Request, t boot.
 	}
 	s.log.Info("installer started", "machine", t.Machine, "task", t.ID)
 	s.event(ctx, t.Machine, t.ID, boot.EventInstallerUp, "installer fetched its task")
+	if err := s.clearLocalBoot(ctx, t); err != nil {
+		s.agentInternal(w, t, err)
+		return
+	}
 	out := agentapi.Task{ID: t.ID, Machine: t.Machine, Spec: t.Spec, Disk: m.Disk}
 	if g, ok := m.DiskGroups[t.Spec.DiskGroupID]; ok && t.Spec.DiskGroupID != 0 {
 		out.Disk = g
@@ -92,6 +97,25 @@ func (s *Server) agentTask(w nethttp.ResponseWriter, r *nethttp.Request, t boot.
 		out.Steps = append(out.Steps, st.ID)
 	}
 	writeJSON(w, nethttp.StatusOK, out)
+}
+
+// clearLocalBoot takes an installed machine out of local boot as soon as its
+// installer starts: the disk is about to be rewritten, and if the install
+// fails (or the installer dies) byoi must never send the machine to a
+// half-written disk. The agent's done report sets local boot again.
+func (s *Server) clearLocalBoot(ctx context.Context, t boot.Task) error {
+	var was boot.BootMode
+	_, err := s.st.UpdateMachine(ctx, t.Machine, func(m *boot.Machine) error {
+		was = m.BootMode
+		m.BootMode = boot.BootModeNone
+		return nil
+	})
+	if err != nil || was == boot.BootModeNone {
+		return err
+	}
+	s.event(ctx, t.Machine, t.ID, boot.EventBootMode,
+		fmt.Sprintf("boot mode %q cleared: task %d is rewriting the disk", was, t.ID))
+	return nil
 }
 
 func (s *Server) agentInternal(w nethttp.ResponseWriter, t boot.Task, err error) {

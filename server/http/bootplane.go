@@ -74,11 +74,14 @@ func (s *Server) handleMachineScript(w nethttp.ResponseWriter, r *nethttp.Reques
 		}
 	}
 
+	if action.Kind == boot.ActionInstall && action.Task.Status == boot.StatusDoing {
+		if action, err = s.rebootedMidInstall(ctx, *action.Task); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	p := ipxe.ScriptParams{BaseURL: s.baseURL(r), Firmware: fw, Arch: arch, MAC: mac}
 	if action.Kind == boot.ActionInstall {
-		if t := action.Task; t.Status == boot.StatusDoing {
-			s.rebootedMidInstall(ctx, *t)
-		}
 		token, err := s.issueToken(r, action.Task)
 		if err != nil {
 			s.fail(w, r, err)
@@ -105,15 +108,24 @@ func (s *Server) handleMachineScript(w nethttp.ResponseWriter, r *nethttp.Reques
 	writeScript(w, buf.Bytes())
 }
 
-// rebootedMidInstall records that a machine whose installer was writing
-// PXE-booted again (reset, power loss, crash). It gets the installer again
-// with a fresh token, which makes the old one useless: the disk may be half
-// written, so installing again is the only safe choice.
-func (s *Server) rebootedMidInstall(ctx context.Context, t boot.Task) {
+// rebootedMidInstall handles a machine that PXE-boots again after its
+// installer fetched its task (reset, power loss, crash — or another host
+// claiming its MAC). No second token is handed out for a running task: the
+// task's secrets go to one installer only. The task ends in ovhError, the
+// machine exits to its next boot device (its boot mode was cleared when the
+// installer started, so a half-written disk is never booted by byoi), and
+// the operator submits the reinstall again.
+func (s *Server) rebootedMidInstall(ctx context.Context, t boot.Task) (boot.Action, error) {
 	last := t.LastUpdate.UTC().Format(time.RFC3339)
+	msg := fmt.Sprintf("The server rebooted during the installation (last installer report at %s); submit the reinstall again", last)
+	if _, _, err := s.endInstall(ctx, t.ID, func(cur boot.Task) (string, bool) {
+		return msg, cur.Status == boot.StatusDoing
+	}); err != nil {
+		return boot.Action{}, err
+	}
 	s.log.Warn("machine rebooted during install", "machine", t.Machine, "task", t.ID, "lastReport", last)
-	s.event(ctx, t.Machine, t.ID, boot.EventBootDecision,
-		fmt.Sprintf("rebooted during install (task %d was doing, last report at %s): installing again", t.ID, last))
+	return boot.Action{Kind: boot.ActionExit, Machine: t.Machine,
+		Reason: fmt.Sprintf("rebooted during install: task %d failed", t.ID)}, nil
 }
 
 // decide looks up a known machine's active task and makes the decision.

@@ -66,15 +66,31 @@ func (s *Server) CheckInstallers(ctx context.Context) (int, error) {
 // expireIfStalled re-reads task id inside the update transaction (a report
 // that arrived meanwhile wins) and ends it if it is still stalled.
 func (s *Server) expireIfStalled(ctx context.Context, id int64) (bool, error) {
-	errFresh := errors.New("not stalled")
-	var last time.Time
+	now := s.cfg.Now()
+	t, ended, err := s.endInstall(ctx, id, func(t boot.Task) (string, bool) {
+		return stalledMessage(t.LastUpdate), s.stalled(t, now)
+	})
+	if !ended || err != nil {
+		return false, err
+	}
+	s.log.Warn("installer stopped reporting", "machine", t.Machine, "task", t.ID, "timeout", s.cfg.InstallerTimeout)
+	return true, nil
+}
+
+// endInstall ends a running task in ovhError. why is called inside the
+// update transaction with the current task: it returns the message and
+// whether the task is still to be ended (false: a report won meanwhile, and
+// endInstall returns ended false). The step the installer was on gets the
+// message too, and an event is appended.
+func (s *Server) endInstall(ctx context.Context, id int64, why func(boot.Task) (string, bool)) (boot.Task, bool, error) {
+	errFresh := errors.New("not to be ended")
 	now := s.cfg.Now()
 	t, err := s.st.UpdateTask(ctx, id, func(t *boot.Task) error {
-		if !s.stalled(*t, now) {
+		msg, end := why(*t)
+		if !end || !t.Status.Active() {
 			return errFresh
 		}
-		last = t.LastUpdate
-		t.Message = stalledMessage(last)
+		t.Message = msg
 		if st := t.Step(firstOpenStep(t)); st != nil {
 			st.Status, st.Error, st.Updated = boot.StepError, t.Message, now
 		}
@@ -82,14 +98,13 @@ func (s *Server) expireIfStalled(ctx context.Context, id int64) (bool, error) {
 	})
 	switch {
 	case errors.Is(err, errFresh), errors.Is(err, boot.ErrNotFound):
-		return false, nil
+		return t, false, nil
 	case err != nil:
-		return false, fmt.Errorf("installer watchdog: task %d: %w", id, err)
+		return t, false, fmt.Errorf("ending task %d: %w", id, err)
 	}
 	s.observeDuration(t)
-	s.log.Warn("installer stopped reporting", "machine", t.Machine, "task", t.ID, "lastReport", last, "timeout", s.cfg.InstallerTimeout)
 	s.event(ctx, t.Machine, t.ID, boot.EventTaskError, fmt.Sprintf("%s: %s", t.Status, t.Message))
-	return true, nil
+	return t, true, nil
 }
 
 // firstOpenStep is the step the installer was on: the first one in doing,

@@ -9,7 +9,6 @@ import (
 
 	"github.com/byoi/byoi/boot"
 	"github.com/byoi/byoi/boot/agentapi"
-	"github.com/google/go-cmp/cmp"
 )
 
 const (
@@ -132,46 +131,42 @@ func TestWatchdogSparesLiveTasks(t *testing.T) {
 	}
 }
 
-// TestRebootMidInstall: a machine that PXE-boots again while its task is
-// doing gets the installer again with a fresh token (the old one stops
-// working), the reboot is an event, and the watchdog clock starts over.
+// TestRebootMidInstall: a machine that PXE-boots again after its installer
+// fetched its task gets no second token (the task's secrets go to one
+// installer only): the task ends in ovhError, the machine exits instead of
+// booting its disk (its local boot mode was cleared when the installer
+// started), the old token is dead, and a new reinstall works.
 func TestRebootMidInstall(t *testing.T) {
 	ctx := context.Background()
-	timeout := 10 * time.Minute
-	e := newEnv(t, func(c *Config) { c.InstallerTimeout = timeout })
-	tok := bootInstaller(t, e, wdMachine, wdMAC, validReinstall)
+	e := newEnv(t)
+	e.addMachine(boot.Machine{Name: wdMachine, MACs: []string{wdMAC}, BootMode: boot.BootModeLocal})
+	e.api("POST", "/1.0/dedicated/server/"+wdMachine+"/reinstall", validReinstall, 200)
+	tok := scriptToken(t, e.do("GET", wdScript, "", "").Body.String())
 	agentDo(t, e, tok, agentapi.PathTask, "", 200)
+	if m, _ := e.st.Machine(ctx, wdMachine); m.BootMode != boot.BootModeNone {
+		t.Errorf("boot mode once the installer started = %q, want none (the disk is being rewritten)", m.BootMode)
+	}
 	agentDo(t, e, tok, agentapi.PathProgress, `{"step":"write","status":"doing","bytesDone":4096}`, 204)
-	e.advance(timeout - time.Second)
 
 	script := e.do("GET", wdScript, "", "").Body.String()
-	tok2 := scriptToken(t, script)
-	if tok2 == tok || !strings.Contains(script, "vmlinuz") {
-		t.Fatalf("script after a mid-install reboot reuses the token or does not boot the installer:\n%s", script)
+	if !strings.Contains(script, "byoi: exit") || strings.Contains(script, "vmlinuz") || strings.Contains(script, "sanboot") {
+		t.Fatalf("script after a mid-install reboot is not an exit script:\n%s", script)
 	}
-	es, _ := e.st.Events(ctx, wdMachine, 3)
-	var kinds []string
-	found := false
-	for _, ev := range es {
-		kinds = append(kinds, string(ev.Kind)+": "+ev.Message)
-		found = found || (ev.Kind == boot.EventBootDecision && strings.HasPrefix(ev.Message, "rebooted during install (task 1 was doing, last report at 2025-06-01T12:00:00Z)"))
+	task, _ := e.st.Task(ctx, 1)
+	if task.Status != boot.StatusOVHError || !strings.HasPrefix(task.Message, "The server rebooted during the installation") {
+		t.Errorf("task after a mid-install reboot = %s %q, want ovhError, rebooted during the installation", task.Status, task.Message)
 	}
-	if !found {
-		t.Errorf("events after a mid-install reboot = %q, want one saying it rebooted during install", kinds)
+	if st := task.Step(boot.StepWrite); st.Status != boot.StepError || st.Error != task.Message {
+		t.Errorf("write step = %s %q, want error with the task message", st.Status, st.Error)
 	}
 	agentDo(t, e, tok, agentapi.PathProgress, `{"step":"write","status":"doing","bytesDone":8192}`, 401)
 
-	e.advance(timeout) // since the reboot, not since the last report
-	if n, err := e.srv.CheckInstallers(ctx); n != 0 || err != nil {
-		t.Fatalf("CheckInstallers() one timeout after the reboot = %d, %v; want 0, nil", n, err)
-	}
-	got := decode[agentapi.Task](t, agentDo(t, e, tok2, agentapi.PathTask, "", 200))
-	if !cmp.Equal(got.Steps, boot.Steps()) {
-		t.Errorf("re-fetched task steps = %v, want all steps", got.Steps)
-	}
+	e.api("POST", "/1.0/dedicated/server/"+wdMachine+"/reinstall", validReinstall, 200)
+	tok2 := scriptToken(t, e.do("GET", wdScript, "", "").Body.String())
+	agentDo(t, e, tok2, agentapi.PathTask, "", 200)
 	agentDo(t, e, tok2, agentapi.PathDone, `{"bootMode":"local"}`, 204)
-	if task, _ := e.st.Task(ctx, 1); task.Status != boot.StatusDone {
-		t.Errorf("task after the second installer = %s, want done", task.Status)
+	if m, _ := e.st.Machine(ctx, wdMachine); m.BootMode != boot.BootModeLocal {
+		t.Errorf("boot mode after the new reinstall = %q, want local", m.BootMode)
 	}
 }
 
