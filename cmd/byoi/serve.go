@@ -33,6 +33,7 @@ func serveFlags() []cli.Flag {
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "tftp-listen", Value: ":69", Usage: "TFTP listen address; empty disables TFTP", EnvVars: []string{"BYOI_TFTP_LISTEN"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "state-dir", Value: "state", Usage: "directory of the bbolt store, server key and admin token", EnvVars: []string{"BYOI_STATE_DIR"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "files-dir", Usage: "iPXE binaries, installer kernel (vmlinuz) and initramfs (initrd.img) (default: boot/ beside the byoi binary)", EnvVars: []string{"BYOI_FILES_DIR"}}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "installer-timeout", Value: 15 * time.Minute, Usage: "a running installation with no installer report for this long ends in ovhError", EnvVars: []string{"BYOI_INSTALLER_TIMEOUT"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "kernel-args", Usage: "extra installer kernel arguments, e.g. \"console=ttyS0,115200\"", EnvVars: []string{"BYOI_KERNEL_ARGS"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"BYOI_LOG_LEVEL"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json", EnvVars: []string{"BYOI_LOG_FORMAT"}}),
@@ -58,38 +59,42 @@ func serveCommand() *cli.Command {
 
 // serveConfig is the validated configuration of `byoi serve`.
 type serveConfig struct {
-	Interfaces     []string
-	Address        net.IP
-	DHCPMode       string
-	PoolStart      net.IP
-	PoolEnd        net.IP
-	Netmask        net.IPMask
-	Router         net.IP
-	DNS            []net.IP
-	LeaseTime      time.Duration
-	SNPOnly        bool
-	HTTPListen     string
-	BaseURL        string
-	TFTPListen     string
-	StateDir       string
-	FilesDir       string
-	KernelArgs     []string
-	Logger         *slog.Logger
-	LogLevelString string
+	Interfaces       []string
+	Address          net.IP
+	DHCPMode         string
+	PoolStart        net.IP
+	PoolEnd          net.IP
+	Netmask          net.IPMask
+	Router           net.IP
+	DNS              []net.IP
+	LeaseTime        time.Duration
+	SNPOnly          bool
+	HTTPListen       string
+	BaseURL          string
+	TFTPListen       string
+	StateDir         string
+	FilesDir         string
+	KernelArgs       []string
+	InstallerTimeout time.Duration
+	Logger           *slog.Logger
 }
 
 func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 	cfg := serveConfig{
-		Interfaces: c.StringSlice("interface"),
-		DHCPMode:   c.String("dhcp-mode"),
-		LeaseTime:  c.Duration("dhcp-lease-time"),
-		SNPOnly:    c.Bool("snponly"),
-		HTTPListen: c.String("http-listen"),
-		BaseURL:    strings.TrimRight(c.String("base-url"), "/"),
-		TFTPListen: c.String("tftp-listen"),
-		StateDir:   c.String("state-dir"),
-		FilesDir:   c.String("files-dir"),
-		KernelArgs: strings.Fields(c.String("kernel-args")),
+		Interfaces:       c.StringSlice("interface"),
+		DHCPMode:         c.String("dhcp-mode"),
+		LeaseTime:        c.Duration("dhcp-lease-time"),
+		SNPOnly:          c.Bool("snponly"),
+		HTTPListen:       c.String("http-listen"),
+		BaseURL:          strings.TrimRight(c.String("base-url"), "/"),
+		TFTPListen:       c.String("tftp-listen"),
+		StateDir:         c.String("state-dir"),
+		FilesDir:         c.String("files-dir"),
+		KernelArgs:       strings.Fields(c.String("kernel-args")),
+		InstallerTimeout: c.Duration("installer-timeout"),
+	}
+	if cfg.InstallerTimeout < time.Minute {
+		return cfg, fmt.Errorf("--installer-timeout %s: at least 1m (the installer reports every few seconds while it works)", cfg.InstallerTimeout)
 	}
 	logger, err := newLogger(c.String("log-level"), c.String("log-format"))
 	if err != nil {

@@ -70,13 +70,14 @@ func runServers(ctx context.Context, cfg serveConfig) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	web, err := byoihttp.New(byoihttp.Config{
-		BaseURL:         cfg.BaseURL,
-		FilesDir:        cfg.FilesDir,
-		ExtraKernelArgs: cfg.KernelArgs,
-		Logger:          log.With("component", "http"),
-		Registerer:      reg,
-		Auth:            authAdapter{authn},
-		Credentials:     authn.Credentials(),
+		BaseURL:          cfg.BaseURL,
+		FilesDir:         cfg.FilesDir,
+		ExtraKernelArgs:  cfg.KernelArgs,
+		InstallerTimeout: cfg.InstallerTimeout,
+		Logger:           log.With("component", "http"),
+		Registerer:       reg,
+		Auth:             authAdapter{authn},
+		Credentials:      authn.Credentials(),
 	}, st)
 	if err != nil {
 		return err
