@@ -174,3 +174,19 @@ func sameContent(a, b string, n int64) error {
 	}
 	return nil
 }
+
+// imageFixture is the setup of the image benchmarks (P1-P3): the images in
+// the work dir, served over HTTP from 127.0.0.1, and a place for targets.
+func imageFixture(c *config) (images, *fileServer, *targets, error) {
+	im := images{dir: c.work}
+	srv, err := serveDir(c.work)
+	if err != nil {
+		return im, nil, nil, err
+	}
+	tg, err := newTargets()
+	if err != nil {
+		srv.close()
+		return im, nil, nil, err
+	}
+	return im, srv, tg, nil
+}

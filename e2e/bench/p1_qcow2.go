@@ -20,16 +20,11 @@ func p1Specs(quick bool) []imageSpec {
 // benchQcow2 is P1: qcow2 → target, byoi (over HTTP from 127.0.0.1) against
 // `qemu-img convert -n -O raw` (from the local file) followed by an fsync.
 func benchQcow2(ctx context.Context, c *config, rep *report) error {
-	im := images{dir: c.work}
-	srv, err := serveDir(c.work)
+	im, srv, tg, err := imageFixture(c)
 	if err != nil {
 		return err
 	}
 	defer srv.close()
-	tg, err := newTargets()
-	if err != nil {
-		return err
-	}
 	defer tg.close()
 	rep.note("P1: byoi downloads the qcow2 over HTTP from 127.0.0.1 (its real pipeline); qemu-img reads the local file; both write a fresh sparse file on tmpfs (or a loop device over one) and end with fsync")
 	rep.note("P1: 4 GiB images are sparse (one MiB in eight holds data); dense images are 1 GiB, to stay within the 15-minute budget")

@@ -26,16 +26,11 @@ var decompressors = map[string]string{"none": "", "gzip": "gzip -dc", "zstd": "z
 // `curl | [decompressor |] dd bs=4M conv=fsync` from the same HTTP server,
 // with the checksum verified (sha256) and not.
 func benchRaw(ctx context.Context, c *config, rep *report) error {
-	im := images{dir: c.work}
-	srv, err := serveDir(c.work)
+	im, srv, tg, err := imageFixture(c)
 	if err != nil {
 		return err
 	}
 	defer srv.close()
-	tg, err := newTargets()
-	if err != nil {
-		return err
-	}
 	defer tg.close()
 	rep.note("P2: byoi always hashes (sha256 when no checksum is asked, for its log), so 'no checksum' differs from 'sha256' only by the comparison; the reference adds `tee >(sha256sum)` when the checksum is on")
 	rep.note("P2: compressed files made with gzip -1, zstd -3, xz -1 (decoding speed barely depends on the level)")

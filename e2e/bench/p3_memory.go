@@ -17,16 +17,11 @@ import (
 // process (this binary with -role install) so nothing else of the bench
 // counts, for growing images.
 func benchMemory(ctx context.Context, c *config, rep *report) error {
-	im := images{dir: c.work}
-	srv, err := serveDir(c.work)
+	im, srv, tg, err := imageFixture(c)
 	if err != nil {
 		return err
 	}
 	defer srv.close()
-	tg, err := newTargets()
-	if err != nil {
-		return err
-	}
 	defer tg.close()
 	self, err := os.Executable()
 	if err != nil {
