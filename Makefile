@@ -53,8 +53,10 @@ deps-test:
 
 test: deps-test unit e2e
 
-unit:
-	BYOI_INTEGRATION=1 $(GO) test -race -count=1 $(UNIT_PKGS)
+# Tests that read a real kernel's modules use the one `make fetch` unpacked.
+unit: fetch
+	BYOI_INTEGRATION=1 BYOI_MODULES_DIR=$$(ls -d $(CURDIR)/$(TP)/linux/lib/modules/* | head -n1) \
+		$(GO) test -race -count=1 $(UNIT_PKGS)
 
 # The e2e suite builds what it needs through this Makefile (see e2e/harness.go).
 e2e: build

@@ -163,10 +163,15 @@ alias fs-vfat vfat
 
 // TestRealModules reads the installed kernel's index and a real module.
 func TestRealModules(t *testing.T) {
-	dirs, _ := filepath.Glob("/lib/modules/*/modules.dep")
+	// make unit points BYOI_MODULES_DIR at the kernel it fetched.
+	pattern := "/lib/modules/*/modules.dep"
+	if d := os.Getenv("BYOI_MODULES_DIR"); d != "" {
+		pattern = filepath.Join(d, "modules.dep")
+	}
+	dirs, _ := filepath.Glob(pattern)
 	if len(dirs) == 0 {
 		if os.Getenv("BYOI_INTEGRATION") == "1" {
-			t.Fatal("BYOI_INTEGRATION=1 but no /lib/modules/*/modules.dep: install linux-image-amd64")
+			t.Fatalf("BYOI_INTEGRATION=1 but no %s: run make fetch, or install linux-image-amd64", pattern)
 		}
 		t.Skip("no kernel modules installed")
 	}
