@@ -32,6 +32,7 @@ type machine struct {
 	disk      string
 	vars      string
 	fw        Firmware
+	runs      int // VM runs so far, to keep every serial log
 }
 
 func newMachine(t *testing.T, name, mac string, fw Firmware) *machine {
@@ -55,7 +56,8 @@ func newMachine(t *testing.T, name, mac string, fw Firmware) *machine {
 }
 
 func (m *machine) boot(t *testing.T, l *Lab, run string) *VM {
-	return harness.StartVM(t, m.name+"-"+run, VMConfig{Firmware: m.fw, MAC: m.mac, Disk: m.disk, Vars: m.vars, Netns: l.NS.Name(), Tap: l.Tap})
+	m.runs++
+	return harness.StartVM(t, fmt.Sprintf("%s-%d-%s", m.name, m.runs, run), VMConfig{Firmware: m.fw, MAC: m.mac, Disk: m.disk, Vars: m.vars, Netns: l.NS.Name(), Tap: l.Tap})
 }
 
 func (l *Lab) register(m *machine) {
@@ -374,4 +376,49 @@ func TestUnknownMACDiscovered(t *testing.T) {
 		}
 	}
 	t.Fatalf("machines = %+v, want a discovered machine with MAC %s", ms, m.mac)
+}
+
+// TestResetMidInstall: the VM is reset while its installer writes the disk.
+// Its next PXE boot gets no second installer token: the task ends in
+// ovhError and the machine exits instead of booting a half-written disk;
+// a new reinstall then completes.
+func TestResetMidInstall(t *testing.T) {
+	fix := harness.Fixtures(t)
+	l := harness.NewLab(t, LabOptions{})
+	m := newMachine(t, "e2e-reset", "52:54:00:b0:06:01", UEFI)
+	l.register(m)
+	spec := boot.InstallSpec{
+		ImageURL: l.Images + "/slow/" + filepath.Base(fix.UEFIRaw), ImageType: "raw",
+		HTTPHeaders:       map[string]string{"Authorization": imageAuth},
+		EFIBootloaderPath: EFILoaderPath,
+	}
+	var first boot.Task
+	l.MustAPI("POST", "/api/v1/machines/"+m.name+"/tasks", spec, &first)
+	vm := m.boot(t, l, "install")
+	vm.Wait(`msg="task received"`, pxeBudget+2*time.Minute)
+	time.Sleep(5 * time.Second) // ~10 MiB of the 48 MiB image written
+	var mid boot.Task
+	l.MustAPI("GET", fmt.Sprintf("/api/v1/tasks/%d", first.ID), nil, &mid)
+	if mid.Status != boot.StatusDoing {
+		t.Fatalf("task before the reset = %s, want doing", mid.Status)
+	}
+	vm.Kill()
+	harness.Timing("reset", "reset mid-write", vm.Since())
+
+	vm = m.boot(t, l, "after-reset")
+	line, err := vm.WaitAny([]string{"byoi: exit", "byoi: installing", "byoi: local boot"}, pxeBudget)
+	if err != nil || !strings.Contains(line, "byoi: exit") {
+		t.Fatalf("boot after a reset mid-install = %q (%v), want the exit script", line, err)
+	}
+	harness.Timing("reset", "pxe→exit script", vm.Since())
+	vm.Kill()
+	got := l.waitTask(first.ID, 10*time.Second)
+	if got.Status != boot.StatusOVHError || !strings.HasPrefix(got.Message, "The server rebooted during the installation") {
+		t.Fatalf("task after the reset = %s %q, want ovhError, rebooted during the installation", got.Status, got.Message)
+	}
+
+	spec.ImageURL = l.Images + "/" + filepath.Base(fix.UEFIRaw)
+	var again boot.Task
+	l.MustAPI("POST", "/api/v1/machines/"+m.name+"/tasks", spec, &again)
+	installAndCheck(t, l, m, "reset", again.ID, nil)
 }

@@ -112,6 +112,13 @@ func (l *Lab) startImageServer() {
 			http.Error(w, "authorization required", http.StatusUnauthorized)
 			return
 		}
+		if rest, ok := strings.CutPrefix(r.URL.Path, "/slow/"); ok {
+			// A slow mirror: the installer is still writing when the test resets the VM.
+			r2 := r.Clone(r.Context())
+			r2.URL.Path = "/" + rest
+			files.ServeHTTP(&slowWriter{ResponseWriter: w, rate: slowRate}, r2)
+			return
+		}
 		files.ServeHTTP(w, r)
 	})}
 	go func() { _ = srv.Serve(ln) }()
@@ -192,6 +199,30 @@ func (l *Lab) startByoi(mode string) {
 		l.t.Fatalf("admin token: %v", err)
 	}
 	l.token = strings.TrimSpace(string(tok))
+}
+
+// slowRate is the bandwidth of the image server's /slow/ mirror, bytes/s.
+const slowRate = 2 << 20
+
+// slowWriter paces a response to about rate bytes per second.
+type slowWriter struct {
+	http.ResponseWriter
+	rate int
+}
+
+func (s *slowWriter) Write(b []byte) (int, error) {
+	n := 0
+	for len(b) > 0 {
+		chunk := min(len(b), s.rate/10)
+		m, err := s.ResponseWriter.Write(b[:chunk])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		b = b[chunk:]
+		time.Sleep(100 * time.Millisecond)
+	}
+	return n, nil
 }
 
 // RestartByoi stops and starts the server on the same state directory.
