@@ -16,9 +16,11 @@ ARGS      ?=
 GOFLAGS_STATIC := CGO_ENABLED=0
 E2E_TIMEOUT ?= 25m
 FUZZTIME  ?= 10s
+FUZZTIME_SHORT ?= 4s
+FUZZFLAGS ?=
 UNIT_PKGS  = $(shell $(GO) list ./... | grep -v '/e2e$$')
 
-.PHONY: all build fetch run test unit e2e bench lint ci fuzz fuzz-short clean deps-run deps-test
+.PHONY: all build fetch run test unit e2e bench lint ci fuzz fuzz-short clean deps-run deps-test boot-files
 
 all: build
 
@@ -51,7 +53,7 @@ deps-run:
 deps-test:
 	scripts/install-deps.sh test
 
-test: deps-test unit e2e
+test: deps-test unit fuzz-short e2e
 
 # Tests that read a real kernel's modules use the one `make fetch` unpacked.
 unit: fetch
@@ -75,11 +77,15 @@ lint:
 
 ci: lint test
 
-# Every fuzz target for FUZZTIME each (make fuzz FUZZTIME=2m).
+# Every fuzz target for FUZZTIME each (make fuzz FUZZTIME=2m); make test runs
+# each for a few seconds (fuzz-short) on top of its committed seeds.
+fuzz-short:
+	$(MAKE) fuzz FUZZTIME=$(FUZZTIME_SHORT) FUZZFLAGS=-parallel=1
+
 fuzz:
 	@for pkg in $(UNIT_PKGS); do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
-			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) $$pkg || exit 1; \
 		done; \
 	done
 
