@@ -30,7 +30,7 @@ type remote struct {
 	stream   io.ReadCloser
 	pos      int64 // file bytes read from the stream and hashed
 	eof      bool
-	h        hash.Hash
+	h        *asyncHash // hashes on its own goroutine
 	progress func(done, total int64)
 
 	cache   map[int64]*list.Element
@@ -51,8 +51,9 @@ type block struct {
 
 // openRemote sends the first GET; its error is a download error.
 func openRemote(ctx context.Context, f *fetcher, h hash.Hash, progress func(done, total int64)) (*remote, error) {
-	r := &remote{ctx: ctx, f: f, h: h, progress: progress, cache: make(map[int64]*list.Element)}
+	r := &remote{ctx: ctx, f: f, h: newAsyncHash(h), progress: progress, cache: make(map[int64]*list.Element)}
 	if err := r.reopen(); err != nil {
+		r.h.Close()
 		return nil, err
 	}
 	return r, nil
@@ -317,5 +318,6 @@ func (r *remote) Close() error {
 		r.side.Close()
 		r.side = nil
 	}
+	r.h.Close()
 	return nil
 }
