@@ -1,7 +1,6 @@
 package image
 
 import (
-	"fmt"
 	"io"
 	"sync"
 
@@ -103,45 +102,6 @@ func (in *installer) qcow2() (*sparseWriter, error) {
 	}
 	in.prog.report(boot.StepWrite, virtual, virtual)
 	return w, nil
-}
-
-// convert walks the extents of img in order.
-func (in *installer) convert(img *lib.Qcow2, w *sparseWriter, virtual int64) error {
-	buf := make([]byte, writeChunk)
-	for off := int64(0); off < virtual; {
-		if err := in.ctx.Err(); err != nil {
-			return err
-		}
-		ext, err := img.Extent(off, min(virtual-off, 64<<20))
-		if err != nil {
-			return in.qcow2Error(err)
-		}
-		if ext.Length <= 0 {
-			return in.qcow2Error(fmt.Errorf("empty extent at %d", off))
-		}
-		if ext.Zero || !ext.Allocated {
-			if err := w.zeroRange(off, ext.Length); err != nil {
-				return err
-			}
-			off += ext.Length
-			continue
-		}
-		for end := off + ext.Length; off < end; {
-			c := min(int64(len(buf)), end-off)
-			n, err := img.ReadAt(buf[:c], off)
-			if int64(n) < c {
-				if err == nil {
-					err = io.ErrUnexpectedEOF
-				}
-				return in.qcow2Error(fmt.Errorf("read at %d: %w", off, err))
-			}
-			if err := w.writeAt(buf[:c], off); err != nil {
-				return err
-			}
-			off += c
-		}
-	}
-	return nil
 }
 
 // qcow2Error tells a network failure from a broken image.
