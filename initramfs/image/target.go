@@ -24,7 +24,10 @@ type FileTarget struct {
 	// noZeroOut is set once the fast zeroing call failed; later ranges are
 	// then written with zeros.
 	noZeroOut bool
-	zeros     []byte
+	// noPunch is set once fallocate(PUNCH_HOLE) failed on the block device
+	// (no write-zeroes support, or a logical block size over 4 KiB).
+	noPunch bool
+	zeros   []byte
 }
 
 // OpenTarget opens a regular file or a block device for writing. The size of
@@ -71,9 +74,13 @@ func (t *FileTarget) Sync() error { return t.f.Sync() }
 // Close closes the file.
 func (t *FileTarget) Close() error { return t.f.Close() }
 
-// ZeroRange zeroes [off, off+n): BLKZEROOUT on block devices (which the kernel
-// guarantees reads back zeros, offloaded where the device can), a punched
-// hole in files, and plain zero writes where neither works.
+// ZeroRange zeroes [off, off+n): on block devices fallocate(PUNCH_HOLE),
+// which the kernel implements as a write-zeroes request that may unmap and
+// never falls back to writing (so it fails, and is not tried again, on
+// devices without write-zeroes; a loop device punches a hole in its backing
+// file), then BLKZEROOUT (write-zeroes without unmapping, or zero writes by
+// the kernel); both guarantee zeros on read-back. A punched hole in files,
+// and plain zero writes where nothing else works.
 func (t *FileTarget) ZeroRange(off, n int64) error {
 	if n <= 0 {
 		return nil

@@ -6,12 +6,37 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// zeroFast zeroes with BLKZEROOUT (block devices, 512-aligned part only; the
-// unaligned edges are written) or FALLOC_FL_PUNCH_HOLE (files).
+// zeroFast zeroes with FALLOC_FL_PUNCH_HOLE (files; on block devices the
+// 4 KiB-aligned part, see punchDevice), then BLKZEROOUT (block devices,
+// 512-aligned part only; the unaligned edges are written).
 func (t *FileTarget) zeroFast(off, n int64) error {
 	if !t.block {
 		return unix.Fallocate(int(t.f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, n)
 	}
+	if !t.noPunch {
+		start := (off + 4095) &^ 4095
+		end := (off + n) &^ 4095
+		if end > start {
+			err := unix.Fallocate(int(t.f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, start, end-start)
+			if err == nil {
+				if start > off {
+					if err := t.zeroOut(off, start-off); err != nil {
+						return err
+					}
+				}
+				if off+n > end {
+					return t.zeroOut(end, off+n-end)
+				}
+				return nil
+			}
+			t.noPunch = true
+		}
+	}
+	return t.zeroOut(off, n)
+}
+
+// zeroOut zeroes with BLKZEROOUT, writing the unaligned edges.
+func (t *FileTarget) zeroOut(off, n int64) error {
 	start := (off + 511) &^ 511
 	end := (off + n) &^ 511
 	if end <= start {
