@@ -29,21 +29,9 @@ func (ovhHeaderAuth) Authenticate(r *nethttp.Request, _ []byte) (Principal, erro
 func TestOfficialOVHClient(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.Auth = ovhHeaderAuth{}; c.Now = nil })
 	e.addMachine(boot.Machine{Name: "ns1.example"})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.srv.Serve(ctx, l) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve() after cancel = %v, want nil", err)
-		}
-	}()
+	addr := serveOnLoopback(t, e)
 
-	c, err := ovh.NewClient("http://"+l.Addr().String()+"/1.0", "app", "secret", "consumer")
+	c, err := ovh.NewClient("http://"+addr+"/1.0", "app", "secret", "consumer")
 	if err != nil {
 		t.Fatalf("ovh.NewClient() = %v", err)
 	}
@@ -96,4 +84,24 @@ func TestOfficialOVHClient(t *testing.T) {
 	if !errors.As(err, &apiErr) || apiErr.Code != 404 || apiErr.Message != "The requested object (serviceName = nope) does not exist" {
 		t.Errorf("GET unknown server = %v, want OVH's 404", err)
 	}
+}
+
+// serveOnLoopback runs e's server on a real 127.0.0.1 listener until the test
+// ends, then checks Serve returned nil; it returns the listener's address.
+func serveOnLoopback(t *testing.T, e *env) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.srv.Serve(ctx, l) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve() after cancel = %v, want nil", err)
+		}
+	})
+	return l.Addr().String()
 }

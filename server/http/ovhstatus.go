@@ -31,14 +31,8 @@ type ovhInstallStatus struct {
 // ovhInstallStatus shows the active task's steps or, when none is active,
 // the latest task's (so that a failure stays visible).
 func (s *Server) ovhInstallStatus(w nethttp.ResponseWriter, r *nethttp.Request, _ []byte) {
-	name := mux.Vars(r)["serviceName"]
-	if _, err := s.machine(r.Context(), name); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	t, ok, err := s.latestTask(r.Context(), name)
-	if err != nil {
-		s.fail(w, r, err)
+	_, t, ok, handled := s.machineLatestTask(w, r)
+	if handled {
 		return
 	}
 	if !ok {
@@ -99,14 +93,8 @@ type byoiStatus struct {
 
 // ovhBYOIGet reports the latest deployment. A cancelled one was erased.
 func (s *Server) ovhBYOIGet(w nethttp.ResponseWriter, r *nethttp.Request, _ []byte) {
-	name := mux.Vars(r)["serviceName"]
-	if _, err := s.machine(r.Context(), name); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	t, ok, err := s.latestTask(r.Context(), name)
-	if err != nil {
-		s.fail(w, r, err)
+	name, t, ok, handled := s.machineLatestTask(w, r)
+	if handled {
 		return
 	}
 	if !ok || t.Status == boot.StatusCancelled {
@@ -153,4 +141,21 @@ func (s *Server) ovhBYOIDelete(w nethttp.ResponseWriter, r *nethttp.Request, _ [
 		}
 	}
 	writeJSON(w, nethttp.StatusOK, nil)
+}
+
+// machineLatestTask reads the route's serviceName, checks the machine exists
+// and returns its latest task (ok false when it has none). handled is true
+// when an error was already answered.
+func (s *Server) machineLatestTask(w nethttp.ResponseWriter, r *nethttp.Request) (name string, t boot.Task, ok, handled bool) {
+	name = mux.Vars(r)["serviceName"]
+	if _, err := s.machine(r.Context(), name); err != nil {
+		s.fail(w, r, err)
+		return name, t, false, true
+	}
+	t, ok, err := s.latestTask(r.Context(), name)
+	if err != nil {
+		s.fail(w, r, err)
+		return name, t, false, true
+	}
+	return name, t, ok, false
 }

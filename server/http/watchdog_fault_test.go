@@ -2,7 +2,6 @@ package http
 
 import (
 	"context"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -178,19 +177,7 @@ func TestServeRunsWatchdog(t *testing.T) {
 	agentDo(t, e, tok, agentapi.PathTask, "", 200)
 	e.advance(time.Hour)
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.srv.Serve(ctx, l) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve() = %v, want nil", err)
-		}
-	}()
+	serveOnLoopback(t, e)
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		if task, _ := e.st.Task(context.Background(), 1); task.Status == boot.StatusOVHError {
