@@ -32,14 +32,20 @@ type machine struct {
 	disk      string
 	vars      string
 	fw        Firmware
+	memoryMB  int // 0: the VM default
 	runs      int // VM runs so far, to keep every serial log
 }
 
 func newMachine(t *testing.T, name, mac string, fw Firmware) *machine {
+	return newSizedMachine(t, name, mac, fw, diskSize, 0)
+}
+
+// newSizedMachine is newMachine with a disk of size bytes and memoryMB of RAM.
+func newSizedMachine(t *testing.T, name, mac string, fw Firmware, size int64, memoryMB int) *machine {
 	t.Helper()
 	dir := t.TempDir()
-	m := &machine{name: name, mac: mac, fw: fw, disk: filepath.Join(dir, "disk.raw")}
-	if err := garbageDisk(m.disk, diskSize); err != nil {
+	m := &machine{name: name, mac: mac, fw: fw, disk: filepath.Join(dir, "disk.raw"), memoryMB: memoryMB}
+	if err := garbageDisk(m.disk, size); err != nil {
 		t.Fatal(err)
 	}
 	if fw == UEFI {
@@ -57,7 +63,7 @@ func newMachine(t *testing.T, name, mac string, fw Firmware) *machine {
 
 func (m *machine) boot(t *testing.T, l *Lab, run string) *VM {
 	m.runs++
-	return harness.StartVM(t, fmt.Sprintf("%s-%d-%s", m.name, m.runs, run), VMConfig{Firmware: m.fw, MAC: m.mac, Disk: m.disk, Vars: m.vars, Netns: l.NS.Name(), Tap: l.Tap})
+	return harness.StartVM(t, fmt.Sprintf("%s-%d-%s", m.name, m.runs, run), VMConfig{Firmware: m.fw, MAC: m.mac, Disk: m.disk, Vars: m.vars, Netns: l.NS.Name(), Tap: l.Tap, MemoryMB: m.memoryMB})
 }
 
 func (l *Lab) register(m *machine) {
@@ -203,11 +209,14 @@ func installAndCheckRestart(t *testing.T, l *Lab, m *machine, flow string, taskI
 // TestUEFIReinstall is flow 1 (and 5): the OVH /1.0 reinstall route with a
 // qcow2 image, sha512, httpHeaders, efiBootloaderPath and every config drive
 // field; OVMF PXE → ipxe.efi → installer → reboot → local boot of the
-// loader at a non-default path → the probe prints the config drive.
+// loader at a non-default path → the probe prints the config drive. The
+// VM has 512 MiB of RAM and the image is 2 GiB with 256 MiB of incompressible data.
 func TestUEFIReinstall(t *testing.T) {
 	fix := harness.Fixtures(t)
 	l := harness.NewLab(t, LabOptions{})
-	m := newMachine(t, "e2e-uefi", "52:54:00:b0:01:01", UEFI)
+	// Issue 6 P3: a machine with 512 MiB of RAM installs a 2 GiB image
+	// holding bigDataSize incompressible bytes.
+	m := newSizedMachine(t, "e2e-uefi", "52:54:00:b0:01:01", UEFI, bigImageSize+256<<20, 512)
 	l.register(m)
 	oc := l.ovhClient()
 	meta := map[string]string{"role": "e2e-webserver", "flow": "uefi"}
@@ -246,7 +255,7 @@ func TestUEFIReinstall(t *testing.T) {
 	if err := vm.Exited(time.Minute); err != nil {
 		t.Errorf("probe did not power off: %v", err)
 	}
-	checkWrittenDisk(t, m.disk, fix.UEFIRaw)
+	checkWrittenDisk(t, m.disk, fix.UEFIBigRaw, 2)
 	l.checkTimeline(m.name, boot.EventDHCP, boot.EventBootDecision, boot.EventStep, boot.EventTaskDone)
 }
 

@@ -14,6 +14,9 @@ import (
 //	UEFIRaw: a GPT disk whose EFI system partition holds, at the non-default
 //	path \EFI\byoitest\bootx64.efi, a unified kernel image (systemd-boot stub +
 //	Debian kernel + the probe initramfs, console=ttyS0 embedded);
+//	UEFIBigRaw: the same ESP on a 2 GiB disk with a second partition of
+//	bigDataSize incompressible bytes, so that installing it proves the
+//	installer streams (the VM that installs it has 512 MiB of RAM);
 //	BIOSRaw: an MBR disk with a bootable FAT partition, syslinux in the MBR and
 //	the same kernel + probe initramfs.
 //
@@ -23,7 +26,8 @@ type Fixtures struct {
 	ProbeInitrd string
 	UKI         string
 	UEFIRaw     string
-	UEFIQcow2   string
+	UEFIBigRaw  string
+	UEFIQcow2   string // UEFIBigRaw as a compressed qcow2
 	BIOSRaw     string
 	BIOSRawGz   string
 }
@@ -31,7 +35,11 @@ type Fixtures struct {
 // EFILoaderPath is where the UKI sits on the ESP of UEFIRaw.
 const EFILoaderPath = `\EFI\byoitest\bootx64.efi`
 
-const imageSize = 48 << 20
+const (
+	imageSize    = 48 << 20
+	bigImageSize = 2 << 30
+	bigDataSize  = 256 << 20
+)
 
 // probeModules are what the probe needs to find and mount the config drive.
 var probeModules = []string{"virtio_pci", "virtio_blk", "virtio_scsi", "ahci", "sd_mod", "isofs", "vfat", "nls_cp437"} // bytes; partitions start at 1 MiB
@@ -55,11 +63,14 @@ func buildFixtures(ctx context.Context, h *Harness, dir string) (*Fixtures, erro
 	if f.UKI, err = buildUKI(ctx, dir, h.Kernel, f.ProbeInitrd); err != nil {
 		return nil, fmt.Errorf("uki: %w", err)
 	}
-	if f.UEFIRaw, err = buildGPTImage(ctx, dir, f.UKI); err != nil {
+	if f.UEFIRaw, err = buildGPTImage(ctx, filepath.Join(dir, "uefi.raw"), f.UKI, imageSize, 0); err != nil {
 		return nil, fmt.Errorf("gpt image: %w", err)
 	}
-	f.UEFIQcow2 = filepath.Join(dir, "uefi.qcow2")
-	if _, err := run(ctx, "qemu-img", "convert", "-c", "-f", "raw", "-O", "qcow2", f.UEFIRaw, f.UEFIQcow2); err != nil {
+	if f.UEFIBigRaw, err = buildGPTImage(ctx, filepath.Join(dir, "uefi-big.raw"), f.UKI, bigImageSize, bigDataSize); err != nil {
+		return nil, fmt.Errorf("big gpt image: %w", err)
+	}
+	f.UEFIQcow2 = filepath.Join(dir, "uefi-big.qcow2")
+	if _, err := run(ctx, "qemu-img", "convert", "-c", "-f", "raw", "-O", "qcow2", f.UEFIBigRaw, f.UEFIQcow2); err != nil {
 		return nil, err
 	}
 	if f.BIOSRaw, err = buildMBRImage(ctx, dir, h.Kernel, f.ProbeInitrd); err != nil {
@@ -124,20 +135,29 @@ func buildUKI(ctx context.Context, dir, kernel, initrd string) (string, error) {
 	return out, nil
 }
 
-// buildGPTImage makes a GPT disk with one EFI system partition holding the UKI
-// at EFILoaderPath (and nothing at the removable default path).
-func buildGPTImage(ctx context.Context, dir, uki string) (string, error) {
-	img := filepath.Join(dir, "uefi.raw")
+// buildGPTImage makes a GPT disk of size bytes with one EFI system partition
+// holding the UKI at EFILoaderPath (and nothing at the removable default
+// path) and, when data > 0, a second partition of data pseudo-random bytes.
+func buildGPTImage(ctx context.Context, img, uki string, size, data int64) (string, error) {
 	loader := strings.ReplaceAll(EFILoaderPath, `\`, "/")
+	parts := []string{"-o", "-n", "1:2048:+40M", "-t", "1:ef00", "-c", "1:ESP"}
+	if data > 0 {
+		parts = append(parts, "-n", fmt.Sprintf("2:0:+%dM", data>>20), "-t", "2:8300", "-c", "2:DATA")
+	}
 	steps := [][]string{
-		{"truncate", "-s", fmt.Sprint(imageSize), img},
-		{"sgdisk", "-o", "-n", "1:2048:+40M", "-t", "1:ef00", "-c", "1:ESP", img},
+		{"truncate", "-s", fmt.Sprint(size), img},
+		append(append([]string{"sgdisk"}, parts...), img),
 		{"mkfs.fat", "-F", "16", "-n", "ESP", "--offset", "2048", img, fmt.Sprint(40 << 10)},
 		{"mmd", "-i", img + "@@1M", "::/EFI", "::/EFI/byoitest"},
 		{"mcopy", "-i", img + "@@1M", uki, "::" + loader},
 	}
 	for _, s := range steps {
 		if _, err := run(ctx, s[0], s[1:]...); err != nil {
+			return "", err
+		}
+	}
+	if data > 0 { // partition 2 starts right after the ESP: 1 MiB + 40 MiB
+		if err := fillPattern(img, 41<<20, data, 0x243f6a8885a308d3); err != nil {
 			return "", err
 		}
 	}
@@ -174,22 +194,31 @@ func buildMBRImage(ctx context.Context, dir, kernel, initrd string) (string, err
 // pseudo-random pattern, so that anything the installer fails to write or
 // zero shows.
 func garbageDisk(path string, size int64) error {
-	f, err := os.Create(path)
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		return err
+	}
+	return fillPattern(path, 0, size, 0x9e3779b97f4a7c15)
+}
+
+// fillPattern writes size bytes of a xorshift stream seeded with seed (never
+// a zero byte, never repeating within a MiB) into path at off.
+func fillPattern(path string, off, size int64, seed uint64) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
 	block := make([]byte, 1<<20)
-	x := uint64(0x9e3779b97f4a7c15)
-	for i := range block {
-		x ^= x << 13
-		x ^= x >> 7
-		x ^= x << 17
-		block[i] = byte(x) | 1
-	}
-	for off := int64(0); off < size; off += int64(len(block)) {
-		n := min(int64(len(block)), size-off)
-		if _, err := f.Write(block[:n]); err != nil {
+	x := seed
+	for done := int64(0); done < size; done += int64(len(block)) {
+		for i := range block {
+			x ^= x << 13
+			x ^= x >> 7
+			x ^= x << 17
+			block[i] = byte(x) | 1
+		}
+		n := min(int64(len(block)), size-done)
+		if _, err := f.WriteAt(block[:n], off+done); err != nil {
 			return err
 		}
 	}
