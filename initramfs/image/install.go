@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/byoi/byoi/boot"
 )
@@ -13,7 +14,7 @@ type installer struct {
 	ctx  context.Context
 	o    Options
 	t    Target
-	src  *remote
+	src  source
 	prog *progress
 	res  Result
 }
@@ -22,8 +23,8 @@ type installer struct {
 // detection by content, qcow2 header validation, decompression, sparse
 // writing with explicit zeroing, checksum verification and a final Sync.
 // It returns success only when the whole file was downloaded, its checksum
-// matches and the target holds the image over its whole virtual size.
-// Every failure is an *Error carrying OVH's wording.
+// (if one is asked) matches and the target holds the image over its whole
+// virtual size. Every failure is an *Error carrying OVH's wording.
 func Install(ctx context.Context, o Options, t Target) (Result, error) {
 	o = o.withDefaults()
 	if err := o.validate(); err != nil {
@@ -47,6 +48,29 @@ func Install(ctx context.Context, o Options, t Target) (Result, error) {
 	o.Logger.Info("image installed", "format", in.res.Format, "compression", in.res.Compression,
 		"virtualSize", in.res.VirtualSize, "downloaded", in.res.Downloaded, "requests", f.requests.Load(),
 		"refetchedBlocks", src.backFetches, "written", in.res.Written, "zeroed", in.res.Zeroed)
+	return in.res, nil
+}
+
+// InstallLocal is Install reading the image file from r, of size bytes,
+// instead of downloading o.URL (o's URL, Headers, Client and retry fields
+// are ignored). It is byoi's writer alone, without the network: the
+// benchmark compares it with qemu-img on the same local file. The agent
+// never uses it: image URLs from the API are http(s) only. When a checksum
+// is asked, r is read a second time, front to back, by a hashing goroutine.
+func InstallLocal(ctx context.Context, o Options, r io.ReaderAt, size int64, t Target) (Result, error) {
+	o = o.withDefaults()
+	if err := o.validate(); err != nil {
+		return Result{}, err
+	}
+	in := &installer{ctx: ctx, o: o, t: t, prog: newProgress(o)}
+	src := newLocalSource(ctx, r, size, newHash(o.ChecksumType))
+	defer src.Close()
+	in.src = src
+	if err := in.run(); err != nil {
+		return in.res, in.fail(err)
+	}
+	o.Logger.Info("image installed", "format", in.res.Format, "compression", in.res.Compression,
+		"virtualSize", in.res.VirtualSize, "source", "local", "written", in.res.Written, "zeroed", in.res.Zeroed)
 	return in.res, nil
 }
 
@@ -78,13 +102,13 @@ func (in *installer) run() error {
 	return in.verify()
 }
 
-// verify reads the rest of the file through the hash and compares it.
+// verify reads the rest of the file through the hash, if any, and compares it.
 func (in *installer) verify() error {
-	digest, err := in.src.finish()
+	digest, n, err := in.src.finish()
 	if err != nil {
 		return downloadError(err)
 	}
-	in.prog.report(boot.StepDownload, in.src.pos, in.src.pos)
+	in.prog.report(boot.StepDownload, n, n)
 	in.res.Digest = digest
 	if in.o.Checksum != "" && digest != in.o.Checksum {
 		return checksumError(in.o.ChecksumType, digest, in.o.Checksum)

@@ -105,8 +105,8 @@ func TestInstallFormats(t *testing.T) {
 				if res.Zeroed == 0 || res.Written >= testImageSize/2 {
 					t.Errorf("Install(%s) wrote %d, zeroed %d: want sparse writes", name, res.Written, res.Zeroed)
 				}
-				if want := fileDigest(t, path, sha256.New()); res.Digest != want {
-					t.Errorf("Install(%s).Digest = %s, want %s", name, res.Digest, want)
+				if res.Digest != "" {
+					t.Errorf("Install(%s).Digest = %s, want \"\" (no checksum asked, nothing hashed)", name, res.Digest)
 				}
 				if !containsAll(steps, boot.StepDownload, boot.StepCheck, boot.StepWrite) {
 					t.Errorf("Install(%s) progress steps = %v, want download, check and write", name, steps)

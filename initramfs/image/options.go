@@ -103,15 +103,15 @@ func (o Options) validate() error {
 	return nil
 }
 
-// newHash returns the hash for a checksum type, sha256 for "" (the digest is
-// reported in Result either way), nil for an unknown type.
+// newHash returns the hash for a checksum type, nil for "" (no checksum asked:
+// nothing is hashed) and for an unknown type.
 func newHash(typ string) hash.Hash {
 	switch typ {
 	case "md5":
 		return md5.New()
 	case "sha1":
 		return sha1.New()
-	case "sha256", "":
+	case "sha256":
 		return sha256.New()
 	case "sha512":
 		return sha512.New()
@@ -136,8 +136,10 @@ type Result struct {
 	Format      string // "raw" or "qcow2"
 	Compression string // "", "gzip", "xz" or "zstd" (raw only)
 	VirtualSize int64  // bytes of disk the image describes
-	Downloaded  int64  // bytes received over the network, re-fetches included
+	Downloaded  int64  // bytes received over the network, re-fetches included (0 from a local file)
 	Written     int64  // bytes written with data
 	Zeroed      int64  // bytes zeroed with Target.ZeroRange instead of written
-	Digest      string // hex digest of the downloaded file (ChecksumType, or sha256)
+	// Digest is the hex ChecksumType digest of the image file, equal to
+	// Checksum; "" when no checksum was asked (the file is then not hashed).
+	Digest string
 }

@@ -105,8 +105,8 @@ func (in *installer) readError(kind string, err error) error {
 	if errors.As(err, &e) {
 		return e
 	}
-	if in.src.failed != nil { // the network, not the data
-		return downloadError(in.src.failed)
+	if in.src.failure() != nil { // the network, not the data
+		return downloadError(in.src.failure())
 	}
 	if kind != "" {
 		return corruptError(kind, err)

@@ -30,7 +30,7 @@ type remote struct {
 	stream   io.ReadCloser
 	pos      int64 // file bytes read from the stream and hashed
 	eof      bool
-	h        *asyncHash // hashes on its own goroutine
+	h        *asyncHash // hashes on its own goroutine; nil: no checksum asked
 	progress func(done, total int64)
 
 	cache   map[int64]*list.Element
@@ -49,14 +49,36 @@ type block struct {
 	data []byte
 }
 
-// openRemote sends the first GET; its error is a download error.
+// openRemote sends the first GET; its error is a download error. A nil h
+// hashes nothing and finish then returns an empty digest.
 func openRemote(ctx context.Context, f *fetcher, h hash.Hash, progress func(done, total int64)) (*remote, error) {
-	r := &remote{ctx: ctx, f: f, h: newAsyncHash(h), progress: progress, cache: make(map[int64]*list.Element)}
+	r := &remote{ctx: ctx, f: f, progress: progress, cache: make(map[int64]*list.Element)}
+	if h != nil {
+		r.h = newAsyncHash(h)
+	}
 	if err := r.reopen(); err != nil {
-		r.h.Close()
+		r.closeHash()
 		return nil, err
 	}
 	return r, nil
+}
+
+// failure returns the download failure behind the last failed read.
+func (r *remote) failure() error { return r.failed }
+
+// hashSink is where the stream's bytes go to be hashed: the hash, or
+// io.Discard when no checksum was asked.
+func (r *remote) hashSink() io.Writer {
+	if r.h == nil {
+		return io.Discard
+	}
+	return r.h
+}
+
+func (r *remote) closeHash() {
+	if r.h != nil {
+		r.h.Close()
+	}
 }
 
 // Size returns the file size, -1 if unknown.
@@ -70,8 +92,10 @@ func (r *remote) reopen() error {
 			return err
 		}
 		if restarted && r.pos > 0 { // no Range: hash the start again
-			r.h.Reset()
-			if _, err := io.CopyN(r.h, body, r.pos); err != nil {
+			if r.h != nil {
+				r.h.Reset()
+			}
+			if _, err := io.CopyN(r.hashSink(), body, r.pos); err != nil {
 				body.Close()
 				return err
 			}
@@ -97,7 +121,9 @@ func (r *remote) readStream(buf []byte) (int, error) {
 			}
 		}
 		m, err := r.stream.Read(buf[n:])
-		r.h.Write(buf[n : n+m])
+		if r.h != nil {
+			r.h.Write(buf[n : n+m])
+		}
 		n += m
 		r.pos += int64(m)
 		if m > 0 {
@@ -285,8 +311,9 @@ func (r *remote) put(idx int64, data []byte) {
 	}
 }
 
-// finish reads the rest of the file through the hash and returns its digest.
-func (r *remote) finish() (string, error) {
+// finish reads the rest of the file through the hash and returns its digest
+// ("" without a hash) and the file's size.
+func (r *remote) finish() (string, int64, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	buf := r.alloc()
@@ -294,16 +321,19 @@ func (r *remote) finish() (string, error) {
 	for !r.eof {
 		n, err := r.readStream(buf)
 		if err != nil {
-			return "", err
+			return "", r.pos, err
 		}
 		if n == 0 {
 			break
 		}
 	}
 	if r.f.size >= 0 && r.pos != r.f.size {
-		return "", errors.New("download ended early")
+		return "", r.pos, errors.New("download ended early")
 	}
-	return hex.EncodeToString(r.h.Sum(nil)), nil
+	if r.h == nil {
+		return "", r.pos, nil
+	}
+	return hex.EncodeToString(r.h.Sum(nil)), r.pos, nil
 }
 
 // Close ends any open request.
@@ -318,6 +348,6 @@ func (r *remote) Close() error {
 		r.side.Close()
 		r.side = nil
 	}
-	r.h.Close()
+	r.closeHash()
 	return nil
 }
