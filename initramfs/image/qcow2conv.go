@@ -2,53 +2,66 @@ package image
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"sync"
 
-	lib "github.com/lima-vm/go-qcow2reader/image/qcow2"
+	"github.com/byoi/byoi/initramfs/image/qcow2check"
 )
 
 // qcow2Workers decode qcow2 data in parallel; qcow2Bufs chunk buffers of
-// writeChunk bytes exist in all (decoding, decoded and waiting for the
-// writer, being written), which bounds both memory and how far the reads run
-// ahead of the write position (well inside the block cache).
+// qcow2Chunk bytes (or one cluster, if larger) exist in all (decoding,
+// decoded and waiting for the writer, being written), which bounds both
+// memory and how far the reads run ahead of the write position (well inside
+// the block cache).
 const (
 	qcow2Workers = 2
 	qcow2Bufs    = qcow2Workers + 2
+	qcow2Chunk   = 2 << 20
 )
 
 // chunk is one piece of the virtual disk on its way to the writer: a zero
-// extent, or data decoded by a worker into buf.
+// extent, or data decoded by a worker into buf from the runs of buf.
 type chunk struct {
 	off, n int64
 	zero   bool
-	buf    []byte
+	buf    *chunkBuf
 	err    error
 	done   chan struct{} // closed when buf holds the data (or err is set)
 }
 
-// convert walks the extents of img in order and writes them: a producer
-// splits data extents into chunks that qcow2Workers goroutines decode
-// concurrently (go-qcow2reader's ReadAt is safe for concurrent use), and
-// this goroutine writes the chunks in disk order, so the sparse writer sees
-// the same sequence as a serial conversion. It returns after every
-// goroutine it started has ended.
-func (in *installer) convert(img *lib.Qcow2, w *sparseWriter, virtual int64) error {
+// chunkBuf is a chunk's memory and the runs (data and compressed) it holds.
+type chunkBuf struct {
+	data []byte
+	runs []extent
+}
+
+// convert walks the runs of the image in guest order and writes them: a
+// producer groups data runs into chunks that qcow2Workers goroutines decode
+// concurrently, and this goroutine writes the chunks in disk order, so the
+// sparse writer sees the same sequence as a serial conversion. It returns
+// after every goroutine it started has ended.
+func (in *installer) convert(h *qcow2check.Header, w *sparseWriter) error {
+	m, err := newQcow2Map(in.src, h)
+	if err != nil {
+		return in.qcow2Error(err)
+	}
 	ctx, cancel := context.WithCancel(in.ctx)
 	defer cancel()
+	size := max(qcow2Chunk, h.ClusterSize())
 	order := make(chan *chunk, qcow2Bufs)
 	work := make(chan *chunk, qcow2Bufs)
-	free := make(chan []byte, qcow2Bufs)
+	free := make(chan *chunkBuf, qcow2Bufs)
 	for range qcow2Bufs {
-		free <- make([]byte, writeChunk)
+		free <- &chunkBuf{data: make([]byte, size)}
 	}
 	var wg sync.WaitGroup
-	wg.Go(func() { in.produce(ctx, img, virtual, order, work, free) })
+	wg.Go(func() { produce(ctx, m, size, order, work, free) })
 	for range qcow2Workers {
 		wg.Go(func() {
+			d := newClusterDecoder(in.src, h.CompressionType == 1, h.ClusterSize())
+			defer d.Close()
 			for c := range work {
-				c.err = readChunk(img, c.buf[:c.n], c.off)
+				c.err = d.fill(c.buf.data[:c.n], c.off, c.buf.runs)
 				close(c.done)
 			}
 		})
@@ -68,7 +81,7 @@ func (in *installer) convert(img *lib.Qcow2, w *sparseWriter, virtual int64) err
 // consume writes the chunks in order until the producer is done or a chunk
 // or a write fails; decode says the error is the image's or the download's
 // (not yet classified), not the target's.
-func (in *installer) consume(order <-chan *chunk, free chan<- []byte, w *sparseWriter) (err error, decode bool) {
+func (in *installer) consume(order <-chan *chunk, free chan<- *chunkBuf, w *sparseWriter) (err error, decode bool) {
 	for c := range order {
 		<-c.done
 		if c.err != nil {
@@ -80,7 +93,7 @@ func (in *installer) consume(order <-chan *chunk, free chan<- []byte, w *sparseW
 			}
 			continue
 		}
-		err := w.writeAt(c.buf[:c.n], c.off)
+		err := w.writeAt(c.buf.data[:c.n], c.off)
 		free <- c.buf
 		if err != nil {
 			return err, false
@@ -89,69 +102,79 @@ func (in *installer) consume(order <-chan *chunk, free chan<- []byte, w *sparseW
 	return in.ctx.Err(), false
 }
 
-// produce sends every extent of the image to order, in disk order, and
-// data chunks also to work; it closes both when done or cancelled.
-func (in *installer) produce(ctx context.Context, img *lib.Qcow2, virtual int64, order, work chan<- *chunk, free <-chan []byte) {
+// produce sends every run of m to order, in disk order, zero runs as they
+// are and data runs packed into chunks of size bytes, which also go to
+// work; it closes both channels when done or cancelled.
+func produce(ctx context.Context, m *qcow2Map, size int64, order, work chan<- *chunk, free <-chan *chunkBuf) {
 	defer close(order)
 	defer close(work)
-	fail := func(off int64, err error) {
-		c := &chunk{off: off, err: err, done: make(chan struct{})}
-		close(c.done)
+	send := func(c *chunk) bool {
 		select {
 		case order <- c:
 		case <-ctx.Done():
+			return false
 		}
+		if !c.zero && c.err == nil {
+			work <- c // work has room for every buffer: never blocks for long
+		}
+		return true
 	}
-	for off := int64(0); off < virtual; {
-		if ctx.Err() != nil {
+	var cur *chunk // data chunk being filled
+	flush := func() bool {
+		c := cur
+		cur = nil
+		return c == nil || send(c)
+	}
+	for ctx.Err() == nil {
+		r, err := m.next()
+		if err == io.EOF {
+			flush()
 			return
 		}
-		ext, err := img.Extent(off, min(virtual-off, 64<<20))
 		if err != nil {
-			fail(off, err)
+			if flush() {
+				c := &chunk{off: m.pos, err: err, done: make(chan struct{})}
+				close(c.done)
+				send(c)
+			}
 			return
 		}
-		if ext.Length <= 0 {
-			fail(off, fmt.Errorf("empty extent at %d", off))
-			return
-		}
-		if ext.Zero || !ext.Allocated {
-			c := &chunk{off: off, n: ext.Length, zero: true, done: make(chan struct{})}
-			close(c.done)
-			select {
-			case order <- c:
-			case <-ctx.Done():
+		if r.kind == extZero {
+			if !flush() {
 				return
 			}
-			off += ext.Length
+			c := &chunk{off: r.off, n: r.n, zero: true, done: make(chan struct{})}
+			close(c.done)
+			if !send(c) {
+				return
+			}
 			continue
 		}
-		for end := off + ext.Length; off < end; {
-			var buf []byte
-			select {
-			case buf = <-free:
-			case <-ctx.Done():
+		for r.n > 0 {
+			if cur == nil {
+				select {
+				case b := <-free:
+					b.runs = b.runs[:0]
+					cur = &chunk{off: r.off, buf: b, done: make(chan struct{})}
+				case <-ctx.Done():
+					return
+				}
+			}
+			// Chunks start on cluster boundaries and hold a whole number of
+			// clusters, so a compressed cluster always fits in one.
+			take := min(size-cur.n, r.n)
+			part := r
+			part.n = take
+			cur.buf.runs = append(cur.buf.runs, part)
+			cur.n += take
+			r.off += take
+			r.n -= take
+			if r.kind == extData {
+				r.host += take
+			}
+			if cur.n == size && !flush() {
 				return
 			}
-			n := min(int64(len(buf)), end-off)
-			c := &chunk{off: off, n: n, buf: buf, done: make(chan struct{})}
-			// order has room for every buffer, so neither send blocks
-			// for long; the worker closes done.
-			order <- c
-			work <- c
-			off += n
 		}
 	}
-}
-
-// readChunk decodes len(buf) bytes of the virtual disk at off.
-func readChunk(img *lib.Qcow2, buf []byte, off int64) error {
-	n, err := img.ReadAt(buf, off)
-	if n < len(buf) {
-		if err == nil {
-			err = io.ErrUnexpectedEOF
-		}
-		return fmt.Errorf("read at %d: %w", off, err)
-	}
-	return nil
 }
