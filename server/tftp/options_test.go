@@ -83,7 +83,15 @@ func TestOptions(t *testing.T) {
 		{"blksize above the cap", []string{"blksize", "65464"}, map[string]string{"blksize": "1468"}, 1468},
 		{"tsize", []string{"tsize", "0"}, map[string]string{"tsize": "100000"}, 512},
 		{"blksize and tsize", []string{"blksize", "1468", "tsize", "0"}, map[string]string{"blksize": "1468", "tsize": "100000"}, 1468},
-		{"unknown option dropped", []string{"windowsize", "4", "blksize", "1024"}, map[string]string{"blksize": "1024"}, 1024},
+		{"unknown option dropped", []string{"timeout", "1", "blksize", "1024"}, map[string]string{"blksize": "1024"}, 1024},
+		{"windowsize", []string{"windowsize", "4"}, map[string]string{"windowsize": "4"}, 512},
+		{"windowsize above the cap", []string{"windowsize", "65535"}, map[string]string{"windowsize": "64"}, 512},
+		{"windowsize 0 invalid", []string{"windowsize", "0", "tsize", "0"}, map[string]string{"tsize": "100000"}, 512},
+		{"blksize, windowsize and tsize (EDK2)", []string{"blksize", "1468", "windowsize", "4", "tsize", "0"},
+			map[string]string{"blksize": "1468", "windowsize": "4", "tsize": "100000"}, 1468},
+		{"names case-insensitive, echoed as sent", []string{"BlkSize", "1024", "WINDOWSIZE", "8"}, map[string]string{"BlkSize": "1024", "WINDOWSIZE": "8"}, 1024},
+		{"last occurrence decides", []string{"blksize", "1024", "blksize", "7"}, nil, 512},
+		{"blksize below 8 ignored", []string{"blksize", "7", "tsize", "0"}, map[string]string{"tsize": "100000"}, 512},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

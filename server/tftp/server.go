@@ -1,5 +1,6 @@
 // Package tftp serves the iPXE binaries to PXE firmware over TFTP: read-only,
-// from one directory, with the blksize and tsize options (RFC 2348, 2349).
+// from one directory, with the blksize, tsize and windowsize options
+// (RFC 2348, 2349, 7440).
 //
 //	s, err := tftp.New(tftp.Config{Root: "/var/lib/byoi/boot", Logger: log})
 //	if err != nil { … }
@@ -11,19 +12,24 @@
 // directory. Write requests are refused. Every transfer is logged with the
 // client, file, bytes and duration, and counted in
 // byoi_tftp_transfers_total{outcome} and byoi_tftp_bytes_total.
+//
+// Each transfer runs on its own goroutine from a UDP socket of its own
+// (RFC 1350's transfer ID), connected to the client. Files of up to
+// maxCachedFile bytes are served from memory: a file is read once and its
+// copy reused for as long as its identity, size and modification time stay
+// the same. A window of blocks goes out in one sendmmsg call.
 package tftp
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
+	"sync"
 	"time"
 
-	"github.com/pin/tftp/v3"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -41,19 +47,24 @@ type Config struct {
 	// client that does not ask gets 512 bytes, as RFC 1350 requires. The
 	// default fills a 1500-byte Ethernet frame exactly.
 	BlockSize int
-	// Timeout is how long the server waits for each acknowledgement before
-	// it retransmits (DefaultTimeout if 0).
+	// WindowSize is the largest windowsize granted to a client that asks
+	// for one (DefaultWindowSize if 0; 1-1024). A client that does not ask
+	// gets lock-step transfers (a window of 1).
+	WindowSize int
+	// Timeout is how long the server waits for an acknowledgement before
+	// it sends the unacknowledged window again (DefaultTimeout if 0).
 	Timeout time.Duration
-	// Retries is how many times a block is sent before the transfer is
-	// given up (DefaultRetries if 0).
+	// Retries is how many times a window is sent again without progress
+	// before the transfer is given up (DefaultRetries if 0).
 	Retries int
 }
 
 // Defaults of Config.
 const (
-	DefaultBlockSize = 1468 // 1500 - 20 (IPv4) - 8 (UDP) - 4 (TFTP)
-	DefaultTimeout   = 5 * time.Second
-	DefaultRetries   = 5
+	DefaultBlockSize  = 1468 // 1500 - 20 (IPv4) - 8 (UDP) - 4 (TFTP)
+	DefaultWindowSize = 64
+	DefaultTimeout    = time.Second
+	DefaultRetries    = 5
 )
 
 // withDefaults fills zero fields and checks the others.
@@ -67,8 +78,14 @@ func (c Config) withDefaults() (Config, error) {
 	if c.BlockSize == 0 {
 		c.BlockSize = DefaultBlockSize
 	}
-	if c.BlockSize <= 512 || c.BlockSize > 65464 {
-		return c, fmt.Errorf("tftp: block size %d: must be 513-65464", c.BlockSize)
+	if c.BlockSize <= 512 || c.BlockSize > maxBlockSize {
+		return c, fmt.Errorf("tftp: block size %d: must be 513-%d", c.BlockSize, maxBlockSize)
+	}
+	if c.WindowSize == 0 {
+		c.WindowSize = DefaultWindowSize
+	}
+	if c.WindowSize < 1 || c.WindowSize > maxConfigWindow {
+		return c, fmt.Errorf("tftp: window size %d: must be 1-%d", c.WindowSize, maxConfigWindow)
 	}
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
@@ -90,6 +107,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	metrics *metrics
+	cache   *fileCache
 }
 
 // New checks cfg, opens nothing yet but checks that Root is a directory,
@@ -110,7 +128,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, metrics: m}, nil
+	return &Server{cfg: cfg, log: cfg.Logger, metrics: m, cache: newFileCache(maxCachedFile, maxCachedTotal)}, nil
 }
 
 // ListenAndServe listens on the UDP address addr (e.g. ":69") and serves
@@ -125,52 +143,48 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 }
 
 // Serve answers requests arriving on conn until ctx ends, then closes conn
-// and waits for transfers in progress (each ends within its timeout). It
+// and waits for transfers in progress (each ends within its timeouts). It
 // returns nil when stopped by ctx.
 //
 // Each transfer runs from a port of its own (RFC 1350's transfer IDs), on
-// the address the request arrived at. pin/tftp's single-port mode is not
-// used: it grants only 512-byte blocks and was several times slower.
+// the address the request arrived at: when conn is a *net.UDPConn bound to
+// a wildcard address, that address is read from each request's IP_PKTINFO.
 func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
-	ts := tftp.NewServer(s.handleRead, s.handleWrite)
-	ts.SetTimeout(s.cfg.Timeout)
-	ts.SetRetries(s.cfg.Retries)
-	// Grant the client's blksize up to BlockSize. pin/tftp's own MTU clamp
-	// is off: it needs a per-packet control message and falls back to 512
-	// bytes whenever one is missing (measured: a request that arrived before
-	// Serve had enabled them, and every request on a conn that is not a
-	// *net.UDPConn). Clients size their request from their own MTU.
-	ts.SetBlockSizeNegotiation(false)
-	ts.SetBlockSize(s.cfg.BlockSize)
-	ts.SetHook(hook{s})
-
-	errc := make(chan error, 1)
-	go func() { errc <- ts.Serve(conn) }()
-	select {
-	case err := <-errc:
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		<-ctx.Done()
 		conn.Close()
+	}()
+	rd := newRequestReader(conn)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	buf := make([]byte, maxRequest)
+	for {
+		n, local, peer, err := rd.read(buf)
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
 			return fmt.Errorf("tftp: serve: %w", err)
 		}
-		return errors.New("tftp: server stopped")
-	case <-ctx.Done():
+		if peer == nil {
+			continue
+		}
+		req, err := parseRequest(buf[:n])
+		if err != nil {
+			s.metrics.transfer(outcomeMalformed)
+			s.log.Debug("tftp packet dropped", "client", peer.String(), "err", err)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.serveRequest(ctx, req, local, peer)
+		}()
 	}
-	ts.Shutdown()
-	// Shutdown closes conn only if Serve had already stored it; close it
-	// again so a Serve that started late cannot stay blocked in a read.
-	conn.Close()
-	<-errc
-	return nil
-}
-
-// handleWrite refuses every write request.
-func (s *Server) handleWrite(name string, wt io.WriterTo) error {
-	client := ""
-	if it, ok := wt.(tftp.IncomingTransfer); ok {
-		addr := it.RemoteAddr()
-		client = addr.String()
-	}
-	s.metrics.transfer(outcomeRefused)
-	s.log.Warn("tftp write refused", "client", client, "file", name)
-	return errors.New("access violation: this server is read-only")
 }

@@ -1,15 +1,16 @@
 package tftp
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"strings"
 	"time"
-
-	"github.com/pin/tftp/v3"
 )
 
 // Errors a client sees. They never name a path on the server.
@@ -48,86 +49,100 @@ func cleanName(name string) (string, error) {
 	return name, nil
 }
 
-// handleRead serves one read request.
-func (s *Server) handleRead(name string, rf io.ReaderFrom) error {
+// serveRequest answers one RRQ or WRQ from a socket of its own, connected
+// to the client.
+func (s *Server) serveRequest(ctx context.Context, req request, local net.IP, peer *net.UDPAddr) {
 	start := time.Now()
-	client := ""
-	if ot, ok := rf.(tftp.OutgoingTransfer); ok {
-		addr := ot.RemoteAddr()
-		client = addr.String()
-	}
-	log := s.log.With("client", client, "file", name)
-
-	clean, err := cleanName(name)
+	log := s.log.With("client", peer.String(), "file", req.name)
+	conn, err := dialTransfer(local, peer)
 	if err != nil {
-		s.metrics.transfer(outcomeRefused)
-		log.Warn("tftp request refused", "reason", err.Error())
-		return errRefused
+		s.metrics.transfer(outcomeFailed)
+		log.Warn("tftp transfer socket", "err", err)
+		return
 	}
-	f, err := s.open(clean)
-	if err != nil {
-		outcome, reply := outcomeNotFound, errNotFound
-		if !errors.Is(err, fs.ErrNotExist) {
-			outcome, reply = outcomeRefused, errRefused
-		}
+	defer conn.Close()
+	refuse := func(outcome string, code uint16, msg, reason string) {
 		s.metrics.transfer(outcome)
-		log.Warn("tftp request failed", "outcome", outcome, "err", err)
-		return reply
+		log.Warn("tftp request refused", "outcome", outcome, "reason", reason)
+		_, _ = conn.Write(errorPacket(code, msg))
 	}
-	defer f.Close()
-	if ot, ok := rf.(tftp.OutgoingTransfer); ok {
-		if fi, err := f.Stat(); err == nil {
-			ot.SetSize(fi.Size())
+	if req.write {
+		refuse(outcomeRefused, errCodeAccess, "access violation: this server is read-only", "write request")
+		return
+	}
+	if req.mode != "octet" {
+		refuse(outcomeRefused, errCodeIllegalOp, "only octet mode is served", fmt.Sprintf("mode %q", req.mode))
+		return
+	}
+	clean, err := cleanName(req.name)
+	if err != nil {
+		refuse(outcomeRefused, errCodeAccess, errRefused.Error(), err.Error())
+		return
+	}
+	src, size, closeSrc, err := s.open(clean)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			refuse(outcomeNotFound, errCodeNotFound, errNotFound.Error(), err.Error())
+		} else {
+			refuse(outcomeRefused, errCodeAccess, errRefused.Error(), err.Error())
 		}
+		return
 	}
-	n, err := rf.ReadFrom(f)
+	defer closeSrc()
+	neg := req.negotiate(s.cfg, size)
+	snd := newSender(conn, src, size, neg, s.cfg)
+	n, err := snd.run(ctx)
 	s.metrics.bytes.Add(float64(n))
 	d := time.Since(start)
 	if err != nil {
 		s.metrics.transfer(outcomeFailed)
-		log.Warn("tftp transfer failed", "bytes", n, "duration", d, "err", err)
-		return err
+		log.Warn("tftp transfer failed", "bytes", n, "duration", d, "blksize", neg.blksize, "windowsize", neg.window, "err", err)
+		return
 	}
 	s.metrics.transfer(outcomeOK)
-	log.Info("tftp transfer", "bytes", n, "duration", d)
-	return nil
+	log.Info("tftp transfer", "bytes", n, "duration", d, "blksize", neg.blksize, "windowsize", neg.window)
 }
 
-// open opens a regular file under the root. os.Root refuses any path,
-// symbolic links included, that resolves outside the directory.
-func (s *Server) open(name string) (*os.File, error) {
+// dialTransfer opens the transfer's socket: a new port on local (unless it
+// is unknown or not a unicast address), connected to the client, so that
+// the kernel drops datagrams from any other address or port.
+func dialTransfer(local net.IP, peer *net.UDPAddr) (*net.UDPConn, error) {
+	var laddr *net.UDPAddr
+	if local != nil && !local.IsUnspecified() && !local.IsMulticast() && !local.Equal(net.IPv4bcast) {
+		laddr = &net.UDPAddr{IP: local}
+	}
+	conn, err := net.DialUDP("udp", laddr, peer)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", peer, err)
+	}
+	return conn, nil
+}
+
+// open opens a regular file under the root and returns its content, from
+// the cache when it is small enough, and its size. os.Root refuses any
+// path, symbolic links included, that resolves outside the directory.
+func (s *Server) open(name string) (src io.ReaderAt, size int64, closeFn func(), err error) {
 	root, err := os.OpenRoot(s.cfg.Root)
 	if err != nil {
-		return nil, fmt.Errorf("open root: %w", err)
+		return nil, 0, nil, fmt.Errorf("open root: %w", err)
 	}
 	defer root.Close()
 	f, err := root.Open(name)
 	if err != nil {
-		return nil, err
+		return nil, 0, nil, err
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, err
+		return nil, 0, nil, err
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, fmt.Errorf("%s is not a regular file", name)
+		return nil, 0, nil, fmt.Errorf("%s is not a regular file", name)
 	}
-	return f, nil
-}
-
-// hook receives pin/tftp's transfer events. Transfers are logged and
-// counted by the handlers; the hook only sees requests that never reached
-// one (malformed or unexpected packets).
-type hook struct{ s *Server }
-
-func (h hook) OnSuccess(tftp.TransferStats) {}
-
-func (h hook) OnFailure(st tftp.TransferStats, err error) {
-	if st.Filename != "" {
-		return
+	if data, ok := s.cache.get(name, f, fi); ok {
+		f.Close()
+		return bytes.NewReader(data), int64(len(data)), func() {}, nil
 	}
-	h.s.metrics.transfer(outcomeMalformed)
-	h.s.log.Debug("tftp packet dropped", "client", st.RemoteAddr, "err", err)
+	return f, fi.Size(), func() { f.Close() }, nil
 }

@@ -1,0 +1,86 @@
+package tftp
+
+import (
+	"net"
+
+	"golang.org/x/sys/unix"
+)
+
+// requestReader reads requests from the listening socket with the local
+// address each one was sent to. On a *net.UDPConn bound to a wildcard
+// address that address comes from IP_PKTINFO / IPV6_PKTINFO, so that the
+// transfer answers from the address the client knows (a multi-homed server
+// would otherwise answer from whichever address routing picks, and the
+// client would drop it).
+type requestReader struct {
+	conn  net.PacketConn
+	udp   *net.UDPConn // nil when no control messages are asked for
+	local net.IP       // the bound address
+	oob   []byte
+}
+
+func newRequestReader(conn net.PacketConn) *requestReader {
+	r := &requestReader{conn: conn}
+	if a, ok := conn.LocalAddr().(*net.UDPAddr); ok {
+		r.local = a.IP
+	}
+	uc, ok := conn.(*net.UDPConn)
+	if !ok || (r.local != nil && !r.local.IsUnspecified()) {
+		return r
+	}
+	rc, err := uc.SyscallConn()
+	if err != nil {
+		return r
+	}
+	var v4, v6 error
+	if err := rc.Control(func(fd uintptr) {
+		v4 = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_PKTINFO, 1)
+		v6 = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1)
+	}); err != nil || (v4 != nil && v6 != nil) {
+		return r
+	}
+	r.udp = uc
+	r.oob = make([]byte, unix.CmsgSpace(unix.SizeofInet6Pktinfo)+unix.CmsgSpace(unix.SizeofInet4Pktinfo))
+	return r
+}
+
+// read reads one datagram into buf and returns its length, the local
+// address it was sent to (nil if unknown) and the sender.
+func (r *requestReader) read(buf []byte) (int, net.IP, *net.UDPAddr, error) {
+	if r.udp == nil {
+		n, from, err := r.conn.ReadFrom(buf)
+		if err != nil {
+			return 0, nil, nil, err
+		}
+		peer, _ := from.(*net.UDPAddr)
+		if peer == nil {
+			peer, _ = net.ResolveUDPAddr("udp", from.String()) // nil: dropped
+		}
+		return n, r.local, peer, nil
+	}
+	n, oobn, _, peer, err := r.udp.ReadMsgUDP(buf, r.oob)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	return n, pktinfoDst(r.oob[:oobn]), peer, nil
+}
+
+// pktinfoDst returns the destination address in a control message, or nil.
+func pktinfoDst(oob []byte) net.IP {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil
+	}
+	for _, m := range msgs {
+		switch {
+		case m.Header.Level == unix.IPPROTO_IP && m.Header.Type == unix.IP_PKTINFO && len(m.Data) >= unix.SizeofInet4Pktinfo:
+			// struct in_pktinfo: ifindex, spec_dst (the local address that
+			// answers, also for a broadcast request), addr (the header's).
+			a := m.Data[4:8]
+			return net.IPv4(a[0], a[1], a[2], a[3])
+		case m.Header.Level == unix.IPPROTO_IPV6 && m.Header.Type == unix.IPV6_PKTINFO && len(m.Data) >= unix.SizeofInet6Pktinfo:
+			return net.IP(append([]byte(nil), m.Data[:16]...)) // struct in6_pktinfo: addr, ifindex
+		}
+	}
+	return nil
+}
