@@ -42,6 +42,9 @@ func rawRRQ(t *testing.T, addr, name string, opts ...string) (oack map[string]st
 	if err != nil {
 		t.Fatalf("no answer to RRQ %q %v: %v", name, opts, err)
 	}
+	if from := peer.(*net.UDPAddr); !from.IP.Equal(server.IP) || from.Port == server.Port {
+		t.Fatalf("answer to RRQ %q from %s, want a new port on %s", name, from, server.IP)
+	}
 	defer conn.WriteTo([]byte{0, 5, 0, 0, 'x', 0}, peer) // abort
 	switch op := binary.BigEndian.Uint16(buf); op {
 	case 3: // DATA without options

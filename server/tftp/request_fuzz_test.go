@@ -61,7 +61,8 @@ func exchange(t *testing.T, server *net.UDPAddr, p []byte, wait time.Duration) (
 // answered from a transfer port of its own; writes and names that
 // cleanName refuses (or a symlink out of the root) only ever get an ERROR;
 // an OACK acknowledges only options the client sent, with blksize within
-// the client's request and Config.BlockSize and tsize the file's size; the
+// the client's request and Config.BlockSize, windowsize within the
+// client's request and DefaultWindowSize, and tsize the file's size; the
 // first DATA block has the negotiated size and the file's first bytes.
 // After each packet the server still serves a plain request.
 func FuzzRequest(f *testing.F) {
@@ -88,6 +89,9 @@ func FuzzRequest(f *testing.F) {
 		rq(1, "boot.efi", "octet", "blksize", "7"), rq(1, "boot.efi", "octet", "BLKSIZE", "-1", "tsize", "x"),
 		rq(1, "../etc/passwd", "octet"), rq(1, "out", "octet"), rq(1, "a", "octet"), rq(1, "missing", "octet"),
 		rq(2, "boot.efi", "octet", "tsize", "100"), rq(1, "boot.efi"), {0, 1}, {0, 4, 0, 1}, {0, 5, 0, 1, 'x', 0},
+		rq(1, "boot.efi", "octet", "blksize", "1468", "windowsize", "4", "tsize", "0"), // EDK2
+		rq(1, "boot.efi", "octet", "windowsize", "65535"), rq(1, "boot.efi", "octet", "windowsize", "0"),
+		rq(1, "boot.efi", "octet", "WindowSize", "16", "windowsize", "x"), rq(1, "a/b.efi", "octet", "blksize", "8", "windowsize", "64"),
 	} {
 		f.Add(seed)
 	}
@@ -147,15 +151,21 @@ func checkAnswer(t *testing.T, p, ans []byte, from net.Addr, c *net.UDPConn, ser
 			switch {
 			case !ok:
 				t.Fatalf("OACK %q to %q acknowledges an option not asked for", ans, p)
-			case k == "tsize" && v != strconv.Itoa(len(data)):
+			case strings.EqualFold(k, "tsize") && v != strconv.Itoa(len(data)):
 				t.Fatalf("OACK tsize %s, want %d", v, len(data))
-			case k == "blksize":
+			case strings.EqualFold(k, "blksize"):
 				n, err := strconv.Atoi(v)
 				w, _ := strconv.Atoi(want)
 				if err != nil || n < 8 || n > min(w, DefaultBlockSize) {
 					t.Fatalf("OACK blksize %s to a request for %s, want 8-%d", v, want, DefaultBlockSize)
 				}
 				blk = n
+			case strings.EqualFold(k, "windowsize"):
+				n, err := strconv.Atoi(v)
+				w, _ := strconv.Atoi(want)
+				if err != nil || n < 1 || n > min(w, DefaultWindowSize) {
+					t.Fatalf("OACK windowsize %s to a request for %s, want 1-%d", v, want, min(w, DefaultWindowSize))
+				}
 			}
 		}
 		c.WriteTo([]byte{0, 4, 0, 0}, from)

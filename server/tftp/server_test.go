@@ -20,6 +20,7 @@ import (
 
 // testServer is a Server on 127.0.0.1:0 with its root, registry and logs.
 type testServer struct {
+	s    *Server
 	addr string
 	root string
 	reg  *prometheus.Registry
@@ -75,6 +76,7 @@ func startServerWith(t *testing.T, cfg Config, wrap func(net.PacketConn) net.Pac
 		t.Fatal(err)
 	}
 	ts.addr = conn.LocalAddr().String()
+	ts.s = s
 	if wrap != nil {
 		conn = wrap(conn)
 	}
