@@ -7,26 +7,23 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
 )
 
 // sniffSize is how much of the start of an image detection looks at (the
 // ISO 9660 descriptor sits at 32 KiB).
 const sniffSize = 64 << 10
 
-// Decompressor memory limits: images compressed with larger windows are
-// refused rather than allowed to grow the installer's memory.
-const (
-	maxZstdWindow = 64 << 20
-	xzDictCap     = 64 << 20
-)
+// maxZstdWindow is the largest zstd window accepted: images compressed with
+// larger windows are refused rather than allowed to grow the installer's
+// memory (maxXZDict is xz's limit).
+const maxZstdWindow = 64 << 20
 
 // compression returns "gzip", "xz", "zstd" or "" from a file's first bytes.
 func compression(head []byte) string {
 	switch {
 	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
 		return "gzip"
-	case bytes.HasPrefix(head, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
+	case hasXZMagic(head):
 		return "xz"
 	case bytes.HasPrefix(head, []byte{0x28, 0xb5, 0x2f, 0xfd}):
 		return "zstd"
@@ -44,11 +41,11 @@ func decompress(kind string, r io.Reader) (io.ReadCloser, error) {
 		}
 		return z, nil
 	case "xz":
-		z, err := xz.ReaderConfig{DictCap: xzDictCap}.NewReader(r)
+		z, err := newXZReader(r, xzWorkers())
 		if err != nil {
 			return nil, fmt.Errorf("xz: %w", err)
 		}
-		return io.NopCloser(z), nil
+		return z, nil
 	case "zstd":
 		z, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
 			zstd.WithDecoderMaxWindow(maxZstdWindow))
