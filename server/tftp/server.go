@@ -148,7 +148,9 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 //
 // Each transfer runs from a port of its own (RFC 1350's transfer IDs), on
 // the address the request arrived at: when conn is a *net.UDPConn bound to
-// a wildcard address, that address is read from each request's IP_PKTINFO.
+// a wildcard address, that address is read from each request's IP_PKTINFO
+// (a request queued before Serve started has none and is answered from
+// the address routing picks).
 func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // TestWildcardListen: on a socket bound to a wildcard address, transfers
@@ -31,6 +32,12 @@ func TestWildcardListen(t *testing.T) {
 			go func() { done <- s.Serve(ctx, conn) }()
 			defer func() { cancel(); <-done }()
 			addr := net.JoinHostPort("127.0.0.2", strconv.Itoa(conn.LocalAddr().(*net.UDPAddr).Port))
+			// A request queued before Serve enabled IP_PKTINFO carries no
+			// address; once one is answered, Serve reads with it enabled.
+			server, _ := net.ResolveUDPAddr("udp4", addr)
+			if ans, _, _ := exchange(t, server, []byte("\x00\x01f\x00octet\x00"), 5*time.Second); ans == nil {
+				t.Fatal("no answer to a first request")
+			}
 			oack, _ := rawRRQ(t, addr, "f", "blksize", "1000")
 			if oack["blksize"] != "1000" {
 				t.Errorf("OACK %v, want blksize 1000", oack)
