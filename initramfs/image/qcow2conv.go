@@ -16,7 +16,7 @@ import (
 const (
 	qcow2Workers = 2
 	qcow2Bufs    = qcow2Workers + 2
-	qcow2Chunk   = 2 << 20
+	qcow2Chunk   = 1 << 20
 )
 
 // chunk is one piece of the virtual disk on its way to the writer: a zero

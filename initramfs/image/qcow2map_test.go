@@ -109,7 +109,7 @@ func TestClusterDecoderGroup(t *testing.T) {
 		{"gap over a sector", []extent{c(1000, 500), c(3000, 700)}, [3]int64{1, 1000, 1500}},
 		{"backwards", []extent{c(5000, 500), c(1000, 700)}, [3]int64{1, 5000, 5500}},
 		{"data run ends the group", []extent{c(1000, 500), {kind: extData, host: 1500, n: 65536}}, [3]int64{1, 1000, 1500}},
-		{"scratch full", []extent{c(0, 600 << 10), c(600 << 10, 600 << 10)}, [3]int64{1, 0, 600 << 10}},
+		{"scratch full", []extent{c(0, 600<<10), c(600<<10, 600<<10)}, [3]int64{1, 0, 600 << 10}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := newClusterDecoder(nil, false, 65536)
