@@ -108,7 +108,8 @@ func (s *Server) acceptable(ctx context.Context, mac string, ip net.IP) (bool, e
 }
 
 // commit persists mac's lease on ip, taking the address over from an
-// expired lease of another client. Callers hold s.mu.
+// expired lease of another client. Callers hold s.mu; commit releases it
+// while the lease is written.
 func (s *Server) commit(ctx context.Context, mac string, ip net.IP, hostname string) error {
 	u := ipToU32(ip)
 	if other, ok := s.pool.owner[u]; ok && other != mac {
@@ -117,10 +118,25 @@ func (s *Server) commit(ctx context.Context, mac string, ip net.IP, hostname str
 		}
 		s.pool.remove(other)
 	}
+	old, hadOld := s.pool.byMAC[mac]
 	l := boot.Lease{MAC: mac, IP: ip.String(), Hostname: hostname, Expires: s.now().Add(s.cfg.LeaseTime).UTC()}
-	if err := s.store.PutLease(ctx, l); err != nil {
+	// The table holds the lease before the store does, so that no other
+	// client is given the address while the write is in flight; the lock
+	// is released for the write so that concurrent commits share one
+	// transaction (and fsync) in the store. The ACK goes out only after the
+	// write succeeded.
+	s.pool.set(l, u)
+	s.mu.Unlock()
+	err := s.store.PutLease(ctx, l)
+	s.mu.Lock()
+	if err != nil {
+		if cur, ok := s.pool.byMAC[mac]; ok && cur == l {
+			s.pool.remove(mac)
+			if hadOld {
+				s.pool.set(old, ipToU32(net.ParseIP(old.IP)))
+			}
+		}
 		return fmt.Errorf("store lease %s for %s: %w", ip, mac, err)
 	}
-	s.pool.set(l, u)
 	return nil
 }

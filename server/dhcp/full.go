@@ -84,10 +84,18 @@ func (s *Server) release(ctx context.Context, req *dhcpv4.DHCPv4, mac string) er
 	if !ok || !net.ParseIP(l.IP).Equal(req.ClientIPAddr) {
 		return nil
 	}
-	if err := s.store.DeleteLease(ctx, mac); err != nil && !errors.Is(err, boot.ErrNotFound) {
+	// As in commit: the table first, the store without the lock (and the
+	// lease back in the table if the store fails).
+	s.pool.remove(mac)
+	s.mu.Unlock()
+	err := s.store.DeleteLease(ctx, mac)
+	s.mu.Lock()
+	if err != nil && !errors.Is(err, boot.ErrNotFound) {
+		if _, taken := s.pool.owner[ipToU32(net.ParseIP(l.IP))]; !taken {
+			s.pool.set(l, ipToU32(net.ParseIP(l.IP)))
+		}
 		return fmt.Errorf("release lease of %s: %w", mac, err)
 	}
-	s.pool.remove(mac)
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -13,6 +14,9 @@ import (
 // maxPacket is larger than any DHCP packet a client may send (RFC 2131
 // allows 576 bytes unless option 57 raises it; Ethernet caps it at 1500).
 const maxPacket = 4096
+
+// maxInFlight bounds the packets handled at once.
+const maxInFlight = 64
 
 // Serve answers requests arriving on conn as the DHCP server port (67)
 // until ctx ends; a conn bound to port 4011 is served as the PXE boot
@@ -36,6 +40,12 @@ func (s *Server) serve(ctx context.Context, conn net.PacketConn, port int) error
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Now()) })
 	defer stop()
 	buf := make([]byte, maxPacket)
+	// Packets are handled concurrently (at most maxInFlight at a time) so
+	// that lease writes of a storm share store transactions; Server's own
+	// lock orders what they do to the lease table.
+	sem := make(chan struct{}, maxInFlight)
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for {
 		n, peer, err := conn.ReadFrom(buf)
 		if err != nil {
@@ -54,13 +64,19 @@ func (s *Server) serve(ctx context.Context, conn net.PacketConn, port int) error
 			}
 			return err
 		}
-		reply, dst := s.handle(ctx, buf[:n], peer, port)
-		if reply == nil {
-			continue
-		}
-		if _, err := conn.WriteTo(reply.ToBytes(), dst); err != nil {
-			s.log.Error("dhcp: send reply", "mac", reply.ClientHWAddr.String(), "to", dst.String(), "err", err)
-		}
+		pkt := append([]byte(nil), buf[:n]...)
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			reply, dst := s.handle(ctx, pkt, peer, port)
+			if reply == nil {
+				return
+			}
+			if _, err := conn.WriteTo(reply.ToBytes(), dst); err != nil {
+				s.log.Error("dhcp: send reply", "mac", reply.ClientHWAddr.String(), "to", dst.String(), "err", err)
+			}
+		}()
 	}
 }
 
