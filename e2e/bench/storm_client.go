@@ -17,7 +17,6 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
-	"github.com/pin/tftp/v3"
 )
 
 // stormResult is what the storm role prints.
@@ -28,6 +27,12 @@ type stormResult struct {
 	P99      float64        `json:"p99"`
 	Failures int            `json:"failures"`
 	Reasons  map[string]int `json:"reasons,omitempty"`
+	Windows  map[int]int    `json:"windows,omitempty"` // granted TFTP windowsize → clients
+	// Median seconds of each phase over the clients that got through it:
+	// DISCOVER to ACK, the TFTP download, the GET.
+	DHCPP50 float64 `json:"dhcpP50"`
+	TFTPP50 float64 `json:"tftpP50"`
+	HTTPP50 float64 `json:"httpP50"`
 }
 
 // stormClient is one simulated UEFI x86-64 PXE client's run.
@@ -37,6 +42,9 @@ type stormClient struct {
 	server  string
 	url     string
 	blksize int
+	window  int              // windowsize asked for; 1: the option is not sent
+	granted int              // windowsize the server granted (1 without OACK option)
+	phases  [3]time.Duration // DHCP, TFTP, HTTP; 0 if not reached
 	size    int64
 	http    *http.Client
 }
@@ -58,6 +66,7 @@ func roleStorm(ctx context.Context, args []string, stdout io.Writer) error {
 	file := fs.String("file", "ipxe.efi", "TFTP file (tftp-only mode)")
 	size := fs.Int64("size", 0, "expected size of the TFTP file")
 	blksize := fs.Int("blksize", 1468, "TFTP block size to ask for")
+	window := fs.Int("windowsize", 4, "TFTP windowsize to ask for (EDK2's default is 4; 1 sends no option)")
 	tftpOnly := fs.Bool("tftp-only", false, "TFTP downloads only")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -76,11 +85,13 @@ func roleStorm(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	durations := make([]float64, *n)
 	errs := make([]error, *n)
+	clients := make([]*stormClient, *n)
 	var wg sync.WaitGroup
 	t0 := time.Now()
 	for i := range *n {
 		c := &stormClient{mac: net.HardwareAddr{0x02, 0xb7, 0x01, 0x00, byte(i >> 8), byte(i)}, dhcp: sock,
-			server: *server, url: *url, blksize: *blksize, size: *size, http: hc}
+			server: *server, url: *url, blksize: *blksize, window: *window, size: *size, http: hc}
+		clients[i] = c
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -94,7 +105,24 @@ func roleStorm(ctx context.Context, args []string, stdout io.Writer) error {
 		}()
 	}
 	wg.Wait()
-	res := stormResult{Clients: *n, Seconds: time.Since(t0).Seconds(), Reasons: map[string]int{}}
+	res := stormResult{Clients: *n, Seconds: time.Since(t0).Seconds(), Reasons: map[string]int{}, Windows: map[int]int{}}
+	for _, c := range clients {
+		if c.granted > 0 {
+			res.Windows[c.granted]++
+		}
+	}
+	for ph, p50 := range []*float64{&res.DHCPP50, &res.TFTPP50, &res.HTTPP50} {
+		var ds []float64
+		for _, c := range clients {
+			if c.phases[ph] > 0 {
+				ds = append(ds, c.phases[ph].Seconds())
+			}
+		}
+		if len(ds) > 0 {
+			slices.Sort(ds)
+			*p50 = ds[len(ds)/2]
+		}
+	}
 	slices.Sort(durations)
 	res.P50 = durations[len(durations)/2]
 	res.P99 = durations[min(len(durations)-1, len(durations)*99/100)]
@@ -109,10 +137,12 @@ func roleStorm(ctx context.Context, args []string, stdout io.Writer) error {
 
 // boot is the whole PXE sequence of one client.
 func (c *stormClient) boot(ctx context.Context) error {
+	t := time.Now()
 	ack, err := c.lease(ctx)
 	if err != nil {
 		return err
 	}
+	c.phases[0] = time.Since(t)
 	tftpServer := ack.ServerIPAddr
 	if tftpServer == nil || tftpServer.IsUnspecified() {
 		tftpServer = ack.ServerIdentifier()
@@ -124,12 +154,16 @@ func (c *stormClient) boot(ctx context.Context) error {
 	if file == "" {
 		return errors.New("dhcp: no boot file")
 	}
+	t = time.Now()
 	if err := c.tftp(tftpServer.String(), file); err != nil {
 		return err
 	}
+	c.phases[1] = time.Since(t)
+	t = time.Now()
 	if err := c.script(); err != nil {
 		return err
 	}
+	c.phases[2] = time.Since(t)
 	rel, err := dhcpv4.NewReleaseFromACK(ack)
 	if err != nil {
 		return err
@@ -164,24 +198,16 @@ func (c *stormClient) lease(ctx context.Context) (*dhcpv4.DHCPv4, error) {
 	return ack, nil
 }
 
-// tftp downloads file with the client's block size and checks its size.
+// tftp downloads file the way EDK2's UEFI PXE client does: it asks for
+// blksize, tsize and (if window > 1) windowsize, takes whatever the OACK
+// grants (a server that ignores windowsize serves lock step), and checks the
+// size it received.
 func (c *stormClient) tftp(server, file string) error {
-	cl, err := tftp.NewClient(net.JoinHostPort(server, "69"))
-	if err != nil {
-		return err
-	}
-	cl.SetTimeout(time.Second)
-	cl.SetRetries(5)
-	cl.SetBlockSize(c.blksize)
-	cl.RequestTSize(true)
-	wt, err := cl.Receive(file, "octet")
+	n, granted, err := tftpGet(net.JoinHostPort(server, "69"), file, c.blksize, c.window)
 	if err != nil {
 		return fmt.Errorf("tftp: %w", err)
 	}
-	n, err := wt.WriteTo(io.Discard)
-	if err != nil {
-		return fmt.Errorf("tftp: %w", err)
-	}
+	c.granted = granted
 	if c.size > 0 && n != c.size {
 		return fmt.Errorf("tftp: got %d bytes, want %d", n, c.size)
 	}
