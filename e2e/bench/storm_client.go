@@ -263,6 +263,9 @@ func listenDHCP(iface string) (*dhcpSocket, error) {
 			serr = errors.Join(
 				syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_BROADCAST, 1),
 				syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1),
+				// Every simulated client shares this socket, where real ones
+				// each have a NIC: a buffer for all their replies at once.
+				syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, 8<<20),
 				syscall.BindToDevice(int(fd), iface))
 		})
 		return errors.Join(err, serr)

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
+	"golang.org/x/sys/unix"
 )
 
 // ListenAndServe binds port 67 and 4011 on each configured interface
@@ -36,6 +37,9 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 				closeAll()
 				return fmt.Errorf("dhcp: listen on %s port %d: %w", ifname, port, err)
 			}
+			if err := setReadBuffer(c, readBuffer); err != nil {
+				s.log.Warn("dhcp: receive buffer", "interface", ifname, "port", port, "err", err)
+			}
 			conns = append(conns, c)
 		}
 	}
@@ -58,4 +62,29 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	wg.Wait()
 	close(errc)
 	return <-errc
+}
+
+// readBuffer is the DHCP sockets' receive buffer: room for the DISCOVERs
+// of a few thousand machines powered on at once (each datagram costs about
+// 2 KiB of buffer), where Linux's default holds about a hundred.
+const readBuffer = 4 << 20
+
+// setReadBuffer sets conn's receive buffer to n bytes, beyond
+// net.core.rmem_max with CAP_NET_ADMIN (SO_RCVBUFFORCE), else as far as
+// rmem_max allows.
+func setReadBuffer(conn *net.UDPConn, n int) error {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, n)
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return conn.SetReadBuffer(n)
+	}
+	return nil
 }

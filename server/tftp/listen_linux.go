@@ -6,6 +6,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// readBuffer is the listening socket's receive buffer.
+const readBuffer = 4 << 20
+
 // requestReader reads requests from the listening socket with the local
 // address each one was sent to. On a *net.UDPConn bound to a wildcard
 // address that address comes from IP_PKTINFO / IPV6_PKTINFO, so that the
@@ -25,11 +28,20 @@ func newRequestReader(conn net.PacketConn) *requestReader {
 		r.local = a.IP
 	}
 	uc, ok := conn.(*net.UDPConn)
-	if !ok || (r.local != nil && !r.local.IsUnspecified()) {
+	if !ok {
 		return r
 	}
 	rc, err := uc.SyscallConn()
 	if err != nil {
+		return r
+	}
+	// Room for the requests of a few thousand clients at once (Linux's
+	// default holds about a hundred); beyond rmem_max only as root.
+	if err := rc.Control(func(fd uintptr) {
+		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, readBuffer) != nil {
+			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, readBuffer)
+		}
+	}); err != nil || (r.local != nil && !r.local.IsUnspecified()) {
 		return r
 	}
 	var v4, v6 error
