@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/ulikunitz/xz"
 )
 
 var xzBenchSize = flag.Int64("xzbench.size", 32<<20, "bytes of data BenchmarkXZ decodes")
@@ -151,8 +152,8 @@ func TestXZDecompress(t *testing.T) {
 }
 
 // BenchmarkXZ decodes image-like data (-xzbench.size bytes) compressed with
-// xz -1 (one block) and xz -1 -T2 (3 MiB blocks), with this decoder and
-// with the xz command, back to back.
+// xz -1 (one block) and xz -1 -T2 (3 MiB blocks), with this decoder, with
+// ulikunitz/xz's reader (used before) and with the xz command, back to back.
 func BenchmarkXZ(b *testing.B) {
 	needTool(b, "xz")
 	data := imageLike(int(*xzBenchSize), 3)
@@ -178,6 +179,18 @@ func BenchmarkXZ(b *testing.B) {
 				}
 			})
 		}
+		b.Run(f.name+"/ulikunitz-xz-reader", func(b *testing.B) { // the decoder used before
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				r, err := xz.ReaderConfig{DictCap: maxXZDict}.NewReader(bytes.NewReader(z))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if n, err := io.Copy(io.Discard, r); err != nil || n != int64(len(data)) {
+					b.Fatalf("decode = %d bytes, %v", n, err)
+				}
+			}
+		})
 		for _, threads := range []string{"-T1", "-T2"} {
 			b.Run(f.name+"/xz-dc"+threads, func(b *testing.B) {
 				b.SetBytes(int64(len(data)))
