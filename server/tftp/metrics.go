@@ -14,6 +14,7 @@ const (
 	outcomeRefused   = "refused"   // bad name, outside the root, not a file, write request
 	outcomeFailed    = "failed"    // started, then the client went away or timed out
 	outcomeMalformed = "malformed" // a packet that is not a valid request
+	outcomeBusy      = "busy"      // dropped: MaxTransfers in progress
 )
 
 type metrics struct {
@@ -32,7 +33,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Bytes of file data sent over TFTP.",
 		}),
 	}
-	for _, o := range []string{outcomeOK, outcomeNotFound, outcomeRefused, outcomeFailed, outcomeMalformed} {
+	for _, o := range []string{outcomeOK, outcomeNotFound, outcomeRefused, outcomeFailed, outcomeMalformed, outcomeBusy} {
 		m.transfers.WithLabelValues(o)
 	}
 	if reg == nil {

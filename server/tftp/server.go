@@ -57,6 +57,10 @@ type Config struct {
 	// Retries is how many times a window is sent again without progress
 	// before the transfer is given up (DefaultRetries if 0).
 	Retries int
+	// MaxTransfers bounds the transfers in progress (DefaultMaxTransfers if
+	// 0). Requests beyond it are dropped unanswered: the client sends its
+	// request again after its timeout, by when transfers have ended.
+	MaxTransfers int
 }
 
 // Defaults of Config.
@@ -65,6 +69,9 @@ const (
 	DefaultWindowSize = 64
 	DefaultTimeout    = time.Second
 	DefaultRetries    = 5
+	// DefaultMaxTransfers: a transfer holds a socket (a file descriptor)
+	// and a few KiB for at most Timeout × (Retries+1) without progress.
+	DefaultMaxTransfers = 2048
 )
 
 // withDefaults fills zero fields and checks the others.
@@ -98,6 +105,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Retries < 0 {
 		return c, fmt.Errorf("tftp: negative retries %d", c.Retries)
+	}
+	if c.MaxTransfers == 0 {
+		c.MaxTransfers = DefaultMaxTransfers
+	}
+	if c.MaxTransfers < 0 {
+		return c, fmt.Errorf("tftp: negative max transfers %d", c.MaxTransfers)
 	}
 	return c, nil
 }
@@ -159,6 +172,7 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 		conn.Close()
 	}()
 	rd := newRequestReader(conn)
+	slots := make(chan struct{}, s.cfg.MaxTransfers)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	buf := make([]byte, maxRequest)
@@ -183,9 +197,16 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 			s.log.Debug("tftp packet dropped", "client", peer.String(), "err", err)
 			continue
 		}
+		select {
+		case slots <- struct{}{}:
+		default:
+			s.metrics.transfer(outcomeBusy)
+			s.log.Debug("tftp request dropped: too many transfers", "client", peer.String(), "file", req.name)
+			continue
+		}
 		wg.Add(1)
 		go func() {
-			defer wg.Done()
+			defer func() { <-slots; wg.Done() }()
 			s.serveRequest(ctx, req, local, peer)
 		}()
 	}

@@ -241,6 +241,9 @@ func TestNewErrors(t *testing.T) {
 		{"block size too large", Config{Root: t.TempDir(), BlockSize: 65465}},
 		{"negative timeout", Config{Root: t.TempDir(), Timeout: -time.Second}},
 		{"negative retries", Config{Root: t.TempDir(), Retries: -1}},
+		{"window size too large", Config{Root: t.TempDir(), WindowSize: maxConfigWindow + 1}},
+		{"negative window size", Config{Root: t.TempDir(), WindowSize: -1}},
+		{"negative max transfers", Config{Root: t.TempDir(), MaxTransfers: -1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
