@@ -52,7 +52,7 @@ func (in *installer) convert(h *qcow2check.Header, w *sparseWriter) error {
 	work := make(chan *chunk, qcow2Bufs)
 	free := make(chan *chunkBuf, qcow2Bufs)
 	for range qcow2Bufs {
-		free <- &chunkBuf{data: make([]byte, size)}
+		free <- &chunkBuf{data: alignedBuf(int(size))}
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { produce(ctx, m, size, order, work, free) })

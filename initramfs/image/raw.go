@@ -70,7 +70,7 @@ func (in *installer) raw(head []byte) (*sparseWriter, error) {
 
 // copyStream writes the decoded stream in aligned chunks and returns its size.
 func (in *installer) copyStream(w *sparseWriter, r io.Reader, kind string) (int64, error) {
-	buf := make([]byte, writeChunk)
+	buf := alignedBuf(writeChunk)
 	var off int64
 	for {
 		n, err := fill(r, buf)

@@ -1,9 +1,12 @@
 package image
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"syscall"
+	"unsafe"
 )
 
 // Target is what an image is written to: a disk, or a file in tests.
@@ -17,10 +20,19 @@ type Target interface {
 }
 
 // FileTarget is a Target backed by a regular file or a block device.
+//
+// On a block device, writes whose buffer, offset and length are aligned to
+// the logical block size go through a second descriptor opened with
+// O_DIRECT: straight to the device instead of through its page cache (which
+// is then flushed by Sync anyway), the way an imaging tool should write a
+// whole disk once. Unaligned writes (the edges of zero ranges, a last
+// partial block) use the page cache; the kernel keeps both views coherent.
 type FileTarget struct {
-	f     *os.File
-	size  int64
-	block bool
+	f      *os.File
+	size   int64
+	block  bool
+	direct *os.File // O_DIRECT descriptor of a block device, nil if none
+	align  int      // logical block size: direct writes need this alignment
 	// noZeroOut is set once the fast zeroing call failed; later ranges are
 	// then written with zeros.
 	noZeroOut bool
@@ -50,6 +62,7 @@ func OpenTarget(path string) (*FileTarget, error) {
 			f.Close()
 			return nil, fmt.Errorf("size of %s: %w", path, err)
 		}
+		t.direct, t.align = openDirect(path, f)
 	case st.Mode().IsRegular():
 		t.size = st.Size()
 	default:
@@ -59,8 +72,20 @@ func OpenTarget(path string) (*FileTarget, error) {
 	return t, nil
 }
 
-// WriteAt writes p at off.
-func (t *FileTarget) WriteAt(p []byte, off int64) (int, error) { return t.f.WriteAt(p, off) }
+// WriteAt writes p at off, with direct I/O when p, off and len(p) are
+// aligned for it. A device that refuses direct I/O (EINVAL before anything
+// was written) is written through the page cache from then on.
+func (t *FileTarget) WriteAt(p []byte, off int64) (int, error) {
+	if t.direct != nil && t.aligned(p, off) {
+		n, err := t.direct.WriteAt(p, off)
+		if n > 0 || !errors.Is(err, syscall.EINVAL) {
+			return n, err
+		}
+		t.direct.Close()
+		t.direct = nil
+	}
+	return t.f.WriteAt(p, off)
+}
 
 // Size returns the size in bytes.
 func (t *FileTarget) Size() int64 { return t.size }
@@ -72,7 +97,13 @@ func (t *FileTarget) Name() string { return t.f.Name() }
 func (t *FileTarget) Sync() error { return t.f.Sync() }
 
 // Close closes the file.
-func (t *FileTarget) Close() error { return t.f.Close() }
+func (t *FileTarget) Close() error {
+	if t.direct != nil {
+		t.direct.Close() // nothing to lose: direct writes are not buffered
+		t.direct = nil
+	}
+	return t.f.Close()
+}
 
 // ZeroRange zeroes [off, off+n): on block devices fallocate(PUNCH_HOLE),
 // which the kernel implements as a write-zeroes request that may unmap and
@@ -97,7 +128,7 @@ func (t *FileTarget) ZeroRange(off, n int64) error {
 
 func (t *FileTarget) writeZeros(off, n int64) error {
 	if t.zeros == nil {
-		t.zeros = make([]byte, 1<<20)
+		t.zeros = alignedBuf(1 << 20)
 	}
 	for n > 0 {
 		c := min(n, int64(len(t.zeros)))
@@ -108,4 +139,27 @@ func (t *FileTarget) writeZeros(off, n int64) error {
 		n -= c
 	}
 	return nil
+}
+
+// bufAlign is the alignment of the buffers alignedBuf returns: a page, which
+// satisfies the direct I/O rules of any logical block size up to 4 KiB.
+const bufAlign = 4096
+
+// alignedBuf returns n bytes starting on a bufAlign boundary, so that whole
+// buffers (and slices of them at multiples of bufAlign) can be written with
+// direct I/O.
+func alignedBuf(n int) []byte {
+	b := make([]byte, n+bufAlign)
+	skip := 0
+	if r := int(uintptr(unsafe.Pointer(&b[0])) % bufAlign); r != 0 {
+		skip = bufAlign - r
+	}
+	return b[skip : skip+n : skip+n]
+}
+
+// aligned says whether p can be written at off with direct I/O.
+func (t *FileTarget) aligned(p []byte, off int64) bool {
+	a := t.align
+	return a > 0 && len(p) > 0 && off%int64(a) == 0 && len(p)%a == 0 &&
+		uintptr(unsafe.Pointer(&p[0]))%uintptr(a) == 0
 }

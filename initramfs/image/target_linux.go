@@ -1,6 +1,7 @@
 package image
 
 import (
+	"os"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -56,4 +57,19 @@ func (t *FileTarget) zeroOut(off, n int64) error {
 		return t.writeZeros(end, off+n-end)
 	}
 	return nil
+}
+
+// openDirect opens the block device at path a second time with O_DIRECT
+// and returns it with its logical block size; nil, 0 if either fails (the
+// target then writes through the page cache only).
+func openDirect(path string, f *os.File) (*os.File, int) {
+	lbs, err := unix.IoctlGetInt(int(f.Fd()), unix.BLKSSZGET)
+	if err != nil || lbs <= 0 || lbs > bufAlign || lbs&(lbs-1) != 0 {
+		return nil, 0
+	}
+	d, err := os.OpenFile(path, os.O_WRONLY|unix.O_DIRECT, 0)
+	if err != nil {
+		return nil, 0
+	}
+	return d, lbs
 }
