@@ -15,6 +15,7 @@ const (
 	outcomeFailed    = "failed"    // started, then the client went away or timed out
 	outcomeMalformed = "malformed" // a packet that is not a valid request
 	outcomeBusy      = "busy"      // dropped: MaxTransfers in progress
+	outcomeProbe     = "probe"     // the client read the OACK (e.g. tsize) and ended it, as UEFI PXE does first
 )
 
 type metrics struct {
@@ -33,7 +34,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Bytes of file data sent over TFTP.",
 		}),
 	}
-	for _, o := range []string{outcomeOK, outcomeNotFound, outcomeRefused, outcomeFailed, outcomeMalformed, outcomeBusy} {
+	for _, o := range []string{outcomeOK, outcomeNotFound, outcomeRefused, outcomeFailed, outcomeMalformed, outcomeBusy, outcomeProbe} {
 		m.transfers.WithLabelValues(o)
 	}
 	if reg == nil {

@@ -78,6 +78,10 @@ func (s *sender) run(ctx context.Context) (int64, error) {
 			}
 			continue
 		}
+		var ce *clientError
+		if errors.As(err, &ce) && next == 0 {
+			ce.probe = true // ended in answer to the OACK, before any data
+		}
 		if err != nil {
 			return s.acked(next), err
 		}
@@ -140,10 +144,19 @@ func (s *sender) waitACK(base, end int64) (int64, error) {
 				return base + ahead, nil
 			}
 		case opERROR:
-			return 0, fmt.Errorf("client error %d: %q", binary.BigEndian.Uint16(s.rbuf[2:]), cString(s.rbuf[4:n]))
+			return 0, &clientError{code: binary.BigEndian.Uint16(s.rbuf[2:]), msg: cString(s.rbuf[4:n])}
 		}
 	}
 }
+
+// clientError is an ERROR packet the client sent to end a transfer.
+type clientError struct {
+	code  uint16
+	msg   string
+	probe bool // sent in answer to the OACK: an option probe, not a failure
+}
+
+func (e *clientError) Error() string { return fmt.Sprintf("client error %d: %q", e.code, e.msg) }
 
 // cString is b up to its first NUL.
 func cString(b []byte) string {

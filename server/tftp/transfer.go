@@ -94,6 +94,14 @@ func (s *Server) serveRequest(ctx context.Context, req request, local net.IP, pe
 	n, err := snd.run(ctx)
 	s.metrics.bytes.Add(float64(n))
 	d := time.Since(start)
+	var ce *clientError
+	if errors.As(err, &ce) && ce.probe {
+		// UEFI PXE asks for tsize first, reads the OACK and aborts; the
+		// real download follows in a new request.
+		s.metrics.transfer(outcomeProbe)
+		log.Debug("tftp option probe ended by the client", "blksize", neg.blksize, "windowsize", neg.window, "err", err)
+		return
+	}
 	if err != nil {
 		s.metrics.transfer(outcomeFailed)
 		log.Warn("tftp transfer failed", "bytes", n, "duration", d, "blksize", neg.blksize, "windowsize", neg.window, "err", err)
