@@ -15,10 +15,9 @@ import (
 // padding, concatenated streams) is parsed here rather than by
 // github.com/ulikunitz/xz, whose ReaderConfig.DictCap is a floor: it
 // allocates whatever dictionary a block header declares, up to 4 GiB. Each
-// block's LZMA2 data is decoded by github.com/ulikunitz/xz/lzma with a
-// dictionary this file sizes itself: the declared size, refused above
-// maxXZDict, and never more than the block's uncompressed size when its
-// header gives it.
+// block's LZMA2 data is decoded by the lzma2 package with a dictionary
+// this file sizes itself: the declared size, refused above maxXZDict, and
+// never more than the block's uncompressed size when its header gives it.
 
 // maxXZDict is the largest LZMA2 dictionary accepted (xz -9 uses 64 MiB).
 const maxXZDict = 64 << 20

@@ -4,13 +4,15 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash"
 	"hash/crc32"
 	"hash/crc64"
 	"io"
+	"strings"
 
-	"github.com/ulikunitz/xz/lzma"
+	"github.com/byoi/byoi/initramfs/image/lzma2"
 )
 
 // xzBlock is a parsed block header; sizes are -1 when the header omits them.
@@ -40,7 +42,7 @@ func (b *xzBlock) dictCap() int {
 	if b.uncompressed >= 0 {
 		d = min(d, b.uncompressed)
 	}
-	return int(max(d, lzma.MinDictCap))
+	return int(max(d, lzma2.MinDict))
 }
 
 // memory is what decoding the block in parallel holds: its compressed
@@ -138,33 +140,39 @@ func (x *xzReader) blockSync(b *xzBlock) error {
 	if b.compressed >= 0 {
 		in = io.LimitReader(x.src, b.compressed)
 	}
-	dec, err := lzma.Reader2Config{DictCap: b.dictCap()}.NewReader2(in)
+	dec, err := lzma2.NewReader(in, b.dictCap())
 	if err != nil {
 		return x.src.lzmaError(err)
 	}
 	sum := newXZCheck(b.check)
 	var total int64
-	for end := false; !end; {
-		buf := make([]byte, writeChunk)
-		n, err := io.ReadFull(dec, buf)
-		switch {
-		case err == nil:
-		case (err == io.EOF || err == io.ErrUnexpectedEOF) && dec.EOS():
-			end = true
-		default:
+	buf := make([]byte, 0, writeChunk)
+	for {
+		p, err := dec.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
 			return x.src.lzmaError(err)
 		}
-		total += int64(n)
+		total += int64(len(p))
 		if b.uncompressed >= 0 && total > b.uncompressed {
 			return fmt.Errorf("more data than the header's uncompressed size: %w", errXZCorrupt)
 		}
-		if n == 0 {
-			continue
+		sum.Write(p)
+		for len(p) > 0 {
+			k := min(len(p), cap(buf)-len(buf))
+			buf, p = append(buf, p[:k]...), p[k:]
+			if len(buf) == cap(buf) {
+				if !x.emit(&xzPiece{buf: buf, done: x.ready}) {
+					return errXZClosed
+				}
+				buf = make([]byte, 0, writeChunk)
+			}
 		}
-		sum.Write(buf[:n])
-		if !x.emit(&xzPiece{buf: buf[:n], done: x.ready}) {
-			return errXZClosed
-		}
+	}
+	if len(buf) > 0 && !x.emit(&xzPiece{buf: buf, done: x.ready}) {
+		return errXZClosed
 	}
 	if b.uncompressed >= 0 && total != b.uncompressed {
 		return fmt.Errorf("less data than the header's uncompressed size: %w", errXZCorrupt)
@@ -199,10 +207,10 @@ func (s *xzSource) lzmaError(err error) error {
 	if s.err != nil {
 		return s.err
 	}
-	if err == io.EOF || err == io.ErrUnexpectedEOF {
+	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return fmt.Errorf("truncated LZMA2 data: %w", errXZCorrupt)
 	}
-	return fmt.Errorf("LZMA2 data: %v: %w", err, errXZCorrupt)
+	return fmt.Errorf("LZMA2 data: %s: %w", strings.TrimPrefix(err.Error(), "lzma2: "), errXZCorrupt)
 }
 
 // xzCheck computes a block's check: CRC32, CRC64 (little-endian, as xz

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/ulikunitz/xz/lzma"
+	"github.com/byoi/byoi/initramfs/image/lzma2"
 )
 
 // xzBudget bounds the memory of blocks decoded in parallel: compressed
@@ -68,23 +68,26 @@ func decodeBlock(b *xzBlock, in []byte) ([]byte, error) {
 	data, tail := in[:b.compressed], in[b.compressed:]
 	r := bytes.NewReader(data)
 	src := &xzSource{} // no stream: lzmaError only classifies errors
-	dec, err := lzma.Reader2Config{DictCap: b.dictCap()}.NewReader2(r)
+	dec, err := lzma2.NewReader(r, b.dictCap())
 	if err != nil {
 		return nil, src.lzmaError(err)
 	}
-	out := make([]byte, b.uncompressed)
-	if _, err := io.ReadFull(dec, out); err != nil {
-		if dec.EOS() {
-			return nil, fmt.Errorf("less data than the header's uncompressed size: %w", errXZCorrupt)
+	out := make([]byte, 0, b.uncompressed)
+	for {
+		p, err := dec.Next()
+		if err == io.EOF {
+			break
 		}
-		return nil, src.lzmaError(err)
-	}
-	var one [1]byte
-	if n, err := dec.Read(one[:]); n != 0 || !dec.EOS() {
-		if err != nil && err != io.EOF {
+		if err != nil {
 			return nil, src.lzmaError(err)
 		}
-		return nil, fmt.Errorf("more data than the header's uncompressed size: %w", errXZCorrupt)
+		if int64(len(p)) > b.uncompressed-int64(len(out)) {
+			return nil, fmt.Errorf("more data than the header's uncompressed size: %w", errXZCorrupt)
+		}
+		out = append(out, p...)
+	}
+	if int64(len(out)) != b.uncompressed {
+		return nil, fmt.Errorf("less data than the header's uncompressed size: %w", errXZCorrupt)
 	}
 	if r.Len() != 0 {
 		return nil, fmt.Errorf("compressed size differs from the header: %w", errXZCorrupt)
