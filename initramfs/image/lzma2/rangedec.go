@@ -145,20 +145,25 @@ func (r rc) alignBits(p *[16]uint16, in *inWindow) (rc, uint32) {
 	return r, v
 }
 
+// flat is bit without branches on the decoded bit: slower for bits that
+// are easy to predict, faster for those that are not (literals).
+func (r rc) flat(q *uint16) (rc, uint32) {
+	v := uint32(*q)
+	bound := (r.rng >> probBits) * v
+	zero := uint32(int64(uint64(r.code)-uint64(bound)) >> 63) // all ones for a 0
+	r.code -= bound &^ zero
+	r.rng = bound + (r.rng-2*bound)&^zero
+	*q = uint16(v - v>>moveBits + ((1<<probBits-v)>>moveBits+v>>moveBits)&zero)
+	return r, zero + 1
+}
+
 // literal decodes a byte with the probabilities of its literal context.
-// Its bits are hard to predict, so they are decoded without branches.
 func (r rc) literal(p *[0x400]uint16, in *inWindow) (rc, uint32) {
 	sym := uint32(1)
+	var b uint32
 	for sym < 0x100 {
-		r = r.norm(in)
-		q := &p[sym&0x3ff]
-		v := uint32(*q)
-		bound := (r.rng >> probBits) * v
-		zero := uint32(int64(uint64(r.code)-uint64(bound)) >> 63) // all ones for a 0
-		r.code -= bound &^ zero
-		r.rng = bound + (r.rng-2*bound)&^zero
-		*q = uint16(v - v>>moveBits + ((1<<probBits-v)>>moveBits+v>>moveBits)&zero)
-		sym = sym<<1 | (zero + 1)
+		r, b = r.norm(in).flat(&p[sym&0x3ff])
+		sym = sym<<1 | b
 	}
 	return r, sym
 }
@@ -167,19 +172,13 @@ func (r rc) literal(p *[0x400]uint16, in *inWindow) (rc, uint32) {
 // those of match, the byte at the last distance, while they agree.
 func (r rc) matchedLiteral(p *[0x400]uint16, match uint32, in *inWindow) (rc, uint32) {
 	sym, offset := uint32(1), uint32(0x100)
+	var b uint32
 	for sym < 0x100 {
 		match <<= 1
 		mbit := match & offset
-		r = r.norm(in)
-		q := &p[(offset+mbit+sym)&0x3ff]
-		v := uint32(*q)
-		bound := (r.rng >> probBits) * v
-		zero := uint32(int64(uint64(r.code)-uint64(bound)) >> 63)
-		r.code -= bound &^ zero
-		r.rng = bound + (r.rng-2*bound)&^zero
-		*q = uint16(v - v>>moveBits + ((1<<probBits-v)>>moveBits+v>>moveBits)&zero)
-		sym = sym<<1 | (zero + 1)
-		offset &= mbit ^ zero
+		r, b = r.norm(in).flat(&p[(offset+mbit+sym)&0x3ff])
+		sym = sym<<1 | b
+		offset &= mbit ^ (b - 1)
 	}
 	return r, sym
 }
