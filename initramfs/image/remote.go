@@ -97,6 +97,14 @@ func (r *remote) reopen() error {
 			}
 			if _, err := io.CopyN(r.hashSink(), body, r.pos); err != nil {
 				body.Close()
+				if starving(err) {
+					// Not retried here: readStream counts it with the
+					// other starved requests, against the same budget.
+					if sb, ok := body.(*stallBody); ok && sb.healthy.Load() {
+						r.starved = 0
+					}
+					return permanentError{err}
+				}
 				return err
 			}
 		}
@@ -116,8 +124,17 @@ func (r *remote) readStream(buf []byte) (int, error) {
 		}
 		if r.stream == nil {
 			if err := r.reopen(); err != nil {
-				r.failed = err
-				return n, err
+				if !starving(err) || r.ctx.Err() != nil {
+					r.failed = err
+					return n, err
+				}
+				// The resumed request starved while skipping to r.pos.
+				if r.starved++; r.starved > r.f.o.Retries {
+					r.failed = err
+					return n, err
+				}
+				r.f.o.Logger.Info("download interrupted, resuming", "offset", r.pos, "err", err)
+				continue
 			}
 		}
 		m, err := r.stream.Read(buf[n:])
@@ -146,7 +163,7 @@ func (r *remote) readStream(buf []byte) (int, error) {
 				r.failed = r.ctx.Err()
 				return n, r.ctx.Err()
 			}
-			if errors.Is(err, errTooSlow) || errors.Is(err, errStalled) {
+			if starving(err) {
 				// Bytes that trickled in are not progress: count the
 				// requests that starved since the last healthy one.
 				r.starved++
@@ -163,6 +180,11 @@ func (r *remote) readStream(buf []byte) (int, error) {
 		r.progress(r.pos, r.f.size)
 	}
 	return n, nil
+}
+
+// starving says whether err ended a request that stalled or was too slow.
+func starving(err error) bool {
+	return errors.Is(err, errTooSlow) || errors.Is(err, errStalled)
 }
 
 // ReadAt implements io.ReaderAt over the remote file.
