@@ -32,6 +32,7 @@ func benchQcow2(ctx context.Context, c *config, rep *report) error {
 	defer tg.close()
 	rep.note("P1: byoi's writer (image.InstallLocal) and qemu-img read the same local qcow2 file; both write a fresh sparse file on tmpfs (or a loop device over one) and end with fsync; no checksum")
 	rep.note("P1: rows marked 'over HTTP' run byoi's whole pipeline (image.Install downloading from 127.0.0.1) against the same qemu-img time: informational, no target")
+	rep.note("P1: on loop devices byoi writes aligned chunks with O_DIRECT, qemu-img (default cache mode) 2 MiB writes through the page cache, flushed when it closes the device; the fsync after both is included")
 	rep.note("P1: 4 GiB images are sparse (one MiB in eight holds data); dense images are 1 GiB, to stay within the 15-minute budget")
 	for _, s := range p1Specs(c.quick) {
 		raw, err := im.raw(s)
