@@ -96,6 +96,7 @@ func (s *Server) release(ctx context.Context, req *dhcpv4.DHCPv4, mac string) er
 		}
 		return fmt.Errorf("release lease of %s: %w", mac, err)
 	}
+	s.wakeParked()
 	return nil
 }
 

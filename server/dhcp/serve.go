@@ -67,14 +67,20 @@ func (s *Server) serve(ctx context.Context, conn net.PacketConn, port int) error
 		pkt := append([]byte(nil), buf[:n]...)
 		sem <- struct{}{}
 		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			reply, dst := s.handle(ctx, pkt, peer, port)
-			if reply == nil {
-				return
-			}
+		send := func(reply *dhcpv4.DHCPv4, dst net.Addr) {
 			if _, err := conn.WriteTo(reply.ToBytes(), dst); err != nil {
 				s.log.Error("dhcp: send reply", "mac", reply.ClientHWAddr.String(), "to", dst.String(), "err", err)
+			}
+		}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			reply, dst, waiting := s.answer(ctx, pkt, peer, port)
+			if waiting != nil { // parked outside maxInFlight
+				wg.Go(func() { s.park(ctx, waiting, peer, port, send) })
+				return
+			}
+			if reply != nil {
+				send(reply, dst)
 			}
 		}()
 	}
@@ -83,6 +89,13 @@ func (s *Server) serve(ctx context.Context, conn net.PacketConn, port int) error
 // handle parses one packet, answers it, counts and logs it. It never
 // panics on hostile input.
 func (s *Server) handle(ctx context.Context, raw []byte, peer net.Addr, port int) (*dhcpv4.DHCPv4, net.Addr) {
+	reply, dst, _ := s.answer(ctx, raw, peer, port)
+	return reply, dst
+}
+
+// answer is handle; it also returns the request when it is a DISCOVER
+// that found the address pool exhausted, for Serve to park.
+func (s *Server) answer(ctx context.Context, raw []byte, peer net.Addr, port int) (*dhcpv4.DHCPv4, net.Addr, *dhcpv4.DHCPv4) {
 	req, err := dhcpv4.FromBytes(raw)
 	if err == nil {
 		err = checkOptions(req)
@@ -90,7 +103,7 @@ func (s *Server) handle(ctx context.Context, raw []byte, peer net.Addr, port int
 	if err != nil || req.OpCode != dhcpv4.OpcodeBootRequest || len(req.ClientHWAddr) != 6 {
 		s.count("malformed", "dropped")
 		s.log.Debug("dhcp: dropped malformed packet", "from", addrString(peer), "bytes", len(raw), "err", err)
-		return nil, nil
+		return nil, nil, nil
 	}
 	typ := msgLabel(req.MessageType())
 	mac := req.ClientHWAddr.String()
@@ -100,22 +113,33 @@ func (s *Server) handle(ctx context.Context, raw []byte, peer net.Addr, port int
 	case errors.Is(err, ErrPoolExhausted):
 		s.count(typ, "exhausted")
 		s.log.Warn("dhcp: no address left", "mac", mac, "type", typ, "err", err)
-		return nil, nil
+		if req.MessageType() == dhcpv4.MessageTypeDiscover {
+			return nil, nil, req
+		}
+		return nil, nil, nil
 	case err != nil:
 		s.count(typ, "error")
 		s.log.Error("dhcp: cannot answer", "mac", mac, "type", typ, "client", describe(client), "err", err)
-		return nil, nil
+		return nil, nil, nil
 	case reply == nil:
 		s.count(typ, "ignored")
 		s.log.Debug("dhcp: not answering", "mac", mac, "type", typ, "port", port, "client", describe(client))
-		return nil, nil
+		return nil, nil, nil
 	}
+	return reply, s.answered(ctx, req, reply, peer, port), nil
+}
+
+// answered counts, logs and records a reply to req and returns where it goes.
+func (s *Server) answered(ctx context.Context, req, reply *dhcpv4.DHCPv4, peer net.Addr, port int) net.Addr {
+	typ := msgLabel(req.MessageType())
+	mac := req.ClientHWAddr.String()
+	client, _ := classify(req)
 	answer := msgLabel(reply.MessageType())
 	s.count(typ, answer)
 	s.log.Info("dhcp: answered", "mac", mac, "type", typ, "port", port, "client", describe(client),
 		"answer", answer, "ip", reply.YourIPAddr.String(), "file", reply.BootFileName)
 	s.recordBoot(ctx, req, reply, client, port)
-	return reply, destination(req, reply, peer, port)
+	return destination(req, reply, peer, port)
 }
 
 // destination picks where a reply goes (RFC 2131 §4.1): back to the PXE

@@ -41,6 +41,7 @@ type Server struct {
 	mu     sync.Mutex
 	loaded bool
 	pool   *leaseTable
+	parked []*parkedDiscover // DISCOVERs waiting for a freed address, oldest first
 }
 
 // New checks cfg and returns a server. Full mode needs a store; proxy and
