@@ -1,7 +1,6 @@
 package dhcp
 
 import (
-	"context"
 	"net"
 	"testing"
 	"time"
@@ -20,15 +19,8 @@ func TestParkedDiscover(t *testing.T) {
 	cfg := testConfig(ModeFull)
 	cfg.PoolStart, cfg.PoolEnd = net.IPv4(198, 51, 100, 100), net.IPv4(198, 51, 100, 100)
 	s := newTestServer(t, cfg, newMemStore())
-	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, conn) }()
-	defer func() { cancel(); <-done }()
+	conn, stop := serveOnLoopback(t, s)
+	defer stop()
 
 	// One socket per client: replies go back to the sender's port.
 	clients := map[byte]net.PacketConn{}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -97,6 +98,36 @@ func TestDestination(t *testing.T) {
 	}
 }
 
+// serveOnLoopback runs s.Serve on a new socket on 127.0.0.1; stop ends it
+// and fails the test unless Serve returns nil within 5 s.
+func serveOnLoopback(t *testing.T, s *Server) (net.PacketConn, func()) {
+	t.Helper()
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, conn) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Serve() after cancel = %v, want nil", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Error("Serve() did not return after cancel")
+			}
+			conn.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return conn, stop
+}
+
 // TestServeLoopback runs the socket loop on 127.0.0.1 and checks the
 // answers and the packet counters.
 func TestServeLoopback(t *testing.T) {
@@ -104,14 +135,7 @@ func TestServeLoopback(t *testing.T) {
 	cfg := testConfig(ModeFull)
 	cfg.Registerer = reg
 	s := newTestServer(t, cfg, newMemStore())
-	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, conn) }()
+	conn, stop := serveOnLoopback(t, s)
 
 	cl, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
@@ -138,15 +162,7 @@ func TestServeLoopback(t *testing.T) {
 	if got.MessageType() != dhcpv4.MessageTypeOffer || got.YourIPAddr.String() != "198.51.100.100" {
 		t.Errorf("reply = %s %s, want OFFER 198.51.100.100", got.MessageType(), got.YourIPAddr)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Serve() after cancel = %v, want nil", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Serve() did not return after cancel")
-	}
+	stop()
 	counts := map[string]float64{}
 	mfs, err := reg.Gather()
 	if err != nil {
