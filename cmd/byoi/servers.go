@@ -9,11 +9,11 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/byoi/byoi/boot"
 	"github.com/byoi/byoi/ipxe"
 	"github.com/byoi/byoi/server/auth"
 	"github.com/byoi/byoi/server/dhcp"
 	byoihttp "github.com/byoi/byoi/server/http"
+	"github.com/byoi/byoi/server/lifecycle"
 	"github.com/byoi/byoi/server/tftp"
 	"github.com/byoi/byoi/store"
 	"github.com/prometheus/client_golang/prometheus"
@@ -131,7 +131,7 @@ func runServers(ctx context.Context, cfg serveConfig) error {
 
 // Compile-time check that the store satisfies the consumers' interfaces.
 var (
-	_ dhcp.Store    = (*store.Store)(nil)
-	_ auth.Store    = (*store.Store)(nil)
-	_ boot.Registry = (*store.Store)(nil)
+	_ dhcp.Store      = (*store.Store)(nil)
+	_ auth.Store      = (*store.Store)(nil)
+	_ lifecycle.Store = (*store.Store)(nil)
 )
