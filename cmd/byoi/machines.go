@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/byoi/byoi/boot"
+	"github.com/byoi/byoi/boot/bytesize"
 	"github.com/byoi/byoi/store"
 	"github.com/urfave/cli/v2"
 )
@@ -215,10 +216,10 @@ func diskText(d boot.DiskHints) string {
 		}
 	}
 	if d.MinSize > 0 {
-		parts = append(parts, ">="+humanBytes(d.MinSize))
+		parts = append(parts, ">="+bytesize.Format(d.MinSize))
 	}
 	if d.MaxSize > 0 {
-		parts = append(parts, "<="+humanBytes(d.MaxSize))
+		parts = append(parts, "<="+bytesize.Format(d.MaxSize))
 	}
 	if len(parts) == 0 {
 		return "first non-removable disk"
