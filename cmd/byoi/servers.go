@@ -49,11 +49,11 @@ func runServers(ctx context.Context, cfg serveConfig) error {
 	}
 	defer st.Close()
 
-	key, err := auth.LoadOrCreateKey(filepath.Join(cfg.StateDir, serverKeyFile))
+	keys, err := auth.LoadOrCreateKeyring(filepath.Join(cfg.StateDir, serverKeyFile))
 	if err != nil {
 		return err
 	}
-	authn, err := auth.New(st, key, auth.Options{Logger: log.With("component", "auth")})
+	authn, err := auth.New(st, keys, auth.Options{Logger: log.With("component", "auth")})
 	if err != nil {
 		return err
 	}
