@@ -28,12 +28,13 @@ const (
 	adminTokenFile = "admin.token"
 )
 
-// authAdapter turns the auth package's Check into server/http's Authenticator.
+// authAdapter turns the auth package's Authenticate into server/http's
+// Authenticator.
 type authAdapter struct{ a *auth.Authenticator }
 
 func (x authAdapter) Authenticate(r *nethttp.Request, body []byte) (byoihttp.Principal, error) {
-	id, kind, err := x.a.Check(r, body)
-	return byoihttp.Principal{CredentialID: id, Kind: kind}, err
+	c, err := x.a.Authenticate(r, body)
+	return byoihttp.Principal{CredentialID: c.ID, Kind: c.Kind, Name: c.Name, Rules: c.Rules, Expires: c.Expires}, err
 }
 
 // runServers opens the store and runs DHCP, TFTP and HTTP until ctx ends or

@@ -15,9 +15,9 @@ import (
 // /v1), so {"GET", "/dedicated/server/*"} allows the same calls under both;
 // other routes (/api/v1/…, /metrics) are matched with their whole path.
 //
-// Two exceptions: GET /auth/details and GET /auth/currentCredential describe
-// the caller's own credential and are always allowed (OVH's Terraform
-// provider calls /auth/details before anything else), and the routes that
+// Two exceptions: GET /auth/details describes the caller's own credential
+// and is always allowed (OVH's Terraform provider calls it before anything
+// else), and the routes that
 // manage credentials and the server key (CredentialsPath, KeysPath) need a
 // credential without rules, so that a scoped credential cannot make itself
 // a broader one.
@@ -93,7 +93,7 @@ func apiPath(p string) string {
 
 // alwaysAllowed are the calls every valid credential may make: they
 // describe the caller itself.
-var alwaysAllowed = map[string]bool{"/auth/details": true, "/auth/currentCredential": true}
+var alwaysAllowed = map[string]bool{"/auth/details": true}
 
 // Allowed reports whether a credential with rules may call method on the
 // request path p (as in URL.Path).

@@ -25,8 +25,8 @@ import (
 type realAuth struct{ a *auth.Authenticator }
 
 func (x realAuth) Authenticate(r *nethttp.Request, body []byte) (Principal, error) {
-	id, kind, err := x.a.Check(r, body)
-	return Principal{CredentialID: id, Kind: kind}, err
+	c, err := x.a.Authenticate(r, body)
+	return Principal{CredentialID: c.ID, Kind: c.Kind, Name: c.Name, Rules: c.Rules, Expires: c.Expires}, err
 }
 
 // secureEnv is an env over the real store, the real authenticator (with
