@@ -101,15 +101,15 @@ type serveConfig struct {
 
 func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 	cfg := serveConfig{
-		Interfaces:       c.StringSlice("interface"),
-		DHCPMode:         c.String("dhcp-mode"),
-		LeaseTime:        c.Duration("dhcp-lease-time"),
-		SNPOnly:          c.Bool("snponly"),
-		HTTPListen:       c.String("http-listen"),
-		APIListen:        c.String("api-listen"),
-		TLSCert:          c.String("tls-cert"),
-		TLSKey:           c.String("tls-key"),
-		TLSSelfSigned:    c.Bool("tls-self-signed"),
+		Interfaces:    c.StringSlice("interface"),
+		DHCPMode:      c.String("dhcp-mode"),
+		LeaseTime:     c.Duration("dhcp-lease-time"),
+		SNPOnly:       c.Bool("snponly"),
+		HTTPListen:    c.String("http-listen"),
+		APIListen:     c.String("api-listen"),
+		TLSCert:       c.String("tls-cert"),
+		TLSKey:        c.String("tls-key"),
+		TLSSelfSigned: c.Bool("tls-self-signed"),
 		Site: byoihttp.Site{
 			Datacenter: c.String("datacenter"), Rack: c.String("rack"),
 			Region: c.String("region"), AvailabilityZone: c.String("availability-zone"),
