@@ -40,6 +40,12 @@ func (a *Authenticator) checkOVH(r *http.Request, body []byte, addr string, now 
 		return boot.Credential{}, tooMany(d)
 	}
 	consumer := r.Header.Get("X-Ovh-Consumer")
+	if consumer == "" && r.Header.Get("X-Ovh-Signature") == "" && r.Header.Get("X-Ovh-Timestamp") == "" {
+		// An application key alone, as clients send to the unsigned
+		// /auth/… calls (the Node.js client never signs a path holding
+		// "/auth"): not a guess at a credential.
+		return boot.Credential{}, ErrNoCredentials
+	}
 	if consumer == "" || subtle.ConstantTimeCompare([]byte(consumer), []byte(c.ConsumerKey)) != 1 {
 		a.failed(r, addr, appKey, "wrong consumer key", now)
 		return boot.Credential{}, ErrNotCredential

@@ -48,6 +48,7 @@ func TestCheckOVHSignature(t *testing.T) {
 		{name: "wrong secret", mutate: func(_ *fixture, s *signed) { s.secret = strings.Repeat("x", 32) }, want: "INVALID_SIGNATURE"},
 		{name: "wrong consumer key", mutate: func(_ *fixture, s *signed) { s.ck = strings.Repeat("y", 32) }, want: "NOT_CREDENTIAL"},
 		{name: "empty consumer key", mutate: func(_ *fixture, s *signed) { s.ck = "" }, want: "NOT_CREDENTIAL"},
+		{name: "application key alone", header: map[string]string{"X-Ovh-Consumer": "", "X-Ovh-Timestamp": "", "X-Ovh-Signature": ""}, want: "NOT_AUTHENTICATED"},
 		{name: "unknown application key", mutate: func(_ *fixture, s *signed) { s.appKey = "AAAAAAAAAAAAAAAA" }, want: "INVALID_KEY"},
 		{name: "token ID as application key", mutate: func(f *fixture, s *signed) { s.appKey = f.token.ID }, want: "INVALID_KEY"},
 		{name: "signed for another host", mutate: func(_ *fixture, s *signed) {}, sentURL: "http://other.example:8080/1.0/dedicated/server", want: "INVALID_SIGNATURE"},

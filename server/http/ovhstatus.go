@@ -1,6 +1,7 @@
 package http
 
 import (
+	"cmp"
 	"errors"
 	nethttp "net/http"
 	"time"
@@ -58,7 +59,7 @@ func installStatus(t boot.Task, now time.Time) ovhInstallStatus {
 	for _, st := range t.Steps {
 		p := ovhProgress{Comment: st.Comment, Status: string(st.Status)}
 		if st.Status == boot.StepError {
-			msg := st.Error
+			msg := cmp.Or(st.Error, t.Message, "failed")
 			p.Error = &msg
 		}
 		if st.Status == boot.StepDoing {
