@@ -48,7 +48,7 @@ func ovhTypes(t *testing.T) map[string]map[string]string {
 // nested names the OVH type of array items and objects inside a type.
 var nested = map[string]string{
 	"dedicated.server.InstallationProgressStatus.progress": "dedicated.server.InstallationProgressSteps",
-	"auth.Details.allowedRoutes":                          "auth.AccessRule",
+	"auth.Details.allowedRoutes":                           "auth.AccessRule",
 	"nichandle.Nichandle.currency":                         "nichandle.Currency",
 }
 
