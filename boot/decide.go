@@ -1,7 +1,5 @@
 package boot
 
-import "context"
-
 // ActionKind is what a machine boots now.
 type ActionKind int
 
@@ -47,19 +45,15 @@ func Decide(m *Machine, t *Task) Action {
 		return Action{Kind: ActionExit, Reason: "unknown machine"}
 	case m.Discovered:
 		return Action{Kind: ActionExit, Machine: m.Name, Reason: "discovered, not adopted"}
-	case t != nil && (t.Status == StatusTodo || t.Status == StatusDoing):
+	case t != nil && t.Status == StatusTodo:
 		return Action{Kind: ActionInstall, Machine: m.Name, Task: t, Reason: "task pending"}
+	case t != nil && t.Status == StatusDoing:
+		// The installer already has the task: a boot now is the machine
+		// restarting mid-install, never a second installer.
+		return Action{Kind: ActionExit, Machine: m.Name, Task: t, Reason: "rebooted during install"}
 	case m.BootMode == BootModeLocal:
 		return Action{Kind: ActionLocal, Machine: m.Name, EFIBootloaderPath: m.EFIBootloaderPath, Reason: "installed"}
 	default:
 		return Action{Kind: ActionExit, Machine: m.Name, Reason: "nothing to install"}
 	}
-}
-
-// Registry is what the boot decision needs from persistence. The store
-// satisfies it. Both methods return an error wrapping ErrNotFound when there
-// is nothing, and any other error when the store itself failed.
-type Registry interface {
-	MachineByMAC(ctx context.Context, mac string) (Machine, error)
-	ActiveTask(ctx context.Context, machine string) (Task, error)
 }

@@ -82,7 +82,7 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 // '.', '_' and '-', starting with a letter or digit.
 func ValidateName(name string) error {
 	if !nameRE.MatchString(name) {
-		return fmt.Errorf("invalid machine name %q: use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit", name)
+		return fmt.Errorf("invalid machine name %s: use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit", Quote(name))
 	}
 	return nil
 }
@@ -92,7 +92,7 @@ func ValidateName(name string) error {
 func NormalizeMAC(s string) (string, error) {
 	hw, err := net.ParseMAC(strings.ReplaceAll(strings.TrimSpace(s), "-", ":"))
 	if err != nil || len(hw) != 6 {
-		return "", fmt.Errorf("invalid MAC address %q", s)
+		return "", fmt.Errorf("invalid MAC address %s", Quote(s))
 	}
 	return hw.String(), nil
 }
@@ -117,7 +117,7 @@ func (m *Machine) Validate() error {
 	if m.IPv4 != "" {
 		ip := net.ParseIP(m.IPv4).To4()
 		if ip == nil {
-			return fmt.Errorf("invalid IPv4 address %q", m.IPv4)
+			return fmt.Errorf("invalid IPv4 address %s", Quote(m.IPv4))
 		}
 		m.IPv4 = ip.String()
 	}
@@ -129,7 +129,7 @@ func (m *Machine) Validate() error {
 	switch m.BootMode {
 	case BootModeNone, BootModeLocal:
 	default:
-		return fmt.Errorf("invalid boot mode %q: use %q or %q", m.BootMode, BootModeLocal, "")
+		return fmt.Errorf("invalid boot mode %s: use %q or %q", Quote(string(m.BootMode)), BootModeLocal, "")
 	}
 	if m.ServerID < 0 || m.ServerID > MaxServerID {
 		return fmt.Errorf("invalid serverId %d: from 1 to %d, or 0 to derive it", m.ServerID, MaxServerID)
@@ -164,22 +164,27 @@ func ValidateLocation(field, v string) error {
 
 // ValidateEFIPath checks an efiBootloaderPath: an absolute path on the EFI
 // system partition (backslashes or slashes), printable ASCII, at most 255
-// characters, no "." or ".." components.
+// characters, no "." or ".." components, and no "${" (iPXE would expand
+// it). It is the one rule for every route that stores a path and for the
+// iPXE renderer: anything it accepts renders (ipxe's FuzzEFIPathRule).
 func ValidateEFIPath(p string) error {
 	if len(p) == 0 || len(p) > 255 {
-		return fmt.Errorf("invalid efiBootloaderPath %q: must be 1-255 characters", p)
+		return fmt.Errorf("invalid efiBootloaderPath %s: must be 1-255 characters", Quote(p))
 	}
 	if p[0] != '\\' && p[0] != '/' {
-		return fmt.Errorf("invalid efiBootloaderPath %q: must start with \\ (e.g. \\efi\\debian\\grubx64.efi)", p)
+		return fmt.Errorf("invalid efiBootloaderPath %s: must start with \\ (e.g. \\efi\\debian\\grubx64.efi)", Quote(p))
 	}
 	for _, r := range p {
 		if r < 0x20 || r > 0x7e {
-			return fmt.Errorf("invalid efiBootloaderPath %q: only printable ASCII is allowed", p)
+			return fmt.Errorf("invalid efiBootloaderPath %s: only printable ASCII is allowed", Quote(p))
 		}
+	}
+	if strings.Contains(p, "${") {
+		return fmt.Errorf("invalid efiBootloaderPath %s: \"${\" is not allowed (iPXE would expand it)", Quote(p))
 	}
 	for _, part := range strings.FieldsFunc(p, func(r rune) bool { return r == '\\' || r == '/' }) {
 		if part == "." || part == ".." {
-			return fmt.Errorf("invalid efiBootloaderPath %q: no . or .. components", p)
+			return fmt.Errorf("invalid efiBootloaderPath %s: no . or .. components", Quote(p))
 		}
 	}
 	return nil

@@ -59,6 +59,10 @@ func TestValidateEFIPath(t *testing.T) {
 		{"NUL", "\\efi\x00", false},
 		{"DEL", "\\efi\x7f", false},
 		{"non-ASCII", "\\\u00e9fi\\x.efi", false},
+		{"iPXE expansion", `\efi\${net0/mac}\grubx64.efi`, false},
+		{"iPXE expansion at the end", `\efi\grub${`, false},
+		{"dollar alone", `\efi\$x\grub.efi`, true},
+		{"brace alone", `\efi\{x}\grub.efi`, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -122,6 +122,9 @@ func IsValidation(err error) bool {
 	return errors.As(err, &v)
 }
 
+// maxHeaders bounds httpHeaders: an image download needs a few at most.
+const maxHeaders = 32
+
 var (
 	checksumLen = map[string]int{"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}
 	hexRE       = regexp.MustCompile(`^[0-9a-fA-F]+$`)
@@ -138,9 +141,9 @@ func (s *InstallSpec) Validate() error {
 		s.OperatingSystem = OSBYOI
 	case OSBYOI:
 	case OSBYOLinux:
-		return invalid("operatingSystem %s is not supported by this byoi server yet", s.OperatingSystem)
+		return invalid("operatingSystem %s is not supported by this byoi server yet", Clip(s.OperatingSystem))
 	default:
-		return invalid("Invalid operatingSystem %q: expected %s", s.OperatingSystem, OSBYOI)
+		return invalid("Invalid operatingSystem %s: expected %s", Quote(s.OperatingSystem), OSBYOI)
 	}
 	if s.ImageURL == "" {
 		return invalid("Missing parameter: imageURL")
@@ -162,19 +165,22 @@ func (s *InstallSpec) Validate() error {
 		s.ImageCheckSumType = strings.ToLower(s.ImageCheckSumType)
 		n, ok := checksumLen[s.ImageCheckSumType]
 		if !ok {
-			return invalid("Bad checkSumType %q, expected: md5, sha1, sha256, sha512.", s.ImageCheckSumType)
+			return invalid("Bad checkSumType %s, expected: md5, sha1, sha256, sha512.", Quote(s.ImageCheckSumType))
 		}
 		s.ImageCheckSum = strings.ToLower(strings.TrimSpace(s.ImageCheckSum))
 		if len(s.ImageCheckSum) != n || !hexRE.MatchString(s.ImageCheckSum) {
 			return invalid("Bad checkSum for checkSumType %s: expected %d hexadecimal characters", s.ImageCheckSumType, n)
 		}
 	}
+	if len(s.HTTPHeaders) > maxHeaders {
+		return invalid("Too many httpHeaders: at most %d", maxHeaders)
+	}
 	for k, v := range s.HTTPHeaders {
-		if !headerKeyRE.MatchString(k) {
-			return invalid("Invalid httpHeaders key %q", k)
+		if len(k) > 256 || !headerKeyRE.MatchString(k) {
+			return invalid("Invalid httpHeaders key %s", Quote(k))
 		}
-		if strings.ContainsAny(v, "\r\n\x00") {
-			return invalid("Invalid httpHeaders value for %q: no line breaks allowed", k)
+		if len(v) > 8<<10 || strings.ContainsAny(v, "\r\n\x00") {
+			return invalid("Invalid httpHeaders value for %s: at most 8192 bytes, no line breaks", Quote(k))
 		}
 	}
 	if s.EFIBootloaderPath != "" {
@@ -183,7 +189,7 @@ func (s *InstallSpec) Validate() error {
 		}
 	}
 	if s.Hostname != "" && (len(s.Hostname) > 253 || !hostnameRE.MatchString(s.Hostname)) {
-		return invalid("Invalid hostname %q", s.Hostname)
+		return invalid("Invalid hostname %s", Quote(s.Hostname))
 	}
 	if strings.ContainsAny(s.SSHKey, "\r\n\x00") {
 		return invalid("Invalid sshKey: a single public key line is expected")
@@ -198,7 +204,7 @@ func (s *InstallSpec) Validate() error {
 	}
 	for k := range s.ConfigDriveMetadata {
 		if k == "" || len(k) > 255 {
-			return invalid("Invalid configDriveMetadata key %q", k)
+			return invalid("Invalid configDriveMetadata key %s", Quote(k))
 		}
 	}
 	return nil
@@ -208,10 +214,10 @@ func (s *InstallSpec) Validate() error {
 func ValidateImageURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return invalid("Invalid imageURL %q: an http:// or https:// URL is expected", raw)
+		return invalid("Invalid imageURL %s: an http:// or https:// URL is expected", Quote(raw))
 	}
 	if strings.ContainsAny(raw, " \r\n\t\x00") {
-		return invalid("Invalid imageURL %q: spaces and control characters are not allowed", raw)
+		return invalid("Invalid imageURL %s: spaces and control characters are not allowed", Quote(raw))
 	}
 	return nil
 }

@@ -1,9 +1,6 @@
 package boot
 
-import (
-	"fmt"
-	"time"
-)
+import "time"
 
 // Status is an OVH task status.
 type Status string
@@ -123,11 +120,14 @@ type Task struct {
 	Steps   []Step      `json:"steps"`
 	// TokenHash is the SHA-256 of the installer's one-time token, hex.
 	// Empty until the machine PXE-boots into the installer.
-	TokenHash  string    `json:"tokenHash,omitempty"`
-	Created    time.Time `json:"created"`
-	StartDate  time.Time `json:"startDate,omitzero"`
-	LastUpdate time.Time `json:"lastUpdate"`
-	DoneDate   time.Time `json:"doneDate,omitzero"`
+	TokenHash string    `json:"tokenHash,omitempty"`
+	Created   time.Time `json:"created"`
+	// StartDate is when the task was created, as OVH sets it.
+	StartDate time.Time `json:"startDate,omitzero"`
+	// InstallerStarted is when the installer fetched the task (doing).
+	InstallerStarted time.Time `json:"installerStarted,omitzero"`
+	LastUpdate       time.Time `json:"lastUpdate"`
+	DoneDate         time.Time `json:"doneDate,omitzero"`
 }
 
 // Step returns a pointer to the step with the given ID, or nil.
@@ -137,29 +137,5 @@ func (t *Task) Step(id StepID) *Step {
 			return &t.Steps[i]
 		}
 	}
-	return nil
-}
-
-// SetStatus moves the task to next, stamping its dates, or returns an error
-// naming both states when the transition is not allowed.
-func (t *Task) SetStatus(next Status, now time.Time) error {
-	if !t.Status.CanTransition(next) {
-		return fmt.Errorf("task %d: cannot go from %s to %s: %w", t.ID, t.Status, next, ErrConflict)
-	}
-	if next == StatusDoing && t.StartDate.IsZero() {
-		t.StartDate = now
-	}
-	if next.Final() {
-		t.DoneDate = now
-		if next != StatusDone {
-			for i := range t.Steps {
-				if t.Steps[i].Status == StepDoing {
-					t.Steps[i].Status = StepError
-				}
-			}
-		}
-	}
-	t.Status = next
-	t.LastUpdate = now
 	return nil
 }

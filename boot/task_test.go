@@ -1,12 +1,6 @@
 package boot
 
-import (
-	"errors"
-	"testing"
-	"time"
-
-	"github.com/google/go-cmp/cmp"
-)
+import "testing"
 
 var allStatuses = []Status{StatusInit, StatusTodo, StatusDoing, StatusDone, StatusCancelled, StatusCustomerError, StatusOVHError}
 
@@ -46,62 +40,6 @@ func TestActiveFinal(t *testing.T) {
 	}
 	if Status("").Active() || Status("").Final() {
 		t.Error(`Status("") is active or final, want neither`)
-	}
-}
-
-func TestSetStatus(t *testing.T) {
-	t0 := time.Date(2025, 5, 1, 10, 0, 0, 0, time.UTC)
-	t1, t2 := t0.Add(time.Minute), t0.Add(2*time.Minute)
-
-	task := &Task{ID: 1, Status: StatusTodo, Steps: NewSteps(), Created: t0, LastUpdate: t0}
-	if err := task.SetStatus(StatusDoing, t1); err != nil {
-		t.Fatalf("todo → doing = %v", err)
-	}
-	if !task.StartDate.Equal(t1) || !task.LastUpdate.Equal(t1) || !task.DoneDate.IsZero() {
-		t.Errorf("after doing: start %v update %v done %v, want %v %v zero", task.StartDate, task.LastUpdate, task.DoneDate, t1, t1)
-	}
-	task.Step(StepDownload).Status = StepDone
-	task.Step(StepCheck).Status = StepDoing
-	if err := task.SetStatus(StatusDoing, t2); err != nil {
-		t.Fatalf("doing → doing = %v", err)
-	}
-	if !task.StartDate.Equal(t1) {
-		t.Errorf("second doing moved StartDate to %v, want %v", task.StartDate, t1)
-	}
-	if err := task.SetStatus(StatusCustomerError, t2); err != nil {
-		t.Fatalf("doing → customerError = %v", err)
-	}
-	if !task.DoneDate.Equal(t2) {
-		t.Errorf("DoneDate = %v, want %v", task.DoneDate, t2)
-	}
-	var got []StepStatus
-	for _, s := range task.Steps {
-		got = append(got, s.Status)
-	}
-	want := []StepStatus{StepDone, StepError, StepTodo, StepTodo, StepTodo, StepTodo, StepTodo}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("steps after a failure (-want +got):\n%s", diff)
-	}
-
-	before := *task
-	err := task.SetStatus(StatusTodo, t2.Add(time.Hour))
-	if !errors.Is(err, ErrConflict) {
-		t.Errorf("customerError → todo = %v, want ErrConflict", err)
-	}
-	if task.Status != before.Status || !task.LastUpdate.Equal(before.LastUpdate) {
-		t.Errorf("a refused transition changed the task: %s %v", task.Status, task.LastUpdate)
-	}
-
-	ok := &Task{ID: 2, Status: StatusDoing, Steps: NewSteps()}
-	ok.Steps[6].Status = StepDoing
-	if err := ok.SetStatus(StatusDone, t2); err != nil {
-		t.Fatal(err)
-	}
-	if ok.Steps[6].Status != StepDoing {
-		t.Errorf("done marked step %s as %s, want it left alone", ok.Steps[6].ID, ok.Steps[6].Status)
-	}
-	if !ok.StartDate.IsZero() {
-		t.Errorf("doing → done set StartDate %v, want it left alone", ok.StartDate)
 	}
 }
 

@@ -67,3 +67,32 @@ func checkNoStrayLines(t *testing.T, a boot.Action, p ScriptParams) {
 		}
 	}
 }
+
+// FuzzEFIPathRule: boot.ValidateEFIPath is the one rule for efiBootloaderPath
+// on every route that stores it and in the renderer. Anything it accepts
+// must render, on every firmware and architecture, and reach sanboot as
+// written (checkRendered reads the script back as iPXE would); anything the
+// renderer refuses, the rule must refuse too.
+func FuzzEFIPathRule(f *testing.F) {
+	for _, s := range []string{`\efi\debian\grubx64.efi`, `/EFI/BOOT/BOOTX64.EFI`, `\EFI\a b\#c.efi`,
+		`\efi\${net0/mac}`, `\efi\$\{x}`, `\x\`, `\efi\..\x`, "\\efi\\\x00", `\ `, `\#`, `\-x`, `\ || shell`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, path string) {
+		ruleOK := boot.ValidateEFIPath(path) == nil
+		for _, fw := range []boot.Firmware{boot.FirmwareEFI, boot.FirmwareBIOS} {
+			for _, arch := range []boot.Arch{boot.ArchX86_64, boot.ArchARM64} {
+				p := installParams(fw, arch)
+				a := boot.Action{Kind: boot.ActionLocal, Machine: "web-1", EFIBootloaderPath: path}
+				var buf bytes.Buffer
+				err := Script(&buf, a, p)
+				if ruleOK && err != nil {
+					t.Fatalf("ValidateEFIPath(%q) accepts it but Script(%s/%s) = %v", path, fw, arch, err)
+				}
+				if err == nil {
+					checkRendered(t, a, p)
+				}
+			}
+		}
+	})
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/byoi/byoi/boot"
 	"github.com/byoi/byoi/store"
+	"github.com/byoi/byoi/store/storetest"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -67,7 +68,7 @@ func TestCrashChildWriter(t *testing.T) {
 		for b := int64(1); b <= 5; b++ {
 			_, err := st.UpdateTask(ctx, task.ID, func(t *boot.Task) error {
 				if t.Status == boot.StatusTodo {
-					if err := t.SetStatus(boot.StatusDoing, now); err != nil {
+					if err := storetest.SetStatus(t, boot.StatusDoing, now); err != nil {
 						return err
 					}
 				}
@@ -80,7 +81,7 @@ func TestCrashChildWriter(t *testing.T) {
 			}
 			fmt.Printf("P %d %d\n", task.ID, b<<20)
 		}
-		if _, err := st.UpdateTask(ctx, task.ID, func(t *boot.Task) error { return t.SetStatus(boot.StatusDone, now) }); err != nil {
+		if _, err := st.UpdateTask(ctx, task.ID, func(t *boot.Task) error { return storetest.SetStatus(t, boot.StatusDone, now) }); err != nil {
 			fail("done", err)
 		}
 		fmt.Printf("D %d\n", task.ID)

@@ -29,9 +29,20 @@ func renameMachine(tx *bolt.Tx, old, name string) error {
 	if err != nil {
 		return err
 	}
-	return moveIndex(tx, bucketMachineEvts, bucketEvents, old, name, func(raw []byte) ([]byte, error) {
+	err = moveIndex(tx, bucketMachineEvts, bucketEvents, old, name, func(raw []byte) ([]byte, error) {
 		return rewriteOwner(raw, &boot.Event{}, func(e *boot.Event) { e.Machine = name })
 	})
+	if err != nil {
+		return err
+	}
+	counts := tx.Bucket(bucketEventCounts)
+	if n := counts.Get([]byte(old)); n != nil {
+		if err := counts.Put([]byte(name), append([]byte(nil), n...)); err != nil {
+			return err
+		}
+		return counts.Delete([]byte(old))
+	}
+	return nil
 }
 
 // moveIndex re-keys the "old \x00 id" entries of index under name and

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/byoi/byoi/boot"
 	bolt "go.etcd.io/bbolt"
@@ -42,6 +41,9 @@ func createMachine(tx *bolt.Tx, m boot.Machine) error {
 	if err := claimMACs(tx, m.Name, m.MACs); err != nil {
 		return fmt.Errorf("create machine %s: %w", m.Name, err)
 	}
+	if err := indexDiscovered(tx, nil, &m); err != nil {
+		return err
+	}
 	return putJSON(machines, []byte(m.Name), m)
 }
 
@@ -72,25 +74,12 @@ func releaseMACs(tx *bolt.Tx, name string, macs []string) error {
 }
 
 func getMachine(tx *bolt.Tx, name string) (boot.Machine, error) {
-	var m boot.Machine
-	ok, err := getJSON(tx.Bucket(bucketMachines), []byte(name), &m)
-	if err != nil {
-		return m, err
-	}
-	if !ok {
-		return m, fmt.Errorf("machine %s: %w", name, boot.ErrNotFound)
-	}
-	return m, nil
+	return getRecord[boot.Machine](tx.Bucket(bucketMachines), []byte(name), "machine "+boot.Clip(name))
 }
 
 // Machine returns the machine called name.
 func (s *Store) Machine(ctx context.Context, name string) (boot.Machine, error) {
-	var m boot.Machine
-	err := s.view(ctx, func(tx *bolt.Tx) (err error) {
-		m, err = getMachine(tx, name)
-		return err
-	})
-	return m, err
+	return read(s, ctx, func(tx *bolt.Tx) (boot.Machine, error) { return getMachine(tx, name) })
 }
 
 // MachineByMAC returns the machine owning mac (any form boot.NormalizeMAC
@@ -100,32 +89,18 @@ func (s *Store) MachineByMAC(ctx context.Context, mac string) (boot.Machine, err
 	if err != nil {
 		return boot.Machine{}, fmt.Errorf("machine by MAC: %v: %w", err, boot.ErrNotFound)
 	}
-	var m boot.Machine
-	err = s.view(ctx, func(tx *bolt.Tx) (err error) {
+	return read(s, ctx, func(tx *bolt.Tx) (boot.Machine, error) {
 		name := tx.Bucket(bucketMACs).Get([]byte(norm))
 		if name == nil {
-			return fmt.Errorf("machine with MAC %s: %w", norm, boot.ErrNotFound)
+			return boot.Machine{}, fmt.Errorf("machine with MAC %s: %w", norm, boot.ErrNotFound)
 		}
-		m, err = getMachine(tx, string(name))
-		return err
+		return getMachine(tx, string(name))
 	})
-	return m, err
 }
 
 // Machines lists every machine, discovered ones included, sorted by name.
 func (s *Store) Machines(ctx context.Context) ([]boot.Machine, error) {
-	var ms []boot.Machine
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketMachines).ForEach(func(k, v []byte) error {
-			var m boot.Machine
-			if err := jsonUnmarshal(v, &m); err != nil {
-				return fmt.Errorf("machine %s: %w", k, err)
-			}
-			ms = append(ms, m)
-			return nil
-		})
-	})
-	return ms, err
+	return list[boot.Machine](s, ctx, bucketMachines, "machine")
 }
 
 // UpdateMachine reads the machine, lets fn change it, validates and writes
@@ -145,18 +120,21 @@ func (s *Store) UpdateMachine(ctx context.Context, name string, fn func(*boot.Ma
 			return err
 		}
 		if err := m.Validate(); err != nil {
-			return fmt.Errorf("update machine %s: %w", name, err)
+			return fmt.Errorf("update machine %s: %w", boot.Clip(name), err)
 		}
 		if err := releaseMACs(tx, name, old.MACs); err != nil {
 			return err
 		}
 		if m.Name != name {
 			if err := renameMachine(tx, name, m.Name); err != nil {
-				return fmt.Errorf("rename machine %s to %s: %w", name, m.Name, err)
+				return fmt.Errorf("rename machine %s to %s: %w", boot.Clip(name), boot.Clip(m.Name), err)
 			}
 		}
 		if err := claimMACs(tx, m.Name, m.MACs); err != nil {
-			return fmt.Errorf("update machine %s: %w", name, err)
+			return fmt.Errorf("update machine %s: %w", boot.Clip(name), err)
+		}
+		if err := indexDiscovered(tx, &old, &m); err != nil {
+			return err
 		}
 		out = m
 		return putJSON(tx.Bucket(bucketMachines), []byte(m.Name), m)
@@ -173,66 +151,38 @@ func (s *Store) DeleteMachine(ctx context.Context, name string) error {
 			return err
 		}
 		if tx.Bucket(bucketActive).Get([]byte(name)) != nil {
-			return fmt.Errorf("delete machine %s: an installation task is active: %w", name, boot.ErrConflict)
+			return fmt.Errorf("delete machine %s: an installation task is active: %w", boot.Clip(name), boot.ErrConflict)
 		}
-		if err := releaseMACs(tx, name, m.MACs); err != nil {
-			return err
-		}
-		if err := deleteIndexed(tx, bucketMachineTasks, bucketTasks, name, func(raw []byte) error {
-			var t boot.Task
-			if err := jsonUnmarshal(raw, &t); err != nil {
-				return err
-			}
-			if t.TokenHash != "" {
-				return tx.Bucket(bucketTokens).Delete([]byte(t.TokenHash))
-			}
-			return nil
-		}); err != nil {
-			return err
-		}
-		if err := deleteIndexed(tx, bucketMachineEvts, bucketEvents, name, nil); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketMachines).Delete([]byte(name))
+		return deleteMachine(tx, m)
 	})
 }
 
-// RecordDiscovered notes that mac asked what to boot. A MAC nobody owns
-// becomes a Discovered machine named DiscoveredName(mac); a known MAC's
-// machine gets LastSeen and LastClient updated. It returns the machine.
-func (s *Store) RecordDiscovered(ctx context.Context, mac, client string, now time.Time) (boot.Machine, error) {
-	norm, err := boot.NormalizeMAC(mac)
-	if err != nil {
-		return boot.Machine{}, fmt.Errorf("record discovered: %w", err)
+// deleteMachine deletes m with its tasks, events and index entries.
+func deleteMachine(tx *bolt.Tx, m boot.Machine) error {
+	name := m.Name
+	if err := releaseMACs(tx, name, m.MACs); err != nil {
+		return err
 	}
-	var out boot.Machine
-	err = s.update(ctx, func(tx *bolt.Tx) error {
-		if name := tx.Bucket(bucketMACs).Get([]byte(norm)); name != nil {
-			m, err := getMachine(tx, string(name))
-			if err != nil {
-				return err
-			}
-			m.LastSeen, m.LastClient = now, client
-			out = m
-			return putJSON(tx.Bucket(bucketMachines), name, m)
-		}
-		out = boot.Machine{
-			Name: DiscoveredName(norm), MACs: []string{norm}, Discovered: true,
-			LastSeen: now, LastClient: client, Created: now,
-		}
-		return createMachine(tx, out)
-	})
-	return out, err
-}
-
-// TouchMachine sets a machine's LastSeen and LastClient.
-func (s *Store) TouchMachine(ctx context.Context, name, client string, now time.Time) error {
-	return s.update(ctx, func(tx *bolt.Tx) error {
-		m, err := getMachine(tx, name)
-		if err != nil {
+	if err := indexDiscovered(tx, &m, nil); err != nil {
+		return err
+	}
+	if err := deleteIndexed(tx, bucketMachineTasks, bucketTasks, name, func(raw []byte) error {
+		var t boot.Task
+		if err := jsonUnmarshal(raw, &t); err != nil {
 			return err
 		}
-		m.LastSeen, m.LastClient = now, client
-		return putJSON(tx.Bucket(bucketMachines), []byte(name), m)
-	})
+		if t.TokenHash != "" {
+			return tx.Bucket(bucketTokens).Delete([]byte(t.TokenHash))
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := deleteIndexed(tx, bucketMachineEvts, bucketEvents, name, nil); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketEventCounts).Delete([]byte(name)); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketMachines).Delete([]byte(name))
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -20,23 +21,35 @@ func (s *Store) AppendEvent(ctx context.Context, e boot.Event) (boot.Event, erro
 			return boot.Event{}, fmt.Errorf("append event: %w", err)
 		}
 	}
+	var pruned int
 	err := s.update(ctx, func(tx *bolt.Tx) error {
+		pruned = 0
 		events := tx.Bucket(bucketEvents)
 		seq, err := events.NextSequence()
 		if err != nil {
 			return err
 		}
 		e.Seq = seq
-		if e.Machine != "" {
-			if err := tx.Bucket(bucketMachineEvts).Put(subKey(e.Machine, seq), nil); err != nil {
-				return err
-			}
+		if err := putJSON(events, u64key(seq), e); err != nil {
+			return err
 		}
-		return putJSON(events, u64key(seq), e)
+		if e.Machine == "" {
+			return nil
+		}
+		if err := tx.Bucket(bucketMachineEvts).Put(subKey(e.Machine, seq), nil); err != nil {
+			return err
+		}
+		n, err := countEvents(tx, e.Machine, 1)
+		if err != nil {
+			return err
+		}
+		pruned, err = pruneEvents(tx, e.Machine, n, s.opts.MaxEvents)
+		return err
 	})
 	if err != nil {
 		return boot.Event{}, err
 	}
+	s.pruned.Add(uint64(pruned))
 	return e, nil
 }
 
@@ -67,26 +80,13 @@ func (s *Store) Events(ctx context.Context, machine string, limit int) ([]boot.E
 		}
 		return nil
 	})
-	for i, j := 0, len(es)-1; i < j; i, j = i+1, j-1 {
-		es[i], es[j] = es[j], es[i]
-	}
+	slices.Reverse(es)
 	return es, err
 }
 
 // Leases returns every persisted DHCP lease, sorted by MAC.
 func (s *Store) Leases(ctx context.Context) ([]boot.Lease, error) {
-	var ls []boot.Lease
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketLeases).ForEach(func(k, v []byte) error {
-			var l boot.Lease
-			if err := jsonUnmarshal(v, &l); err != nil {
-				return fmt.Errorf("lease %s: %w", k, err)
-			}
-			ls = append(ls, l)
-			return nil
-		})
-	})
-	return ls, err
+	return list[boot.Lease](s, ctx, bucketLeases, "lease")
 }
 
 // PutLease creates or replaces the lease of l.MAC (normalised).
@@ -127,43 +127,20 @@ func (s *Store) PutCredential(ctx context.Context, c boot.Credential) error {
 }
 
 func getCredential(tx *bolt.Tx, id string) (boot.Credential, error) {
-	var c boot.Credential
 	if id == "" {
-		return c, fmt.Errorf("credential with empty ID: %w", boot.ErrNotFound)
+		return boot.Credential{}, fmt.Errorf("credential with empty ID: %w", boot.ErrNotFound)
 	}
-	ok, err := getJSON(tx.Bucket(bucketCredentials), []byte(id), &c)
-	if err != nil {
-		return c, err
-	}
-	if !ok {
-		return c, fmt.Errorf("credential %s: %w", id, boot.ErrNotFound)
-	}
-	return c, nil
+	return getRecord[boot.Credential](tx.Bucket(bucketCredentials), []byte(id), "credential "+id)
 }
 
 // Credential returns the credential with the given ID.
 func (s *Store) Credential(ctx context.Context, id string) (boot.Credential, error) {
-	var c boot.Credential
-	err := s.view(ctx, func(tx *bolt.Tx) (err error) {
-		c, err = getCredential(tx, id)
-		return err
-	})
-	return c, err
+	return read(s, ctx, func(tx *bolt.Tx) (boot.Credential, error) { return getCredential(tx, id) })
 }
 
 // Credentials lists every credential, oldest first (then by ID).
 func (s *Store) Credentials(ctx context.Context) ([]boot.Credential, error) {
-	var cs []boot.Credential
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketCredentials).ForEach(func(k, v []byte) error {
-			var c boot.Credential
-			if err := jsonUnmarshal(v, &c); err != nil {
-				return fmt.Errorf("credential %s: %w", k, err)
-			}
-			cs = append(cs, c)
-			return nil
-		})
-	})
+	cs, err := list[boot.Credential](s, ctx, bucketCredentials, "credential")
 	sort.SliceStable(cs, func(i, j int) bool { return cs[i].Created.Before(cs[j].Created) })
 	return cs, err
 }

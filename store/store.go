@@ -25,14 +25,16 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
+	"github.com/byoi/byoi/boot"
 	bolt "go.etcd.io/bbolt"
 )
 
 // SchemaVersion is the version of the on-disk layout this code writes.
 // A file with a newer version is refused rather than misread.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // DefaultTimeout is how long Open waits for the file lock when
 // Options.Timeout is zero.
@@ -60,13 +62,15 @@ var (
 	bucketMachineEvts  = []byte("machine_events") // name \x00 seq → nothing
 	bucketLeases       = []byte("leases")         // mac → Lease JSON
 	bucketCredentials  = []byte("credentials")    // id → Credential JSON
+	bucketDiscovered   = []byte("discovered")     // created (8 bytes BE unix ns) name → nothing, oldest first
+	bucketEventCounts  = []byte("event_counts")   // name → number of events kept (8 bytes BE)
 
 	keyVersion = []byte("version")
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketMachines, bucketMACs, bucketTasks, bucketMachineTasks,
 		bucketActive, bucketTokens, bucketEvents, bucketMachineEvts, bucketLeases,
-		bucketCredentials,
+		bucketCredentials, bucketDiscovered, bucketEventCounts,
 	}
 )
 
@@ -82,7 +86,22 @@ type Options struct {
 	// each still atomic). 0 means DefaultBatchDelay; negative turns
 	// batching off (one transaction and one fsync per write).
 	BatchDelay time.Duration
+	// MaxDiscovered caps the machines recorded from unknown MACs: recording
+	// one more first deletes the oldest discovered machine not yet adopted
+	// (with its events). 0 means DefaultMaxDiscovered.
+	MaxDiscovered int
+	// MaxEvents caps each machine's history: appending one more deletes its
+	// oldest event. 0 means DefaultMaxEvents.
+	MaxEvents int
 }
+
+// Defaults of Options' caps. A discovered machine with its capped history
+// takes a few tens of kilobytes at most, so the defaults bound what a flood
+// of unknown MACs can make the store hold to about 100 MB.
+const (
+	DefaultMaxDiscovered = 1000
+	DefaultMaxEvents     = 500
+)
 
 func (o *Options) setDefaults() {
 	if o.Timeout <= 0 {
@@ -94,6 +113,12 @@ func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if o.MaxDiscovered <= 0 {
+		o.MaxDiscovered = DefaultMaxDiscovered
+	}
+	if o.MaxEvents <= 0 {
+		o.MaxEvents = DefaultMaxEvents
+	}
 }
 
 // Store is the bbolt-backed store. Its methods are safe for concurrent use.
@@ -101,6 +126,10 @@ type Store struct {
 	db    *bolt.DB
 	log   *slog.Logger
 	batch bool
+	opts  Options
+
+	evicted atomic.Uint64 // discovered machines deleted to stay under MaxDiscovered
+	pruned  atomic.Uint64 // events deleted to stay under MaxEvents
 }
 
 // Open opens (creating if needed) the store file at path and brings its
@@ -111,7 +140,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	s := &Store{db: db, log: opts.Logger, batch: opts.BatchDelay > 0}
+	s := &Store{db: db, log: opts.Logger, batch: opts.BatchDelay > 0, opts: opts}
 	if s.batch {
 		db.MaxBatchDelay = opts.BatchDelay
 	}
@@ -136,7 +165,16 @@ func (s *Store) initSchema(tx *bolt.Tx) error {
 		if n > SchemaVersion {
 			return fmt.Errorf("file has schema version %d, this byoi knows up to %d (upgrade byoi): %w", n, SchemaVersion, ErrNewerSchema)
 		}
-		// Version 1 is the first; future migrations go here, keyed on n.
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		if n < 2 {
+			if err := migrateCaps(tx); err != nil {
+				return fmt.Errorf("migrate schema 1 to 2: %w", err)
+			}
+		}
 	}
 	for _, name := range allBuckets {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -193,6 +231,46 @@ func subKey(prefix string, n uint64) []byte {
 
 func subPrefix(prefix string) []byte {
 	return append([]byte(prefix), 0)
+}
+
+// read runs fn in a read transaction and returns what it found.
+func read[T any](s *Store, ctx context.Context, fn func(*bolt.Tx) (T, error)) (T, error) {
+	var v T
+	err := s.view(ctx, func(tx *bolt.Tx) (err error) {
+		v, err = fn(tx)
+		return err
+	})
+	return v, err
+}
+
+// getRecord decodes the record at key, or returns an error wrapping
+// ErrNotFound that names it ("machine web-1").
+func getRecord[T any](b *bolt.Bucket, key []byte, what string) (T, error) {
+	var v T
+	ok, err := getJSON(b, key, &v)
+	if err != nil {
+		return v, err
+	}
+	if !ok {
+		return v, fmt.Errorf("%s: %w", what, boot.ErrNotFound)
+	}
+	return v, nil
+}
+
+// list decodes every record of bucket, naming each key in errors.
+func list[T any](s *Store, ctx context.Context, bucket []byte, what string) ([]T, error) {
+	return read(s, ctx, func(tx *bolt.Tx) ([]T, error) {
+		var out []T
+		err := tx.Bucket(bucket).ForEach(func(k, raw []byte) error {
+			var v T
+			if err := jsonUnmarshal(raw, &v); err != nil {
+				return fmt.Errorf("%s %s: %w", what, k, err)
+			}
+			out = append(out, v)
+			return nil
+		})
+		return out, err
+	})
 }
 
 func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {

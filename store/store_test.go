@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -72,8 +73,8 @@ func TestOpenWritesVersion(t *testing.T) {
 		}
 		return nil
 	})
-	if v != "1" {
-		t.Errorf("schema version on disk = %q, want %q", v, "1")
+	if want := fmt.Sprint(store.SchemaVersion); v != want {
+		t.Errorf("schema version on disk = %q, want %q", v, want)
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"reflect"
+	"slices"
 	"sort"
 
 	"github.com/byoi/byoi/boot"
@@ -72,28 +74,15 @@ func indexToken(tx *bolt.Tx, old, hash string, key []byte) error {
 }
 
 func getTask(tx *bolt.Tx, id int64) (boot.Task, error) {
-	var t boot.Task
 	if id <= 0 {
-		return t, fmt.Errorf("task %d: %w", id, boot.ErrNotFound)
+		return boot.Task{}, fmt.Errorf("task %d: %w", id, boot.ErrNotFound)
 	}
-	ok, err := getJSON(tx.Bucket(bucketTasks), u64key(uint64(id)), &t)
-	if err != nil {
-		return t, err
-	}
-	if !ok {
-		return t, fmt.Errorf("task %d: %w", id, boot.ErrNotFound)
-	}
-	return t, nil
+	return getRecord[boot.Task](tx.Bucket(bucketTasks), u64key(uint64(id)), fmt.Sprintf("task %d", id))
 }
 
 // Task returns the task with the given ID.
 func (s *Store) Task(ctx context.Context, id int64) (boot.Task, error) {
-	var t boot.Task
-	err := s.view(ctx, func(tx *bolt.Tx) (err error) {
-		t, err = getTask(tx, id)
-		return err
-	})
-	return t, err
+	return read(s, ctx, func(tx *bolt.Tx) (boot.Task, error) { return getTask(tx, id) })
 }
 
 // Tasks lists a machine's tasks, newest first. An unknown machine is
@@ -115,25 +104,20 @@ func (s *Store) Tasks(ctx context.Context, machine string) ([]boot.Task, error) 
 		}
 		return nil
 	})
-	for i, j := 0, len(ts)-1; i < j; i, j = i+1, j-1 {
-		ts[i], ts[j] = ts[j], ts[i]
-	}
+	slices.Reverse(ts)
 	return ts, err
 }
 
 // ActiveTask returns the machine's task in init, todo or doing, or an error
 // wrapping ErrNotFound when it has none.
 func (s *Store) ActiveTask(ctx context.Context, machine string) (boot.Task, error) {
-	var t boot.Task
-	err := s.view(ctx, func(tx *bolt.Tx) (err error) {
+	return read(s, ctx, func(tx *bolt.Tx) (boot.Task, error) {
 		id := tx.Bucket(bucketActive).Get([]byte(machine))
 		if id == nil {
-			return fmt.Errorf("active task of machine %s: %w", machine, boot.ErrNotFound)
+			return boot.Task{}, fmt.Errorf("active task of machine %s: %w", boot.Clip(machine), boot.ErrNotFound)
 		}
-		t, err = getTask(tx, int64(binary.BigEndian.Uint64(id)))
-		return err
+		return getTask(tx, int64(binary.BigEndian.Uint64(id)))
 	})
-	return t, err
 }
 
 // ActiveTasks returns every task in todo or doing, across machines, in ID
@@ -157,16 +141,13 @@ func (s *Store) ActiveTasks(ctx context.Context) ([]boot.Task, error) {
 // TaskByTokenHash returns the task whose TokenHash is hash, whatever its
 // status: callers check that it is still active.
 func (s *Store) TaskByTokenHash(ctx context.Context, hash string) (boot.Task, error) {
-	var t boot.Task
-	err := s.view(ctx, func(tx *bolt.Tx) (err error) {
+	return read(s, ctx, func(tx *bolt.Tx) (boot.Task, error) {
 		id := tx.Bucket(bucketTokens).Get([]byte(hash))
 		if hash == "" || id == nil {
-			return fmt.Errorf("task by token: %w", boot.ErrNotFound)
+			return boot.Task{}, fmt.Errorf("task by token: %w", boot.ErrNotFound)
 		}
-		t, err = getTask(tx, int64(binary.BigEndian.Uint64(id)))
-		return err
+		return getTask(tx, int64(binary.BigEndian.Uint64(id)))
 	})
-	return t, err
 }
 
 // UpdateTask reads the task, lets fn change it and writes it back in one
@@ -175,15 +156,31 @@ func (s *Store) TaskByTokenHash(ctx context.Context, hash string) (boot.Task, er
 // boot.Status.CanTransition allows (ErrConflict otherwise). An error from
 // fn aborts the update and is returned as is.
 func (s *Store) UpdateTask(ctx context.Context, id int64, fn func(*boot.Task) error) (boot.Task, error) {
-	var out boot.Task
+	t, _, err := s.UpdateTaskMachine(ctx, id, func(t *boot.Task, _ *boot.Machine) error { return fn(t) })
+	return t, err
+}
+
+// UpdateTaskMachine is UpdateTask with the task's machine in the same
+// transaction: fn may change both (a task that starts takes its machine out
+// of local boot; one that ends well puts it back), and both are written, or
+// neither. The machine is validated as UpdateMachine does and may not be
+// renamed or lose or gain MACs here.
+func (s *Store) UpdateTaskMachine(ctx context.Context, id int64, fn func(*boot.Task, *boot.Machine) error) (boot.Task, boot.Machine, error) {
+	var outT boot.Task
+	var outM boot.Machine
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		old, err := getTask(tx, id)
 		if err != nil {
 			return err
 		}
-		t := old
+		oldM, err := getMachine(tx, old.Machine)
+		if err != nil {
+			return fmt.Errorf("update task %d: %w", id, err)
+		}
+		t, m := old, oldM
 		t.Steps = append([]boot.Step(nil), old.Steps...)
-		if err := fn(&t); err != nil {
+		m.MACs = append([]string(nil), oldM.MACs...)
+		if err := fn(&t, &m); err != nil {
 			return err
 		}
 		if t.ID != old.ID || t.Machine != old.Machine {
@@ -192,19 +189,39 @@ func (s *Store) UpdateTask(ctx context.Context, id int64, fn func(*boot.Task) er
 		if t.Status != old.Status && !old.Status.CanTransition(t.Status) {
 			return fmt.Errorf("update task %d: cannot go from %s to %s: %w", id, old.Status, t.Status, boot.ErrConflict)
 		}
-		key := u64key(uint64(id))
-		if old.Status.Active() && !t.Status.Active() {
-			if err := tx.Bucket(bucketActive).Delete([]byte(t.Machine)); err != nil {
-				return err
-			}
-		}
-		if err := indexToken(tx, old.TokenHash, t.TokenHash, key); err != nil {
+		if err := putTaskMachine(tx, old, t, oldM, m); err != nil {
 			return fmt.Errorf("update task %d: %w", id, err)
 		}
-		out = t
-		return putJSON(tx.Bucket(bucketTasks), key, t)
+		outT, outM = t, m
+		return nil
 	})
-	return out, err
+	return outT, outM, err
+}
+
+// putTaskMachine writes a changed task and its (possibly changed) machine.
+func putTaskMachine(tx *bolt.Tx, old, t boot.Task, oldM, m boot.Machine) error {
+	key := u64key(uint64(t.ID))
+	if old.Status.Active() && !t.Status.Active() {
+		if err := tx.Bucket(bucketActive).Delete([]byte(t.Machine)); err != nil {
+			return err
+		}
+	}
+	if err := indexToken(tx, old.TokenHash, t.TokenHash, key); err != nil {
+		return err
+	}
+	if err := putJSON(tx.Bucket(bucketTasks), key, t); err != nil {
+		return err
+	}
+	if reflect.DeepEqual(oldM, m) {
+		return nil
+	}
+	if m.Name != oldM.Name || !slices.Equal(m.MACs, oldM.MACs) || m.Discovered != oldM.Discovered {
+		return fmt.Errorf("machine %s: its name, MACs and discovered flag cannot change with a task", oldM.Name)
+	}
+	if err := m.Validate(); err != nil {
+		return err
+	}
+	return putJSON(tx.Bucket(bucketMachines), []byte(m.Name), m)
 }
 
 // TaskStatusCounts counts the stored tasks by status, for metrics.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/byoi/byoi/boot"
 	"github.com/byoi/byoi/store"
+	"github.com/byoi/byoi/store/storetest"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -33,11 +34,11 @@ func TestActiveTasks(t *testing.T) {
 		}
 		if s := statuses[name]; s != boot.StatusTodo {
 			if s == boot.StatusDone {
-				if _, err := st.UpdateTask(ctx, task.ID, func(t *boot.Task) error { return t.SetStatus(boot.StatusDoing, now) }); err != nil {
+				if _, err := st.UpdateTask(ctx, task.ID, func(t *boot.Task) error { return storetest.SetStatus(t, boot.StatusDoing, now) }); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if _, err := st.UpdateTask(ctx, task.ID, func(t *boot.Task) error { return t.SetStatus(s, now) }); err != nil {
+			if _, err := st.UpdateTask(ctx, task.ID, func(t *boot.Task) error { return storetest.SetStatus(t, s, now) }); err != nil {
 				t.Fatalf("UpdateTask(%s → %s) = %v", name, s, err)
 			}
 		}

@@ -11,11 +11,11 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/byoi/byoi/boot"
 	"github.com/byoi/byoi/ipxe"
 	"github.com/byoi/byoi/server/auth"
 	"github.com/byoi/byoi/server/dhcp"
 	byoihttp "github.com/byoi/byoi/server/http"
+	"github.com/byoi/byoi/server/lifecycle"
 	"github.com/byoi/byoi/server/tftp"
 	"github.com/byoi/byoi/store"
 	"github.com/prometheus/client_golang/prometheus"
@@ -168,7 +168,7 @@ func apiListener(cfg serveConfig) (net.Listener, error) {
 
 // Compile-time check that the store satisfies the consumers' interfaces.
 var (
-	_ dhcp.Store    = (*store.Store)(nil)
-	_ auth.Store    = (*store.Store)(nil)
-	_ boot.Registry = (*store.Store)(nil)
+	_ dhcp.Store      = (*store.Store)(nil)
+	_ auth.Store      = (*store.Store)(nil)
+	_ lifecycle.Store = (*store.Store)(nil)
 )

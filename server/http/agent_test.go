@@ -40,6 +40,18 @@ func bootInstaller(t *testing.T, e *env, name, mac, body string) string {
 	return scriptToken(t, e.do("GET", "/ipxe/machine?platform=efi&buildarch=x86_64&mac="+mac, "", "").Body.String())
 }
 
+// bootInstallerSmall is bootInstaller for servers whose body limit is too
+// small for a reinstall request: the task is created through the lifecycle.
+func bootInstallerSmall(t *testing.T, e *env, name, mac string) string {
+	t.Helper()
+	e.addMachine(boot.Machine{Name: name, MACs: []string{mac}})
+	spec := boot.InstallSpec{ImageURL: "https://img.example/debian.raw", ImageType: "raw"}
+	if _, err := e.srv.lc.Create(context.Background(), name, spec, ""); err != nil {
+		t.Fatalf("Create(%s) = %v", name, err)
+	}
+	return scriptToken(t, e.do("GET", "/ipxe/machine?platform=efi&buildarch=x86_64&mac="+mac, "", "").Body.String())
+}
+
 func TestAgentInstallSuccess(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)

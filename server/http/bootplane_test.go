@@ -11,6 +11,7 @@ import (
 
 	"github.com/byoi/byoi/boot"
 	"github.com/byoi/byoi/boot/agentapi"
+	"github.com/byoi/byoi/server/lifecycle"
 )
 
 const scriptQuery = "/ipxe/machine?mac=52-54-00-00-00-01&platform=efi&buildarch=x86_64&uuid=8c5f7a1e-0000-4000-8000-000000000001"
@@ -64,7 +65,7 @@ func TestMachineScript(t *testing.T) {
 	}
 	tok1 := scriptToken(t, script)
 	task, _ := e.st.ActiveTask(ctx, "web-1")
-	if task.TokenHash != hashToken(tok1) || strings.Contains(task.TokenHash, tok1) {
+	if task.TokenHash != lifecycle.HashToken(tok1) || strings.Contains(task.TokenHash, tok1) {
 		t.Errorf("stored token hash = %q, want sha256 of the handed-out token", task.TokenHash)
 	}
 	// Each installer boot gets a new token; the old one stops working.

@@ -17,6 +17,7 @@ import (
 	"github.com/byoi/byoi/boot"
 	"github.com/byoi/byoi/boot/agentapi"
 	"github.com/byoi/byoi/server/auth"
+	"github.com/byoi/byoi/server/lifecycle"
 	"github.com/byoi/byoi/store"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -264,7 +265,7 @@ func checkNoSecrets(t *testing.T, se *secureEnv, seen []exchange, tokens, extra 
 	}
 	for n, tok := range tokens {
 		secrets["installer token of "+n] = tok
-		secrets["installer token hash of "+n] = hashToken(tok)
+		secrets["installer token hash of "+n] = lifecycle.HashToken(tok)
 	}
 	for name, s := range secrets {
 		secrets[name+" (base64)"] = base64.StdEncoding.EncodeToString([]byte(s))

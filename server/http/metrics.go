@@ -2,7 +2,6 @@ package http
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	nethttp "net/http"
 	"strconv"
@@ -108,12 +107,13 @@ func (m *metrics) middleware(next nethttp.Handler) nethttp.Handler {
 
 func (m *metrics) wrapUnmatched(h nethttp.Handler) nethttp.Handler { return m.count("unmatched", h) }
 
-// observeDuration records a finished task's install time.
-func (s *Server) observeDuration(t boot.Task) {
-	if t.StartDate.IsZero() || t.DoneDate.Before(t.StartDate) {
+// observeDuration records a finished task's install time, from its
+// installer's start (tasks that never started are not counted).
+func (m *metrics) observeDuration(t boot.Task) {
+	if t.InstallerStarted.IsZero() || t.DoneDate.Before(t.InstallerStarted) {
 		return
 	}
-	s.metrics.installDuration.WithLabelValues(string(t.Status)).Observe(t.DoneDate.Sub(t.StartDate).Seconds())
+	m.installDuration.WithLabelValues(string(t.Status)).Observe(t.DoneDate.Sub(t.InstallerStarted).Seconds())
 }
 
 // taskCollector reports the number of tasks by status, read from the store
@@ -142,6 +142,22 @@ func (c *taskCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-func isStoreSentinel(err error) bool {
-	return errors.Is(err, boot.ErrNotFound) || errors.Is(err, boot.ErrConflict)
+// droppedCollector reports what byoi refused to keep from the boot
+// network: discovered machines deleted over the store's cap, events pruned
+// from the front of a machine's history, unknown MACs not recorded because
+// their source exceeded the discovery rate.
+type droppedCollector struct {
+	st *store.Store
+	lc func() uint64
+}
+
+var droppedDesc = prometheus.NewDesc("byoi_dropped_total", "Records byoi did not keep to bound what the boot network can make it store, by kind.", []string{"kind"}, nil)
+
+func (c *droppedCollector) Describe(ch chan<- *prometheus.Desc) { ch <- droppedDesc }
+
+func (c *droppedCollector) Collect(ch chan<- prometheus.Metric) {
+	d := c.st.Dropped()
+	for kind, n := range map[string]uint64{"discovered_machines": d.DiscoveredMachines, "events": d.Events, "discovery_rate": c.lc()} {
+		ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(n), kind)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/byoi/byoi/boot"
+	"github.com/byoi/byoi/server/lifecycle"
 	"github.com/gorilla/mux"
 )
 
@@ -194,21 +195,12 @@ func (s *Server) deleteMachine(w nethttp.ResponseWriter, r *nethttp.Request, _ [
 
 func (s *Server) createTask(w nethttp.ResponseWriter, r *nethttp.Request, body []byte) {
 	name := mux.Vars(r)["name"]
-	m, err := s.st.Machine(r.Context(), name)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if m.Discovered {
-		s.fail(w, r, errorf(nethttp.StatusConflict, "Machine %s was discovered and is not adopted yet: give it a name with PUT /api/v1/machines/%s first", name, name))
-		return
-	}
 	var spec boot.InstallSpec
 	if err := decodeStrict(body, &spec); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	t, err := s.startInstall(r.Context(), name, spec)
+	t, err := s.lc.Create(r.Context(), name, spec, lifecycle.FunctionReinstall)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -229,7 +221,7 @@ func taskID(r *nethttp.Request) (int64, error) {
 	raw := mux.Vars(r)["id"]
 	id, err := strconv.ParseInt(raw, 10, 64)
 	if err != nil || id <= 0 {
-		return 0, errorf(nethttp.StatusBadRequest, "Invalid task id %q: a positive integer is expected", raw)
+		return 0, errorf(nethttp.StatusBadRequest, "Invalid task id %s: a positive integer is expected", boot.Quote(raw))
 	}
 	return id, nil
 }
@@ -258,7 +250,7 @@ func (s *Server) cancelTaskHandler(w nethttp.ResponseWriter, r *nethttp.Request,
 	if p, ok := PrincipalFrom(r.Context()); ok {
 		who = "credential " + p.CredentialID
 	}
-	t, err := s.cancelTask(r.Context(), id, "Cancelled by "+who)
+	t, err := s.lc.Cancel(r.Context(), id, "Cancelled by "+who)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -147,7 +147,11 @@ func TestBodyLimit(t *testing.T) {
 	if got := apiErr(t, w); w.Code != 413 || got.Message != "Request body too large: at most 64 bytes" {
 		t.Errorf("oversized body = %d %+v, want 413", w.Code, got)
 	}
-	if w := e.do("POST", "/agent/v1/progress", "Bearer x", strings.Repeat("x", 100)); w.Code != 413 {
-		t.Errorf("oversized agent body = %d, want 413", w.Code)
+	if w := e.do("POST", "/agent/v1/progress", "Bearer x", strings.Repeat("x", 100)); w.Code != 401 {
+		t.Errorf("oversized agent body with an unknown token = %d, want 401 (decided from the headers)", w.Code)
+	}
+	tok := bootInstallerSmall(t, e, "web-2", "52:54:00:00:00:02")
+	if w := e.do("POST", "/agent/v1/progress", "Bearer "+tok, strings.Repeat("x", 100)); w.Code != 413 {
+		t.Errorf("oversized agent body with a live token = %d, want 413", w.Code)
 	}
 }

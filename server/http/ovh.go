@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/byoi/byoi/boot"
+	"github.com/byoi/byoi/server/lifecycle"
 	"github.com/gorilla/mux"
 )
 
@@ -143,7 +144,7 @@ func (s *Server) ovhInstall(decode func([]byte) (boot.InstallSpec, error)) bodyH
 			s.fail(w, r, err)
 			return
 		}
-		t, err := s.startInstall(r.Context(), name, spec)
+		t, err := s.lc.Create(r.Context(), name, spec, lifecycle.FunctionReinstall)
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -196,7 +197,7 @@ func (s *Server) ovhTask(w nethttp.ResponseWriter, r *nethttp.Request, _ []byte)
 	raw := mux.Vars(r)["taskId"]
 	id, err := strconv.ParseInt(raw, 10, 64)
 	if err != nil {
-		writeError(w, nethttp.StatusBadRequest, fmt.Sprintf("Invalid taskId %q: an integer is expected", raw))
+		writeError(w, nethttp.StatusBadRequest, fmt.Sprintf("Invalid taskId %s: an integer is expected", boot.Quote(raw)))
 		return
 	}
 	t, err := s.st.Task(r.Context(), id)

@@ -38,7 +38,7 @@ func TestOVHValidationMessages(t *testing.T) {
 		{"reinstall user data not base64", "/reinstall", `{"operatingSystem":"byoi_64","customizations":{"imageURL":"http://a/b","imageType":"raw","configDriveUserData":"not base64!"}}`, 400, "Invalid configDriveUserData: not valid base64, and not a cloud-init document in clear (#cloud-config, #!…, MIME multipart)"},
 		{"reinstall bad checksum type", "/reinstall", `{"operatingSystem":"byoi_64","customizations":{"imageURL":"http://a/b","imageType":"raw","imageCheckSum":"ab","imageCheckSumType":"crc32"}}`, 400, `Bad checkSumType "crc32", expected: md5, sha1, sha256, sha512.`},
 		{"reinstall short md5", "/reinstall", `{"operatingSystem":"byoi_64","customizations":{"imageURL":"http://a/b","imageType":"raw","imageCheckSum":"ab","imageCheckSumType":"md5"}}`, 400, "Bad checkSum for checkSumType md5: expected 32 hexadecimal characters"},
-		{"reinstall header with newline", "/reinstall", `{"operatingSystem":"byoi_64","customizations":{"imageURL":"http://a/b","imageType":"raw","httpHeaders":{"X":"a\nb"}}}`, 400, `Invalid httpHeaders value for "X": no line breaks allowed`},
+		{"reinstall header with newline", "/reinstall", `{"operatingSystem":"byoi_64","customizations":{"imageURL":"http://a/b","imageType":"raw","httpHeaders":{"X":"a\nb"}}}`, 400, `Invalid httpHeaders value for "X": at most 8192 bytes, no line breaks`},
 		{"reinstall bad efi path", "/reinstall", `{"operatingSystem":"byoi_64","customizations":{"imageURL":"http://a/b","imageType":"raw","efiBootloaderPath":"\\efi\\..\\x.efi"}}`, 400, `invalid efiBootloaderPath "\\efi\\..\\x.efi": no . or .. components`},
 		{"reinstall byolinux", "/reinstall", `{"operatingSystem":"byolinux_64","customizations":{"imageURL":"http://a/b","imageType":"qcow2"}}`, 400, "operatingSystem byolinux_64 is not supported by this byoi server yet"},
 		{"reinstall bad JSON", "/reinstall", `{"operatingSystem":`, 400, "Invalid JSON body: truncated JSON"},
@@ -75,7 +75,7 @@ func TestOVHValidationMessages(t *testing.T) {
 
 func TestOVHUnknownMachine(t *testing.T) {
 	e := newEnv(t)
-	d, err := e.st.RecordDiscovered(context.Background(), "52:54:00:00:00:99", "efi/x86_64", t0)
+	d, _, err := e.st.RecordBoot(context.Background(), "52:54:00:00:00:99", "efi/x86_64", t0, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -94,7 +94,7 @@ func decodeInstallStart(body []byte) (boot.InstallSpec, error) {
 	headers := map[int]*keyValue{}
 	for _, kv := range b.UserMetadata {
 		if seen[kv.Key] {
-			return boot.InstallSpec{}, invalidf("userMetadata key %q is given twice", kv.Key)
+			return boot.InstallSpec{}, invalidf("userMetadata key %s is given twice", boot.Quote(kv.Key))
 		}
 		seen[kv.Key] = true
 		if m := headerMetaRE.FindStringSubmatch(kv.Key); m != nil {
@@ -151,7 +151,7 @@ func setMetadata(spec *boot.InstallSpec, kv keyValue) error {
 	case "hostname":
 		spec.Hostname = kv.Value
 	default:
-		return invalidf("Unknown userMetadata key %q", kv.Key)
+		return invalidf("Unknown userMetadata key %s", boot.Quote(kv.Key))
 	}
 	return nil
 }
@@ -172,7 +172,7 @@ func collectHeaders(spec *boot.InstallSpec, headers map[int]*keyValue) error {
 			spec.HTTPHeaders = map[string]string{}
 		}
 		if _, dup := spec.HTTPHeaders[h.Key]; dup {
-			return invalidf("HTTP header %q is given twice", h.Key)
+			return invalidf("HTTP header %s is given twice", boot.Quote(h.Key))
 		}
 		spec.HTTPHeaders[h.Key] = h.Value
 	}
@@ -202,7 +202,7 @@ func (kvs *keyValues) UnmarshalJSON(b []byte) error {
 	m := make(map[string]string, len(list))
 	for _, kv := range list {
 		if _, dup := m[kv.Key]; dup {
-			return invalidf("key %q is given twice", kv.Key)
+			return invalidf("key %s is given twice", boot.Quote(kv.Key))
 		}
 		m[kv.Key] = kv.Value
 	}

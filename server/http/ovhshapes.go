@@ -2,6 +2,7 @@ package http
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"hash/fnv"
 	"time"
@@ -70,10 +71,9 @@ func toOVHTask(t boot.Task) ovhTaskJSON {
 	if t.Message != "" {
 		comment = t.Message
 	}
-	start := t.Created
-	if start.IsZero() { // tasks stored before Created existed
-		start = t.LastUpdate
-	}
+	// OVH's startDate is the creation date; tasks stored before StartDate
+	// meant that have their Created.
+	start := cmp.Or(t.StartDate, t.Created, t.LastUpdate)
 	return ovhTaskJSON{
 		TaskID: t.ID, Function: t.Function, Comment: comment, Status: string(t.Status),
 		LastUpdate: ovhDate(t.LastUpdate), StartDate: ovhDate(start), DoneDate: ovhDate(t.DoneDate),

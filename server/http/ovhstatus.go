@@ -2,11 +2,11 @@ package http
 
 import (
 	"cmp"
-	"errors"
 	nethttp "net/http"
 	"time"
 
 	"github.com/byoi/byoi/boot"
+	"github.com/byoi/byoi/server/lifecycle"
 	"github.com/gorilla/mux"
 )
 
@@ -82,7 +82,7 @@ func (s *Server) ovhBYOIPost(w nethttp.ResponseWriter, r *nethttp.Request, body 
 		s.fail(w, r, err)
 		return
 	}
-	if _, err := s.startInstall(r.Context(), name, spec); err != nil {
+	if _, err := s.lc.Create(r.Context(), name, spec, lifecycle.FunctionReinstall); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -133,17 +133,9 @@ func (s *Server) ovhBYOIDelete(w nethttp.ResponseWriter, r *nethttp.Request, _ [
 		s.fail(w, r, err)
 		return
 	}
-	t, err := s.st.ActiveTask(r.Context(), name)
-	switch {
-	case errors.Is(err, boot.ErrNotFound):
-	case err != nil:
+	if _, _, err := s.lc.CancelActive(r.Context(), name, "Cancelled by DELETE bringYourOwnImage"); err != nil {
 		s.fail(w, r, err)
 		return
-	default:
-		if _, err := s.cancelTask(r.Context(), t.ID, "Cancelled by DELETE bringYourOwnImage"); err != nil {
-			s.fail(w, r, err)
-			return
-		}
 	}
 	writeJSON(w, nethttp.StatusOK, nil)
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/byoi/byoi/boot"
 	"github.com/byoi/byoi/boot/agentapi"
+	"github.com/byoi/byoi/server/lifecycle"
 )
 
 // TestRedaction plants secrets in httpHeaders and configDriveUserData
@@ -57,7 +58,7 @@ func TestRedaction(t *testing.T) {
 	}
 	e.api("POST", "/api/v1/tasks/2/cancel", "", 200)
 
-	secrets := []string{canaryHeader, "CANARY-userdata-secret", "Q0FOQVJZ", tok, hashToken(tok)}
+	secrets := []string{canaryHeader, "CANARY-userdata-secret", "Q0FOQVJZ", tok, lifecycle.HashToken(tok)}
 	for i, body := range e.bodies {
 		check := secrets
 		if strings.HasPrefix(body, "#!ipxe") {

@@ -108,8 +108,11 @@ func errorf(status int, format string, a ...any) error {
 func (s *Server) fail(w nethttp.ResponseWriter, r *nethttp.Request, err error) {
 	var he *httpError
 	var ve *boot.ValidationError
+	if lhe, ok := lifecycleError(err); ok {
+		he = lhe
+	}
 	switch {
-	case errors.As(err, &he):
+	case he != nil || errors.As(err, &he):
 		writeError(w, he.status, he.msg)
 	case errors.As(err, &ve):
 		writeError(w, nethttp.StatusBadRequest, ve.Msg)

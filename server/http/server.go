@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/byoi/byoi/boot"
+	"github.com/byoi/byoi/server/lifecycle"
 	"github.com/byoi/byoi/store"
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
@@ -120,9 +121,11 @@ type Config struct {
 	// EventsShown is how many recent events GET /api/v1/machines/{name} shows.
 	EventsShown int
 	// InstallerTimeout is how long a task in doing may go without a report
-	// from its installer before the watchdog ends it in ovhError (see
-	// watchdog.go). 0: DefaultInstallerTimeout.
+	// from its installer before the lifecycle's watchdog ends it in
+	// ovhError. 0: lifecycle.DefaultInstallerTimeout.
 	InstallerTimeout time.Duration
+	// Discovery bounds how fast one source may create discovered machines.
+	Discovery lifecycle.DiscoveryLimit
 }
 
 func (c *Config) setDefaults() error {
@@ -183,16 +186,14 @@ func (c *Config) setDefaults() error {
 	if c.EventsShown <= 0 {
 		c.EventsShown = DefaultEventsShown
 	}
-	if c.InstallerTimeout <= 0 {
-		c.InstallerTimeout = DefaultInstallerTimeout
-	}
 	return nil
 }
 
 // Server serves byoi's HTTP routes.
 type Server struct {
 	cfg     Config
-	st      *store.Store
+	st      *store.Store // machines and reads; task writes go through lc
+	lc      *lifecycle.Lifecycle
 	log     *slog.Logger
 	metrics *metrics
 	router  *mux.Router
@@ -212,6 +213,13 @@ func New(cfg Config, st *store.Store) (*Server, error) {
 		return nil, fmt.Errorf("http server: %w", err)
 	}
 	s.metrics = m
+	s.lc = lifecycle.New(st, lifecycle.Config{
+		InstallerTimeout: cfg.InstallerTimeout, Now: cfg.Now, Logger: cfg.Logger, Discovery: cfg.Discovery,
+		OnEnd: m.observeDuration, OnWritten: func(n int64) { m.bytesWritten.Add(float64(n)) },
+	})
+	if err := cfg.Registerer.Register(&droppedCollector{st: st, lc: s.lc.Limited}); err != nil {
+		return nil, fmt.Errorf("http server: register metrics: %w", err)
+	}
 	s.router = s.routes()
 	return s, nil
 }
@@ -221,8 +229,8 @@ func (s *Server) Handler() nethttp.Handler { return s.router }
 
 // Serve answers every route on l until ctx ends, then shuts down
 // gracefully (waiting up to five seconds for requests in flight). It
-// returns nil when stopped by ctx. It also runs the installer watchdog (see
-// CheckInstallers).
+// returns nil when stopped by ctx. It also runs the lifecycle's installer
+// watchdog.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	return s.serve(ctx, []servedListener{{l, s.router}})
 }
@@ -247,7 +255,7 @@ func (s *Server) serve(ctx context.Context, ls []servedListener) error {
 	watchdogDone := make(chan struct{})
 	go func() {
 		defer close(watchdogDone)
-		s.runWatchdog(wctx, watchdogInterval(s.cfg.InstallerTimeout))
+		s.lc.Run(wctx)
 	}()
 	defer func() { stopWatchdog(); <-watchdogDone }() // the store may be closed right after
 	servers := make([]*nethttp.Server, len(ls))
@@ -362,6 +370,10 @@ func (s *Server) baseURL(r *nethttp.Request) string {
 	}
 	return scheme + "://" + r.Host
 }
+
+// CheckInstallers runs the lifecycle's watchdog once (Serve runs it
+// periodically); it returns how many tasks it ended.
+func (s *Server) CheckInstallers(ctx context.Context) (int, error) { return s.lc.CheckInstallers(ctx) }
 
 // event appends a machine event, logging (not failing) on error: the
 // history is a record, not a precondition.

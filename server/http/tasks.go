@@ -1,19 +1,13 @@
 package http
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	nethttp "net/http"
-	"sort"
 
 	"github.com/byoi/byoi/boot"
-)
-
-// Task functions, as OVH names them in dedicated.server.Task.
-const (
-	functionReinstall = "reinstallServer"
+	"github.com/byoi/byoi/server/lifecycle"
 )
 
 // machine returns a registered machine or an error the API can show: OVH's
@@ -27,83 +21,34 @@ func (s *Server) machine(ctx context.Context, name string) (boot.Machine, error)
 }
 
 func notFoundMachine(name string) error {
-	return errorf(nethttp.StatusNotFound, "The requested object (serviceName = %s) does not exist", name)
+	return errorf(nethttp.StatusNotFound, "The requested object (serviceName = %s) does not exist", boot.Clip(name))
 }
 
-// startInstall validates spec and creates a todo task for the machine.
-// Nothing is stored when the spec or the machine is refused.
-func (s *Server) startInstall(ctx context.Context, name string, spec boot.InstallSpec) (boot.Task, error) {
-	m, err := s.machine(ctx, name)
-	if err != nil {
-		return boot.Task{}, err
+// lifecycleError phrases a refused lifecycle operation for the API, with
+// OVH's wording where OVH has one. ok is false for other errors.
+func lifecycleError(err error) (he *httpError, ok bool) {
+	var e *lifecycle.Error
+	if !errors.As(err, &e) {
+		return nil, false
 	}
-	if err := spec.Validate(); err != nil {
-		return boot.Task{}, err
-	}
-	if spec.DiskGroupID != 0 && len(m.DiskGroups) > 0 {
-		if _, ok := m.DiskGroups[spec.DiskGroupID]; !ok {
-			return boot.Task{}, errorf(nethttp.StatusBadRequest, "Invalid diskGroupId %d: this server has disk groups %v", spec.DiskGroupID, diskGroupIDs(m))
+	switch e.Kind {
+	case lifecycle.KindNoMachine:
+		return notFoundMachine(e.Machine).(*httpError), true
+	case lifecycle.KindNotAdopted:
+		return &httpError{nethttp.StatusConflict, fmt.Sprintf("Machine %s was discovered and is not adopted yet: give it a name with PUT /api/v1/machines/%s first", boot.Clip(e.Machine), boot.Clip(e.Machine))}, true
+	case lifecycle.KindActive:
+		if e.TaskID == 0 {
+			return &httpError{nethttp.StatusConflict, fmt.Sprintf("An installation is already in progress on server %s", e.Machine)}, true
 		}
+		return &httpError{nethttp.StatusConflict, fmt.Sprintf("An installation is already in progress on server %s (task %d): cancel it or wait for it to end", e.Machine, e.TaskID)}, true
+	case lifecycle.KindBadDiskGroup:
+		return &httpError{nethttp.StatusBadRequest, fmt.Sprintf("Invalid diskGroupId %d: this server has disk groups %v", e.DiskGroup, e.DiskGroups)}, true
+	case lifecycle.KindNoTask:
+		return &httpError{nethttp.StatusNotFound, fmt.Sprintf("The requested object (taskId = %d) does not exist", e.TaskID)}, true
+	case lifecycle.KindTaskEnded:
+		return &httpError{nethttp.StatusConflict, fmt.Sprintf("Task %d is already %s", e.TaskID, e.Status)}, true
 	}
-	if active, err := s.st.ActiveTask(ctx, name); err == nil {
-		if !s.stalled(active, s.cfg.Now()) {
-			return boot.Task{}, activeTaskConflict(name, active.ID)
-		}
-		if ended, err := s.expireIfStalled(ctx, active.ID); err != nil || !ended {
-			return boot.Task{}, cmp.Or(err, activeTaskConflict(name, active.ID))
-		}
-	} else if !errors.Is(err, boot.ErrNotFound) {
-		return boot.Task{}, err
-	}
-	now := s.cfg.Now()
-	t, err := s.st.CreateTask(ctx, boot.Task{
-		Machine: name, Function: functionReinstall, Status: boot.StatusTodo,
-		Comment: "Installing " + spec.OperatingSystem,
-		Spec:    spec, Steps: boot.NewSteps(), Created: now, LastUpdate: now,
-	})
-	if errors.Is(err, boot.ErrConflict) { // lost a race with another request
-		return boot.Task{}, activeTaskConflict(name, 0)
-	}
-	if err != nil {
-		return boot.Task{}, err
-	}
-	s.log.Info("task created", "machine", name, "task", t.ID, "imageType", spec.ImageType)
-	s.event(ctx, name, t.ID, boot.EventTaskCreated, fmt.Sprintf("%s %s (%s)", t.Function, spec.OperatingSystem, spec.ImageType))
-	return t, nil
-}
-
-func activeTaskConflict(name string, id int64) error {
-	if id == 0 {
-		return errorf(nethttp.StatusConflict, "An installation is already in progress on server %s", name)
-	}
-	return errorf(nethttp.StatusConflict, "An installation is already in progress on server %s (task %d): cancel it or wait for it to end", name, id)
-}
-
-func diskGroupIDs(m boot.Machine) []int {
-	ids := make([]int, 0, len(m.DiskGroups))
-	for id := range m.DiskGroups {
-		ids = append(ids, id)
-	}
-	sort.Ints(ids)
-	return ids
-}
-
-// cancelTask moves an active task to cancelled. The machine's boot mode
-// does not change.
-func (s *Server) cancelTask(ctx context.Context, id int64, why string) (boot.Task, error) {
-	t, err := s.st.UpdateTask(ctx, id, func(t *boot.Task) error {
-		if !t.Status.Active() {
-			return errorf(nethttp.StatusConflict, "Task %d is already %s", t.ID, t.Status)
-		}
-		t.Message = why
-		return t.SetStatus(boot.StatusCancelled, s.cfg.Now())
-	})
-	if err != nil {
-		return boot.Task{}, err
-	}
-	s.log.Info("task cancelled", "machine", t.Machine, "task", t.ID)
-	s.event(ctx, t.Machine, t.ID, boot.EventTaskCancelled, why)
-	return t, nil
+	return nil, false
 }
 
 // latestTask is the machine's newest task, or ok=false.

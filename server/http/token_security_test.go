@@ -9,6 +9,7 @@ import (
 
 	"github.com/byoi/byoi/boot"
 	"github.com/byoi/byoi/boot/agentapi"
+	"github.com/byoi/byoi/server/lifecycle"
 )
 
 // TestInstallerTokenScope: an installer token is bound to one task. A new
@@ -76,7 +77,7 @@ func TestInstallerTokenScope(t *testing.T) {
 			t.Errorf("the store file holds %s in clear", name)
 		}
 	}
-	if !bytes.Contains(db, []byte(hashToken(tokA))) {
+	if !bytes.Contains(db, []byte(lifecycle.HashToken(tokA))) {
 		t.Errorf("the store file lacks the hash of a's token: is this the right file?")
 	}
 }

@@ -188,25 +188,6 @@ func TestServeRunsWatchdog(t *testing.T) {
 	t.Errorf("task still active 5 s after Serve started with a 1 s watchdog")
 }
 
-func TestWatchdogInterval(t *testing.T) {
-	tests := []struct {
-		timeout, want time.Duration
-	}{
-		{time.Second, time.Second},
-		{time.Minute, 6 * time.Second},
-		{DefaultInstallerTimeout, time.Minute},
-	}
-	for _, tc := range tests {
-		if got := watchdogInterval(tc.timeout); got != tc.want {
-			t.Errorf("watchdogInterval(%v) = %v, want %v", tc.timeout, got, tc.want)
-		}
-	}
-	var c Config
-	if err := c.setDefaults(); err != nil || c.InstallerTimeout != 15*time.Minute {
-		t.Errorf("zero Config InstallerTimeout = %v, %v; want 15m", c.InstallerTimeout, err)
-	}
-}
-
 func taskStatuses(ts []boot.Task) []boot.Status {
 	out := make([]boot.Status, len(ts))
 	for i, t := range ts {

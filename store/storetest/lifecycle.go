@@ -12,9 +12,9 @@ import (
 func testRenameMachine(t *testing.T, open Opener) {
 	ctx := context.Background()
 	s := openClean(t, open)
-	d, err := s.RecordDiscovered(ctx, "52:54:00:00:00:07", "efi/x86_64", t0)
+	d, _, err := s.RecordBoot(ctx, "52:54:00:00:00:07", "efi/x86_64", t0, true)
 	if err != nil {
-		t.Fatalf("RecordDiscovered() = %v", err)
+		t.Fatalf("RecordBoot() = %v", err)
 	}
 	if _, err := s.AppendEvent(ctx, boot.Event{Machine: d.Name, Kind: boot.EventDiscovered, Time: t0}); err != nil {
 		t.Fatalf("AppendEvent() = %v", err)
@@ -49,7 +49,7 @@ func testRenameMachine(t *testing.T, open Opener) {
 	if !errors.Is(err, boot.ErrConflict) {
 		t.Errorf("UpdateMachine(rename with active task) = %v, want ErrConflict", err)
 	}
-	if _, err := s.UpdateTask(ctx, task.ID, func(t *boot.Task) error { return t.SetStatus(boot.StatusCancelled, t0) }); err != nil {
+	if _, err := s.UpdateTask(ctx, task.ID, func(t *boot.Task) error { return SetStatus(t, boot.StatusCancelled, t0) }); err != nil {
 		t.Fatalf("UpdateTask(cancel) = %v", err)
 	}
 	if _, err := s.UpdateMachine(ctx, "db-1", func(m *boot.Machine) error { m.Name = "db-2"; return nil }); err != nil {
@@ -71,7 +71,7 @@ func testDeleteMachine(t *testing.T, open Opener) {
 	}
 	_, err := s.UpdateTask(ctx, task.ID, func(t *boot.Task) error {
 		t.TokenHash = "aa11"
-		return t.SetStatus(boot.StatusDone, t0)
+		return SetStatus(t, boot.StatusDone, t0)
 	})
 	if err != nil {
 		t.Fatalf("UpdateTask(done) = %v", err)
@@ -112,52 +112,53 @@ func testDeleteMachine(t *testing.T, open Opener) {
 func testDiscovered(t *testing.T, open Opener) {
 	ctx := context.Background()
 	s := openClean(t, open)
-	m, err := s.RecordDiscovered(ctx, "52-54-00-AB-CD-EF", "pcbios/i386", t0)
-	if err != nil {
-		t.Fatalf("RecordDiscovered() = %v", err)
+	if _, _, err := s.RecordBoot(ctx, "52-54-00-AB-CD-EF", "pcbios/i386", t0, false); !errors.Is(err, boot.ErrNotFound) {
+		t.Errorf("RecordBoot(unknown, create false) = %v, want ErrNotFound", err)
+	}
+	if ms, _ := s.Machines(ctx); len(ms) != 0 {
+		t.Errorf("Machines() after RecordBoot(create false) = %d machines, want none", len(ms))
+	}
+	m, created, err := s.RecordBoot(ctx, "52-54-00-AB-CD-EF", "pcbios/i386", t0, true)
+	if err != nil || !created {
+		t.Fatalf("RecordBoot() = created %v, %v; want created, nil", created, err)
 	}
 	want := boot.Machine{
 		Name: "discovered-525400abcdef", MACs: []string{"52:54:00:ab:cd:ef"}, Discovered: true,
 		LastSeen: t0, LastClient: "pcbios/i386", Created: t0,
 	}
 	if diff := cmp.Diff(want, m); diff != "" {
-		t.Errorf("RecordDiscovered() mismatch (-want +got):\n%s", diff)
+		t.Errorf("RecordBoot() mismatch (-want +got):\n%s", diff)
 	}
 	later := t0.Add(90e9)
-	m, err = s.RecordDiscovered(ctx, "52:54:00:ab:cd:ef", "efi/x86_64", later)
-	if err != nil {
-		t.Fatalf("RecordDiscovered(again) = %v", err)
+	m, created, err = s.RecordBoot(ctx, "52:54:00:ab:cd:ef", "efi/x86_64", later, true)
+	if err != nil || created {
+		t.Fatalf("RecordBoot(again) = created %v, %v; want not created, nil", created, err)
 	}
 	want.LastSeen, want.LastClient = later, "efi/x86_64"
 	if diff := cmp.Diff(want, m); diff != "" {
-		t.Errorf("RecordDiscovered(again) mismatch (-want +got):\n%s", diff)
+		t.Errorf("RecordBoot(again) mismatch (-want +got):\n%s", diff)
 	}
 	ms, _ := s.Machines(ctx)
 	if len(ms) != 1 {
 		t.Errorf("Machines() after two sightings = %d machines, want 1", len(ms))
 	}
-	mustMachine(t, s, "known", "52:54:00:00:00:01")
-	m, err = s.RecordDiscovered(ctx, "52:54:00:00:00:01", "efi/x86_64", later)
-	if err != nil || m.Name != "known" || m.Discovered || !m.LastSeen.Equal(later) {
-		t.Errorf("RecordDiscovered(known MAC) = %+v, %v, want machine known touched", m, err)
-	}
-	if _, err := s.RecordDiscovered(ctx, "nonsense", "", t0); err == nil {
-		t.Errorf("RecordDiscovered(nonsense) = nil, want an error")
+	if _, _, err := s.RecordBoot(ctx, "nonsense", "", t0, true); err == nil {
+		t.Errorf("RecordBoot(nonsense) = nil, want an error")
 	}
 }
 
-func testTouchMachine(t *testing.T, open Opener) {
+func testRecordBootKnown(t *testing.T, open Opener) {
 	ctx := context.Background()
 	s := openClean(t, open)
-	mustMachine(t, s, "a")
-	if err := s.TouchMachine(ctx, "a", "efi/arm64", t0); err != nil {
-		t.Fatalf("TouchMachine(a) = %v", err)
+	mustMachine(t, s, "known", "52:54:00:00:00:01")
+	for _, create := range []bool{false, true} {
+		m, created, err := s.RecordBoot(ctx, "52:54:00:00:00:01", "efi/arm64", t0, create)
+		if err != nil || created || m.Name != "known" || m.Discovered {
+			t.Errorf("RecordBoot(known MAC, create %v) = %s created %v, %v; want known, not created", create, m.Name, created, err)
+		}
 	}
-	m, _ := s.Machine(ctx, "a")
+	m, _ := s.Machine(ctx, "known")
 	if !m.LastSeen.Equal(t0) || m.LastClient != "efi/arm64" {
-		t.Errorf("Machine(a) after touch = %v %q, want %v efi/arm64", m.LastSeen, m.LastClient, t0)
-	}
-	if err := s.TouchMachine(ctx, "missing", "", t0); !errors.Is(err, boot.ErrNotFound) {
-		t.Errorf("TouchMachine(missing) = %v, want ErrNotFound", err)
+		t.Errorf("Machine(known) after RecordBoot = %v %q, want %v efi/arm64", m.LastSeen, m.LastClient, t0)
 	}
 }

@@ -107,8 +107,8 @@ func testMachinesSorted(t *testing.T, open Opener) {
 	for _, n := range []string{"c", "a", "b"} {
 		mustMachine(t, s, n)
 	}
-	if _, err := s.RecordDiscovered(ctx, "52:54:00:00:00:09", "pcbios", t0); err != nil {
-		t.Fatalf("RecordDiscovered() = %v", err)
+	if _, _, err := s.RecordBoot(ctx, "52:54:00:00:00:09", "pcbios", t0, true); err != nil {
+		t.Fatalf("RecordBoot() = %v", err)
 	}
 	ms, err := s.Machines(ctx)
 	if err != nil {

@@ -50,17 +50,17 @@ func testReopen(t *testing.T, open Opener) {
 	ctx := context.Background()
 	s := open(t)
 	mustMachine(t, s, "a", "52:54:00:00:00:01")
-	if _, err := s.RecordDiscovered(ctx, "52:54:00:00:00:09", "pcbios", t0); err != nil {
-		t.Fatalf("RecordDiscovered() = %v", err)
+	if _, _, err := s.RecordBoot(ctx, "52:54:00:00:00:09", "pcbios", t0, true); err != nil {
+		t.Fatalf("RecordBoot() = %v", err)
 	}
 	old := mustTask(t, s, "a", boot.StatusTodo)
-	if _, err := s.UpdateTask(ctx, old.ID, func(t *boot.Task) error { return t.SetStatus(boot.StatusDone, t0) }); err != nil {
+	if _, err := s.UpdateTask(ctx, old.ID, func(t *boot.Task) error { return SetStatus(t, boot.StatusDone, t0) }); err != nil {
 		t.Fatalf("UpdateTask(done) = %v", err)
 	}
 	task := mustTask(t, s, "a", boot.StatusTodo)
 	if _, err := s.UpdateTask(ctx, task.ID, func(t *boot.Task) error {
 		t.TokenHash = "feed"
-		return t.SetStatus(boot.StatusDoing, t0)
+		return SetStatus(t, boot.StatusDoing, t0)
 	}); err != nil {
 		t.Fatalf("UpdateTask(doing) = %v", err)
 	}

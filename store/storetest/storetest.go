@@ -29,14 +29,14 @@ type Store interface {
 	Machines(ctx context.Context) ([]boot.Machine, error)
 	UpdateMachine(ctx context.Context, name string, fn func(*boot.Machine) error) (boot.Machine, error)
 	DeleteMachine(ctx context.Context, name string) error
-	RecordDiscovered(ctx context.Context, mac, client string, now time.Time) (boot.Machine, error)
-	TouchMachine(ctx context.Context, name, client string, now time.Time) error
+	RecordBoot(ctx context.Context, mac, client string, now time.Time, create bool) (boot.Machine, bool, error)
 
 	CreateTask(ctx context.Context, t boot.Task) (boot.Task, error)
 	Task(ctx context.Context, id int64) (boot.Task, error)
 	Tasks(ctx context.Context, machine string) ([]boot.Task, error)
 	ActiveTask(ctx context.Context, machine string) (boot.Task, error)
 	UpdateTask(ctx context.Context, id int64, fn func(*boot.Task) error) (boot.Task, error)
+	UpdateTaskMachine(ctx context.Context, id int64, fn func(*boot.Task, *boot.Machine) error) (boot.Task, boot.Machine, error)
 	TaskByTokenHash(ctx context.Context, hash string) (boot.Task, error)
 
 	AppendEvent(ctx context.Context, e boot.Event) (boot.Event, error)
@@ -72,7 +72,8 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"RenameMachine", testRenameMachine},
 		{"DeleteMachine", testDeleteMachine},
 		{"Discovered", testDiscovered},
-		{"TouchMachine", testTouchMachine},
+		{"RecordBootKnown", testRecordBootKnown},
+		{"UpdateTaskMachine", testUpdateTaskMachine},
 		{"CreateTask", testCreateTask},
 		{"SecondActiveTask", testSecondActiveTask},
 		{"UpdateTask", testUpdateTask},
@@ -127,4 +128,18 @@ func newTask(machine string, st boot.Status) boot.Task {
 		},
 		Steps: boot.NewSteps(), Created: t0, LastUpdate: t0,
 	}
+}
+
+// SetStatus moves a task to next as the lifecycle would, stamping StartDate
+// (doing) and DoneDate (final), for tests that need tasks in a given state.
+// The store itself checks that the transition is allowed.
+func SetStatus(t *boot.Task, next boot.Status, now time.Time) error {
+	if next == boot.StatusDoing && t.StartDate.IsZero() {
+		t.StartDate = now
+	}
+	if next.Final() {
+		t.DoneDate = now
+	}
+	t.Status, t.LastUpdate = next, now
+	return nil
 }

@@ -60,7 +60,7 @@ func testSecondActiveTask(t *testing.T, open Opener) {
 			t.Errorf("CreateTask(a, %s) with an active task = %v, want ErrConflict", st, err)
 		}
 	}
-	if _, err := s.UpdateTask(ctx, first.ID, func(t *boot.Task) error { return t.SetStatus(boot.StatusCustomerError, t0) }); err != nil {
+	if _, err := s.UpdateTask(ctx, first.ID, func(t *boot.Task) error { return SetStatus(t, boot.StatusCustomerError, t0) }); err != nil {
 		t.Fatalf("UpdateTask(customerError) = %v", err)
 	}
 	if _, err := s.ActiveTask(ctx, "a"); !errors.Is(err, boot.ErrNotFound) {
@@ -92,7 +92,7 @@ func testUpdateTask(t *testing.T, open Opener) {
 	got, err := s.UpdateTask(ctx, task.ID, func(t *boot.Task) error {
 		t.Step(boot.StepDownload).Status = boot.StepDoing
 		t.Step(boot.StepDownload).BytesDone = 42
-		return t.SetStatus(boot.StatusDoing, t0)
+		return SetStatus(t, boot.StatusDoing, t0)
 	})
 	if err != nil {
 		t.Fatalf("UpdateTask(doing) = %v", err)
@@ -209,5 +209,54 @@ func testConcurrentUpdateTask(t *testing.T, open Opener) {
 	}
 	if n := got.Step(boot.StepWrite).BytesDone; n != workers*each {
 		t.Errorf("BytesDone after %d concurrent increments = %d, want %d", workers*each, n, workers*each)
+	}
+}
+
+func testUpdateTaskMachine(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s := openClean(t, open)
+	mustMachine(t, s, "a", "52:54:00:00:00:0a")
+	mustMachine(t, s, "b")
+	task := mustTask(t, s, "a", boot.StatusTodo)
+	gotT, gotM, err := s.UpdateTaskMachine(ctx, task.ID, func(t *boot.Task, m *boot.Machine) error {
+		m.BootMode, m.EFIBootloaderPath = boot.BootModeLocal, `\efi\debian\grubx64.efi`
+		t.TokenHash = "abc"
+		return nil
+	})
+	if err != nil || gotM.BootMode != boot.BootModeLocal || gotT.TokenHash != "abc" {
+		t.Fatalf("UpdateTaskMachine() = %+v, %+v, %v; want both changed", gotT, gotM, err)
+	}
+	if m, _ := s.Machine(ctx, "a"); m.BootMode != boot.BootModeLocal {
+		t.Errorf("Machine(a) after UpdateTaskMachine = boot mode %q, want local", m.BootMode)
+	}
+	if byTok, err := s.TaskByTokenHash(ctx, "abc"); err != nil || byTok.ID != task.ID {
+		t.Errorf("TaskByTokenHash(abc) = %d, %v; want task %d", byTok.ID, err, task.ID)
+	}
+	bad := []struct {
+		name string
+		fn   func(*boot.Task, *boot.Machine) error
+	}{
+		{"rename machine", func(_ *boot.Task, m *boot.Machine) error { m.Name = "c"; return nil }},
+		{"change MACs", func(_ *boot.Task, m *boot.Machine) error { m.MACs = nil; return nil }},
+		{"invalid machine", func(_ *boot.Task, m *boot.Machine) error { m.EFIBootloaderPath = "no-slash"; return nil }},
+		{"task back to init", func(t *boot.Task, _ *boot.Machine) error { t.Status = boot.StatusInit; return nil }},
+		{"fn fails", func(*boot.Task, *boot.Machine) error { return errSentinel }},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := s.UpdateTaskMachine(ctx, task.ID, func(t *boot.Task, m *boot.Machine) error {
+				t.Message = "must not be stored"
+				return tc.fn(t, m)
+			})
+			if err == nil {
+				t.Errorf("UpdateTaskMachine(%s) = nil, want an error", tc.name)
+			}
+		})
+	}
+	if after, _ := s.Task(ctx, task.ID); after.Message != "" {
+		t.Errorf("Task() after refused updates has message %q, want nothing stored", after.Message)
+	}
+	if m, _ := s.Machine(ctx, "a"); m.Name != "a" || len(m.MACs) != 1 || m.EFIBootloaderPath != `\efi\debian\grubx64.efi` {
+		t.Errorf("Machine(a) after refused updates = %+v, want unchanged", m)
 	}
 }
