@@ -2,8 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/byoi/byoi/boot"
@@ -25,8 +25,8 @@ func credentialsCommand() *cli.Command {
 					&cli.DurationFlag{Name: "expires", Usage: "the credential stops working after this long, e.g. 24h (default: never)"},
 				),
 			},
-			{Name: "list", Aliases: []string{"ls"}, Usage: "list credentials (never their secrets)", Flags: withClientFlags(), Action: clientAction(credentialsList)},
-			{Name: "revoke", Usage: "revoke a credential at once", ArgsUsage: "ID", Flags: withClientFlags(), Action: clientAction(credentialsRevoke)},
+			{Name: "list", Aliases: []string{"ls"}, Usage: "list credentials (never their secrets)", Flags: withClientFlags(), Action: apiAction(credentialsList)},
+			{Name: "revoke", Usage: "revoke a credential at once", ArgsUsage: "ID", Flags: withClientFlags(), Action: argAction("the credential ID", credentialsRevoke)},
 		},
 	}
 }
@@ -36,10 +36,6 @@ func credentialsCreate(c *cli.Context, args []string) error {
 		return fmt.Errorf("credentials create: unexpected arguments %q", args)
 	}
 	if err := requireFlags(c, "kind", "name"); err != nil {
-		return err
-	}
-	api, err := newAPIClient(c)
-	if err != nil {
 		return err
 	}
 	req := auth.CreateRequest{Kind: boot.CredentialKind(c.String("kind")), Name: c.String("name")}
@@ -56,58 +52,41 @@ func credentialsCreate(c *cli.Context, args []string) error {
 		}
 		req.ExpiresIn = int64(d / time.Second)
 	}
-	var iss auth.Issued
-	raw, err := api.do(c.Context, "POST", apiPath("credentials"), req, &iss)
-	if err != nil {
-		return err
-	}
-	if api.json {
-		return printJSON(c.App.Writer, raw, nil)
-	}
-	w := c.App.Writer
-	fmt.Fprintf(w, "Created %s credential %s (%s). Its secret is shown only now; store it safely.\n", iss.Kind, iss.ID, iss.Name)
-	if len(iss.Rules) > 0 {
-		fmt.Fprintf(w, "  allowed calls: %s\n", formatRules(iss.Rules))
-	}
-	if !iss.Expires.IsZero() {
-		fmt.Fprintf(w, "  expires: %s\n", formatTime(iss.Expires))
-	}
-	switch iss.Kind {
-	case boot.CredentialToken:
-		fmt.Fprintf(w, "  token: %s\n", iss.Token)
-		fmt.Fprintf(w, "Use it with --token or BYOI_TOKEN.\n")
-	case boot.CredentialOVH:
-		fmt.Fprintf(w, "  application key:    %s\n", iss.ApplicationKey)
-		fmt.Fprintf(w, "  application secret: %s\n", iss.ApplicationSecret)
-		fmt.Fprintf(w, "  consumer key:       %s\n", iss.ConsumerKey)
-		fmt.Fprintf(w, "Use them with any OVH API client, endpoint %s/1.0\n", api.base)
-	}
-	return nil
-}
-
-func credentialsList(c *cli.Context, args []string) error {
 	api, err := newAPIClient(c)
 	if err != nil {
 		return err
 	}
-	var cs []auth.CredentialView
-	raw, err := api.do(c.Context, "GET", apiPath("credentials"), nil, &cs)
-	if err != nil {
-		return err
-	}
-	if api.json {
-		return printJSON(c.App.Writer, raw, nil)
-	}
-	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tKIND\tNAME\tCREATED\tLAST USED\tEXPIRES\tALLOWED CALLS")
-	for _, cr := range cs {
-		rules := "all"
-		if len(cr.Rules) > 0 {
-			rules = formatRules(cr.Rules)
+	return exchange(c, api, "POST", apiPath("credentials"), req, func(w io.Writer, iss auth.Issued) error {
+		fmt.Fprintf(w, "Created %s credential %s (%s). Its secret is shown only now; store it safely.\n", iss.Kind, iss.ID, iss.Name)
+		if len(iss.Rules) > 0 {
+			fmt.Fprintf(w, "  allowed calls: %s\n", formatRules(iss.Rules))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cr.ID, cr.Kind, cr.Name, formatTime(cr.Created), formatTime(cr.LastUsed), formatTime(cr.Expires), rules)
-	}
-	return tw.Flush()
+		if !iss.Expires.IsZero() {
+			fmt.Fprintf(w, "  expires: %s\n", formatTime(iss.Expires))
+		}
+		switch iss.Kind {
+		case boot.CredentialToken:
+			fmt.Fprintf(w, "  token: %s\n", iss.Token)
+			fmt.Fprintf(w, "Use it with --token or BYOI_TOKEN.\n")
+		case boot.CredentialOVH:
+			fmt.Fprintf(w, "  application key:    %s\n", iss.ApplicationKey)
+			fmt.Fprintf(w, "  application secret: %s\n", iss.ApplicationSecret)
+			fmt.Fprintf(w, "  consumer key:       %s\n", iss.ConsumerKey)
+			fmt.Fprintf(w, "Use them with any OVH API client, endpoint %s/1.0\n", api.base)
+		}
+		return nil
+	})
+}
+
+func credentialsList(c *cli.Context, api *apiClient) error {
+	return exchange(c, api, "GET", apiPath("credentials"), nil, table([]string{"ID", "KIND", "NAME", "CREATED", "LAST USED", "EXPIRES", "ALLOWED CALLS"},
+		func(cr auth.CredentialView) []string {
+			rules := "all"
+			if len(cr.Rules) > 0 {
+				rules = formatRules(cr.Rules)
+			}
+			return []string{cr.ID, string(cr.Kind), cr.Name, formatTime(cr.Created), formatTime(cr.LastUsed), formatTime(cr.Expires), rules}
+		}))
 }
 
 // formatRules prints access rules as --rule takes them.
@@ -119,21 +98,6 @@ func formatRules(rules []boot.AccessRule) string {
 	return strings.Join(parts, ", ")
 }
 
-func credentialsRevoke(c *cli.Context, args []string) error {
-	id, err := oneArg(c, args, "the credential ID")
-	if err != nil {
-		return err
-	}
-	api, err := newAPIClient(c)
-	if err != nil {
-		return err
-	}
-	if _, err := api.do(c.Context, "DELETE", apiPath("credentials", id), nil, nil); err != nil {
-		return err
-	}
-	if api.json {
-		return printJSON(c.App.Writer, nil, map[string]string{"revoked": id})
-	}
-	fmt.Fprintf(c.App.Writer, "Credential %s revoked.\n", id)
-	return nil
+func credentialsRevoke(c *cli.Context, api *apiClient, id string) error {
+	return remove(c, api, apiPath("credentials", id), "revoked", id, "Credential "+id+" revoked.")
 }

@@ -71,6 +71,8 @@ func TestCredentialsCommands(t *testing.T) {
 		{[]string{"credentials", "create", "--kind", "ovh", "--name", "x", "--rule", "PATCH /*"}, `--rule: invalid rule method "PATCH": use GET, POST, PUT, DELETE`},
 		{[]string{"credentials", "create", "--kind", "ovh", "--name", "x", "--rule", "GET"}, `--rule: invalid rule "GET": want METHOD /path, e.g. "GET /*"`},
 		{[]string{"credentials", "create", "--kind", "ovh", "--name", "x", "--expires", "1500ms"}, "--expires 1.5s: a whole number of seconds, at least 1s"},
+		{[]string{"credentials", "list", "ci"}, `credentials list: unexpected arguments ["ci"]`},
+		{[]string{"machines", "list", "rack1", "-o", "json"}, `machines list: unexpected arguments ["rack1"]`},
 	} {
 		if _, err := f.run(t, tc.args...); err == nil || err.Error() != tc.wantErr {
 			t.Errorf("byoi %s = %v, want %q", strings.Join(tc.args, " "), err, tc.wantErr)
