@@ -65,6 +65,15 @@ type Machine struct {
 	// LastClient is what the machine's last boot request looked like.
 	LastClient string    `json:"lastClient,omitempty"`
 	Created    time.Time `json:"created,omitzero"`
+	// ServerID is the number OVH's API shows as serverId; 0: derived from
+	// the name by the API.
+	ServerID int64 `json:"serverId,omitempty"`
+	// Datacenter, Rack, Region and AvailabilityZone locate the machine as
+	// OVH's API shows it; empty: the server-wide values.
+	Datacenter       string `json:"datacenter,omitempty"`
+	Rack             string `json:"rack,omitempty"`
+	Region           string `json:"region,omitempty"`
+	AvailabilityZone string `json:"availabilityZone,omitempty"`
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
@@ -121,6 +130,34 @@ func (m *Machine) Validate() error {
 	case BootModeNone, BootModeLocal:
 	default:
 		return fmt.Errorf("invalid boot mode %s: use %q or %q", Quote(string(m.BootMode)), BootModeLocal, "")
+	}
+	if m.ServerID < 0 || m.ServerID > MaxServerID {
+		return fmt.Errorf("invalid serverId %d: from 1 to %d, or 0 to derive it", m.ServerID, MaxServerID)
+	}
+	for _, f := range []struct{ name, v string }{
+		{"datacenter", m.Datacenter}, {"rack", m.Rack}, {"region", m.Region}, {"availabilityZone", m.AvailabilityZone},
+	} {
+		if err := ValidateLocation(f.name, f.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// MaxServerID is the largest serverId: JavaScript clients read JSON
+// numbers as doubles, exact up to 2^53.
+const MaxServerID = 1<<53 - 1
+
+// ValidateLocation checks a datacenter, rack, region or availability zone
+// name: at most 64 printable ASCII characters.
+func ValidateLocation(field, v string) error {
+	if len(v) > 64 {
+		return fmt.Errorf("invalid %s %q: at most 64 characters", field, v)
+	}
+	for _, r := range v {
+		if r < 0x20 || r > 0x7e {
+			return fmt.Errorf("invalid %s %q: only printable ASCII is allowed", field, v)
+		}
 	}
 	return nil
 }

@@ -2,7 +2,8 @@
 # install-deps.sh [run|test|bench] — install the Debian packages byoi needs
 # from the machine's own apt sources, only those that are missing.
 #   run:   what `make run` needs (apt tools to fetch iPXE/kernel, cpio tools)
-#   test:  + QEMU, SeaBIOS, busybox, partitioning and filesystem tools, dnsmasq
+#   test:  + QEMU, SeaBIOS, busybox, partitioning and filesystem tools, dnsmasq,
+#          nodejs and npm (the official Node.js OVH client's acceptance test)
 #   bench: + the same (qemu-img, dnsmasq, curl, zstd, xz)
 set -euo pipefail
 what=${1:-test}
@@ -12,7 +13,7 @@ run) ;;
 test | bench)
 	pkgs+=(qemu-system-x86 qemu-utils seabios busybox-static mtools dosfstools gdisk fdisk
 		systemd-boot-efi binutils dnsmasq-base xz-utils zstd gzip curl cpio kmod
-		syslinux syslinux-common extlinux genisoimage udhcpc)
+		syslinux syslinux-common extlinux genisoimage udhcpc nodejs npm)
 	;;
 *)
 	echo "usage: install-deps.sh [run|test|bench]" >&2
@@ -21,6 +22,9 @@ test | bench)
 esac
 missing=()
 for p in "${pkgs[@]}"; do
+	# A nodejs build that bundles npm (and conflicts with Debian's npm
+	# package) already gives the npm command.
+	[ "$p" = npm ] && command -v npm >/dev/null && continue
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0

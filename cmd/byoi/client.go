@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -28,7 +31,8 @@ func clientFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "server", Value: defaultServer, Usage: "URL of the byoi server", EnvVars: []string{"BYOI_SERVER"}},
 		&cli.StringFlag{Name: "token", Usage: "API bearer token (default: read STATE-DIR/" + auth.AdminTokenFile + ")", EnvVars: []string{"BYOI_TOKEN"}},
-		&cli.StringFlag{Name: "state-dir", Value: "state", Usage: "state dir of a local server, to read its admin token", EnvVars: []string{"BYOI_STATE_DIR"}},
+		&cli.StringFlag{Name: "state-dir", Value: "state", Usage: "state dir of a local server, to read its admin token (and its self-signed API certificate)", EnvVars: []string{"BYOI_STATE_DIR"}},
+		&cli.StringFlag{Name: "ca-cert", Usage: "PEM certificate to trust for an https:// --server, besides the system's (default: STATE-DIR/" + selfSignedCert + " when it exists)", EnvVars: []string{"BYOI_CA_CERT"}},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"},
 	}
 }
@@ -47,6 +51,7 @@ func clientCommands() []*cli.Command {
 		tasksCommand(),
 		machinesCommand(),
 		credentialsCommand(),
+		keysCommand(),
 	}
 }
 
@@ -80,7 +85,39 @@ func newAPIClient(c *cli.Context) (*apiClient, error) {
 			return nil, fmt.Errorf("reading the API token: %w", err)
 		}
 	}
-	return &apiClient{base: base, token: token, hc: &http.Client{Timeout: 30 * time.Second}, json: out == "json"}, nil
+	hc := &http.Client{Timeout: 30 * time.Second}
+	if base.Scheme == "https" {
+		tc, err := clientTLS(c.String("ca-cert"), filepath.Join(c.String("state-dir"), selfSignedCert))
+		if err != nil {
+			return nil, err
+		}
+		hc.Transport = &http.Transport{TLSClientConfig: tc, Proxy: http.ProxyFromEnvironment}
+	}
+	return &apiClient{base: base, token: token, hc: hc, json: out == "json"}, nil
+}
+
+// clientTLS trusts the system's roots plus caFile, or plus the local
+// server's self-signed certificate when caFile is empty and it exists.
+func clientTLS(caFile, localCert string) (*tls.Config, error) {
+	path := caFile
+	if path == "" {
+		if _, err := os.Stat(localCert); err != nil {
+			return &tls.Config{MinVersion: tls.VersionTLS12}, nil
+		}
+		path = localCert
+	}
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--ca-cert: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--ca-cert %s: no PEM certificate in it", path)
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
 
 // apiError is an error answered by the server: its status and the class

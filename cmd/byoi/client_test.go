@@ -51,7 +51,11 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	a, err := auth.New(st, bytes.Repeat([]byte{1}, auth.KeySize), auth.Options{})
+	keys, err := auth.NewKeyring(bytes.Repeat([]byte{1}, auth.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := auth.New(st, keys, auth.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/byoi/byoi/server/auth"
 )
@@ -34,11 +35,18 @@ func TestCredentialsCommands(t *testing.T) {
 		t.Errorf("credentials create --kind ovh = %q, %v", out, err)
 	}
 
+	out, err = f.run(t, "credentials", "create", "--kind", "token", "--name", "reader", "--rule", "GET /*", "--rule", "POST /dedicated/server/*/reinstall", "--expires", "24h", "-o", "json")
+	var scoped auth.Issued
+	if err != nil || json.Unmarshal([]byte(out), &scoped) != nil || len(scoped.Rules) != 2 || scoped.Rules[1].Path != "/dedicated/server/*/reinstall" ||
+		time.Until(scoped.Expires) < 23*time.Hour || time.Until(scoped.Expires) > 25*time.Hour {
+		t.Fatalf("credentials create --rule --expires = %q, %v, want two rules expiring in 24h", out, err)
+	}
+
 	out, err = f.run(t, "credentials", "list")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(out, "ID  ") || !strings.Contains(out, tokID) || !strings.Contains(out, ovh.ID) || strings.Count(out, "\n") != 4 {
+	if !strings.HasPrefix(out, "ID  ") || !strings.Contains(out, tokID) || !strings.Contains(out, ovh.ID) || strings.Count(out, "\n") != 5 || !strings.Contains(out, "GET /*, POST /dedicated/server/*/reinstall") {
 		t.Errorf("credentials list printed:\n%s", out)
 	}
 	for _, secret := range []string{token, ovh.ApplicationSecret, ovh.ConsumerKey} {
@@ -60,6 +68,9 @@ func TestCredentialsCommands(t *testing.T) {
 		{[]string{"credentials", "create", "--name", "x"}, `required flag "kind" not set`},
 		{[]string{"credentials", "create", "--kind", "ssh", "--name", "x"}, `Invalid kind "ssh": use "ovh" or "token" (HTTP 400)`},
 		{[]string{"credentials", "revoke"}, "credentials revoke: expected one argument, the credential ID, got 0"},
+		{[]string{"credentials", "create", "--kind", "ovh", "--name", "x", "--rule", "PATCH /*"}, `--rule: invalid rule method "PATCH": use GET, POST, PUT, DELETE`},
+		{[]string{"credentials", "create", "--kind", "ovh", "--name", "x", "--rule", "GET"}, `--rule: invalid rule "GET": want METHOD /path, e.g. "GET /*"`},
+		{[]string{"credentials", "create", "--kind", "ovh", "--name", "x", "--expires", "1500ms"}, "--expires 1.5s: a whole number of seconds, at least 1s"},
 		{[]string{"credentials", "list", "ci"}, `credentials list: unexpected arguments ["ci"]`},
 		{[]string{"machines", "list", "rack1", "-o", "json"}, `machines list: unexpected arguments ["rack1"]`},
 	} {

@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/byoi/byoi/server/auth"
+	byoihttp "github.com/byoi/byoi/server/http"
 	"github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
 )
@@ -28,7 +31,17 @@ func serveFlags() []cli.Flag {
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "dhcp-dns", Usage: "DNS server option (full mode)", EnvVars: []string{"BYOI_DHCP_DNS"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "dhcp-lease-time", Value: time.Hour, Usage: "lease time (full mode)", EnvVars: []string{"BYOI_DHCP_LEASE_TIME"}}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "snponly", Usage: "hand x86-64 UEFI clients snponly.efi instead of ipxe.efi", EnvVars: []string{"BYOI_SNPONLY"}}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "http-listen", Value: ":8080", Usage: "HTTP listen address (API, scripts, boot files)", EnvVars: []string{"BYOI_HTTP_LISTEN"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "http-listen", Value: ":8080", Usage: "plain HTTP listen address: iPXE scripts, boot files, the installer's agent API, and the operator APIs unless --api-listen is set", EnvVars: []string{"BYOI_HTTP_LISTEN"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "api-listen", Usage: "HTTPS listen address of the operator APIs (/1.0, /v1, /api/v1, /metrics), e.g. :8443; the plain listener then serves machines only. Needs --tls-cert/--tls-key or --tls-self-signed", EnvVars: []string{"BYOI_API_LISTEN"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "tls-cert", Usage: "PEM certificate (chain) of the API listener", EnvVars: []string{"BYOI_TLS_CERT"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "tls-key", Usage: "PEM private key of the API listener", EnvVars: []string{"BYOI_TLS_KEY"}}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "tls-self-signed", Usage: "make (once) a self-signed certificate for the API listener in the state dir (" + selfSignedCert + ") and print its fingerprint", EnvVars: []string{"BYOI_TLS_SELF_SIGNED"}}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "tls-name", Usage: "extra DNS name or address the self-signed certificate covers (repeatable; it always covers localhost, loopback, --address and the host name)", EnvVars: []string{"BYOI_TLS_NAME"}}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "trusted-proxy", Usage: "address or CIDR of a reverse proxy whose X-Forwarded-Proto/-Host/-Port/-For are believed (repeatable)", EnvVars: []string{"BYOI_TRUSTED_PROXY"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "datacenter", Value: byoihttp.DefaultDatacenter, Usage: "datacenter the OVH API shows for machines that set none", EnvVars: []string{"BYOI_DATACENTER"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "rack", Usage: "rack the OVH API shows for machines that set none", EnvVars: []string{"BYOI_RACK"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "region", Value: byoihttp.DefaultRegion, Usage: "region the OVH API shows for machines that set none", EnvVars: []string{"BYOI_REGION"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "availability-zone", Value: byoihttp.DefaultAvailabilityZone, Usage: "availability zone the OVH API shows for machines that set none", EnvVars: []string{"BYOI_AVAILABILITY_ZONE"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "base-url", Usage: "URL machines use to reach the HTTP server (default: http://ADDRESS:PORT)", EnvVars: []string{"BYOI_BASE_URL"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "tftp-listen", Value: ":69", Usage: "TFTP listen address; empty disables TFTP", EnvVars: []string{"BYOI_TFTP_LISTEN"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "state-dir", Value: "state", Usage: "directory of the bbolt store, server key and admin token", EnvVars: []string{"BYOI_STATE_DIR"}}),
@@ -70,6 +83,13 @@ type serveConfig struct {
 	LeaseTime        time.Duration
 	SNPOnly          bool
 	HTTPListen       string
+	APIListen        string
+	APIURL           string // https://ADDRESS:PORT of the API listener, for messages
+	TLSCert, TLSKey  string
+	TLSSelfSigned    bool
+	TLSNames         []string // names the self-signed certificate covers
+	TrustedProxies   []netip.Prefix
+	Site             byoihttp.Site
 	BaseURL          string
 	TFTPListen       string
 	StateDir         string
@@ -81,11 +101,19 @@ type serveConfig struct {
 
 func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 	cfg := serveConfig{
-		Interfaces:       c.StringSlice("interface"),
-		DHCPMode:         c.String("dhcp-mode"),
-		LeaseTime:        c.Duration("dhcp-lease-time"),
-		SNPOnly:          c.Bool("snponly"),
-		HTTPListen:       c.String("http-listen"),
+		Interfaces:    c.StringSlice("interface"),
+		DHCPMode:      c.String("dhcp-mode"),
+		LeaseTime:     c.Duration("dhcp-lease-time"),
+		SNPOnly:       c.Bool("snponly"),
+		HTTPListen:    c.String("http-listen"),
+		APIListen:     c.String("api-listen"),
+		TLSCert:       c.String("tls-cert"),
+		TLSKey:        c.String("tls-key"),
+		TLSSelfSigned: c.Bool("tls-self-signed"),
+		Site: byoihttp.Site{
+			Datacenter: c.String("datacenter"), Rack: c.String("rack"),
+			Region: c.String("region"), AvailabilityZone: c.String("availability-zone"),
+		},
 		BaseURL:          strings.TrimRight(c.String("base-url"), "/"),
 		TFTPListen:       c.String("tftp-listen"),
 		StateDir:         c.String("state-dir"),
@@ -152,6 +180,9 @@ func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 		}
 		cfg.BaseURL = "http://" + net.JoinHostPort(cfg.Address.String(), port)
 	}
+	if err := apiConfigFrom(c, &cfg); err != nil {
+		return cfg, err
+	}
 	if cfg.FilesDir == "" {
 		exe, err := os.Executable()
 		if err != nil {
@@ -163,6 +194,38 @@ func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 		return cfg, fmt.Errorf("files dir: %w (run `make build`, or set --files-dir)", err)
 	}
 	return cfg, nil
+}
+
+// apiConfigFrom checks the API listener's flags: HTTPS needs a
+// certificate, a certificate needs the HTTPS listener.
+func apiConfigFrom(c *cli.Context, cfg *serveConfig) error {
+	var err error
+	if cfg.TrustedProxies, err = auth.ParseTrustedProxies(c.StringSlice("trusted-proxy")); err != nil {
+		return fmt.Errorf("--%w", err)
+	}
+	hasCert := cfg.TLSCert != "" || cfg.TLSKey != ""
+	switch {
+	case cfg.APIListen == "" && (hasCert || cfg.TLSSelfSigned):
+		return errors.New("--tls-cert, --tls-key and --tls-self-signed are for the HTTPS API listener: set --api-listen too (e.g. :8443); firmware needs the plain listener")
+	case cfg.APIListen == "":
+		return nil
+	case hasCert && cfg.TLSSelfSigned:
+		return errors.New("--tls-self-signed and --tls-cert/--tls-key: choose one")
+	case hasCert && (cfg.TLSCert == "" || cfg.TLSKey == ""):
+		return errors.New("--tls-cert and --tls-key go together")
+	case !hasCert && !cfg.TLSSelfSigned:
+		return errors.New("--api-listen serves HTTPS: give --tls-cert and --tls-key, or --tls-self-signed")
+	}
+	_, port, err := net.SplitHostPort(cfg.APIListen)
+	if err != nil {
+		return fmt.Errorf("--api-listen %q: %w", cfg.APIListen, err)
+	}
+	if cfg.APIListen == cfg.HTTPListen {
+		return fmt.Errorf("--api-listen and --http-listen are both %s: use two ports", cfg.APIListen)
+	}
+	cfg.APIURL = "https://" + net.JoinHostPort(cfg.Address.String(), port)
+	cfg.TLSNames = selfSignedNames(cfg.Address, c.StringSlice("tls-name"))
+	return nil
 }
 
 func newLogger(level, format string) (*slog.Logger, error) {

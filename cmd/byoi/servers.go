@@ -1,7 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -28,12 +30,13 @@ const (
 	adminTokenFile = "admin.token"
 )
 
-// authAdapter turns the auth package's Check into server/http's Authenticator.
+// authAdapter turns the auth package's Authenticate into server/http's
+// Authenticator.
 type authAdapter struct{ a *auth.Authenticator }
 
 func (x authAdapter) Authenticate(r *nethttp.Request, body []byte) (byoihttp.Principal, error) {
-	id, kind, err := x.a.Check(r, body)
-	return byoihttp.Principal{CredentialID: id, Kind: kind}, err
+	c, err := x.a.Authenticate(r, body)
+	return byoihttp.Principal{CredentialID: c.ID, Kind: c.Kind, Name: c.Name, Rules: c.Rules, Expires: c.Expires}, err
 }
 
 // runServers opens the store and runs DHCP, TFTP and HTTP until ctx ends or
@@ -49,11 +52,11 @@ func runServers(ctx context.Context, cfg serveConfig) error {
 	}
 	defer st.Close()
 
-	key, err := auth.LoadOrCreateKey(filepath.Join(cfg.StateDir, serverKeyFile))
+	keys, err := auth.LoadOrCreateKeyring(filepath.Join(cfg.StateDir, serverKeyFile))
 	if err != nil {
 		return err
 	}
-	authn, err := auth.New(st, key, auth.Options{Logger: log.With("component", "auth")})
+	authn, err := auth.New(st, keys, auth.Options{Logger: log.With("component", "auth"), TrustedProxies: cfg.TrustedProxies})
 	if err != nil {
 		return err
 	}
@@ -78,6 +81,9 @@ func runServers(ctx context.Context, cfg serveConfig) error {
 		Registerer:       reg,
 		Auth:             authAdapter{authn},
 		Credentials:      authn.Credentials(),
+		Keys:             authn.Keys(),
+		Site:             cfg.Site,
+		APIURL:           cfg.APIURL,
 	}, st)
 	if err != nil {
 		return err
@@ -86,9 +92,19 @@ func runServers(ctx context.Context, cfg serveConfig) error {
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
 	}
+	apiLn, err := apiListener(cfg)
+	if err != nil {
+		httpLn.Close()
+		return err
+	}
 
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return web.Serve(ctx, httpLn) })
+	g.Go(func() error {
+		if apiLn != nil {
+			return web.ServeSplit(ctx, httpLn, apiLn)
+		}
+		return web.Serve(ctx, httpLn)
+	})
 
 	if cfg.TFTPListen != "" {
 		tf, err := tftp.New(tftp.Config{Root: cfg.FilesDir, Logger: log.With("component", "tftp"), Registerer: reg})
@@ -119,14 +135,35 @@ func runServers(ctx context.Context, cfg serveConfig) error {
 		g.Go(func() error { return d.ListenAndServe(ctx) })
 	}
 	log.Info("byoi serving", "interfaces", cfg.Interfaces, "address", cfg.Address.String(),
-		"dhcp", cfg.DHCPMode, "http", cfg.HTTPListen, "base_url", cfg.BaseURL, "tftp", cfg.TFTPListen,
-		"files", cfg.FilesDir, "state", cfg.StateDir)
+		"dhcp", cfg.DHCPMode, "http", cfg.HTTPListen, "api", cmp.Or(cfg.APIURL, "on the http listener"),
+		"base_url", cfg.BaseURL, "tftp", cfg.TFTPListen, "files", cfg.FilesDir, "state", cfg.StateDir)
 	err = g.Wait()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	log.Info("byoi stopped")
 	return nil
+}
+
+// apiListener is the HTTPS listener of the operator APIs, nil when they
+// stay on the plain listener. It prints the certificate's fingerprint.
+func apiListener(cfg serveConfig) (net.Listener, error) {
+	if cfg.APIListen == "" {
+		return nil, nil
+	}
+	cert, fp, created, err := apiCertificate(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		cfg.Logger.Info("self-signed API certificate written", "path", filepath.Join(cfg.StateDir, selfSignedCert), "names", cfg.TLSNames)
+	}
+	cfg.Logger.Info("API served over HTTPS", "url", cfg.APIURL, "certificate_sha256", fp)
+	ln, err := net.Listen("tcp", cfg.APIListen)
+	if err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	return tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), nil
 }
 
 // Compile-time check that the store satisfies the consumers' interfaces.

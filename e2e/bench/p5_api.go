@@ -101,11 +101,11 @@ func startAPI(ctx context.Context, dir string) (*apiEnv, func(), error) {
 		return nil, nil, err
 	}
 	fail := func(err error) (*apiEnv, func(), error) { st.Close(); return nil, nil, err }
-	key, err := auth.LoadOrCreateKey(filepath.Join(dir, auth.KeyFile))
+	keys, err := auth.LoadOrCreateKeyring(filepath.Join(dir, auth.KeyFile))
 	if err != nil {
 		return fail(err)
 	}
-	a, err := auth.New(st, key, auth.Options{})
+	a, err := auth.New(st, keys, auth.Options{})
 	if err != nil {
 		return fail(err)
 	}

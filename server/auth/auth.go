@@ -6,45 +6,53 @@
 //     X-Ovh-Consumer (consumer key), X-Ovh-Timestamp (unix seconds) and
 //     X-Ovh-Signature = "$1$" + hex(sha1(secret+"+"+consumerKey+"+"+METHOD+
 //     "+"+fullURL+"+"+body+"+"+timestamp)). fullURL is the URL the client
-//     used, rebuilt from the request (scheme, Host header, request URI; the
-//     X-Forwarded-Proto/-Host headers only when Options.TrustProxyHeaders).
+//     signed, rebuilt from the request (see url.go: the connection's scheme,
+//     the Host header with or without its port, the request URI; the
+//     X-Forwarded-* headers of Options.TrustedProxies only).
 //   - Bearer tokens ("Authorization: Bearer byoi_…") for the native API and
 //     the CLI.
 //
 // Secrets are never stored in clear: tokens as SHA-256, OVH application
-// secrets sealed with AES-256-GCM under a server key (LoadOrCreateKey),
+// secrets sealed with AES-256-GCM under a versioned server key (Keyring),
 // because checking a signature needs the secret itself.
+//
+// A credential may carry access rules (method + path pattern, as OVH's
+// consumer keys do, see scope.go) and an expiry.
 //
 // Protections, all in memory and bounded:
 //   - a timestamp must be within Options.MaxSkew (default 5 minutes) of the
 //     server clock; clients correct their clock with GET /auth/time first;
-//   - replay: an accepted signature is remembered until its timestamp has
-//     left the window. POST, PUT, DELETE and PATCH signatures are accepted
-//     once. GET and HEAD signatures are accepted again only from the same
-//     remote address, because the timestamp has one-second resolution and
-//     an honest client polling twice within a second sends the very same
-//     signature (go-ovh does when polling a task);
+//   - replay: an accepted signature is bound to the remote address that
+//     first sent it until its timestamp has left the window. The same
+//     signed request from that address is processed like any request
+//     (client timestamps are whole seconds, so a quick retry or a poll
+//     repeats the very same signature: a second reinstall must get its 409,
+//     not a signature error); from another address it is refused;
 //   - brute force: failed attempts drain a token bucket per remote address
 //     and per application key; an empty bucket answers 429 until it refills;
 //   - every secret comparison is constant-time.
 //
 // Answers (status, errorCode, message). OVH's wording, as seen in the public
-// OVH clients and their tests: unknown application key 403 INVALID_KEY "This
-// application key is invalid"; wrong consumer key 403 NOT_CREDENTIAL "This
-// credential does not exist"; bad signature 400 INVALID_SIGNATURE "Invalid
-// signature". Chosen by byoi (OVH's exact answer is not public): stale
-// timestamp 400 QUERY_TIME_OUT "Query out of time"; no credentials 401 "You
-// must login first"; replay 400 QUERY_REPLAYED; rate limit 429
-// TOO_MANY_REQUESTS; bad bearer token 401 INVALID_TOKEN. A revoked OVH
-// credential is an unknown application key.
+// OVH clients and their users' reports: unknown application key 403
+// INVALID_KEY "This application key is invalid"; wrong consumer key 403
+// NOT_CREDENTIAL "This credential does not exist"; expired consumer key 403
+// INVALID_CREDENTIAL "This credential is not valid"; a call outside the
+// credential's rules 403 NOT_GRANTED_CALL "This call has not been granted";
+// bad signature 400 INVALID_SIGNATURE "Invalid signature"; stale timestamp
+// 400 QUERY_TIME_OUT "Query out of time". Chosen by byoi: no credentials 401
+// NOT_AUTHENTICATED "You must login first"; replay from another address 400
+// QUERY_REPLAYED; rate limit 429 TOO_MANY_REQUESTS; bad or expired bearer
+// token 401 INVALID_TOKEN. A revoked OVH credential is an unknown
+// application key.
 //
 // Typical wiring:
 //
-//	key, err := auth.LoadOrCreateKey(filepath.Join(stateDir, auth.KeyFile))
-//	a, err := auth.New(st, key, auth.Options{Logger: log})
+//	keys, err := auth.LoadOrCreateKeyring(filepath.Join(stateDir, auth.KeyFile))
+//	a, err := auth.New(st, keys, auth.Options{Logger: log})
 //	_, err = auth.Bootstrap(ctx, st, filepath.Join(stateDir, auth.AdminTokenFile))
-//	id, kind, err := a.Check(r, body) // from server/http's Authenticator
+//	caller, err := a.Authenticate(r, body) // from server/http's Authenticator
 //	mux.Handle("/api/v1/credentials", a.Credentials())
+//	mux.Handle("/api/v1/keys", a.Keys())
 package auth
 
 import (
@@ -52,9 +60,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"strings"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -87,10 +94,11 @@ type Options struct {
 	// MaxSkew is how far X-Ovh-Timestamp may be from the server clock,
 	// either way; 0 means DefaultMaxSkew.
 	MaxSkew time.Duration
-	// TrustProxyHeaders makes the signed URL use X-Forwarded-Proto and
-	// X-Forwarded-Host, and the rate limiter use the last X-Forwarded-For
-	// address. Only set it behind a reverse proxy that overwrites them.
-	TrustProxyHeaders bool
+	// TrustedProxies are the reverse proxies whose X-Forwarded-Proto,
+	// -Host, -Port (the URL the client signed) and X-Forwarded-For (the
+	// client's address) are believed, for requests whose connection comes
+	// from one of them. Empty: those headers are ignored.
+	TrustedProxies []netip.Prefix
 	// ReplayCapacity bounds the signatures remembered; 0 means
 	// DefaultReplayCapacity.
 	ReplayCapacity int
@@ -143,7 +151,7 @@ func (o *Options) setDefaults() {
 // safe for concurrent use.
 type Authenticator struct {
 	st     Store
-	key    []byte
+	keys   *Keyring
 	opts   Options
 	log    *slog.Logger
 	replay *replayCache
@@ -154,18 +162,18 @@ type Authenticator struct {
 	touched map[string]time.Time
 }
 
-// New returns an Authenticator over st; key is the server key that seals
-// OVH application secrets (see LoadOrCreateKey).
-func New(st Store, key []byte, opts Options) (*Authenticator, error) {
+// New returns an Authenticator over st; keys seal OVH application secrets
+// (see LoadOrCreateKeyring).
+func New(st Store, keys *Keyring, opts Options) (*Authenticator, error) {
 	if st == nil {
 		return nil, errors.New("auth: nil store")
 	}
-	if len(key) != KeySize {
-		return nil, errors.New("auth: the server key must be 32 bytes")
+	if keys == nil {
+		return nil, errors.New("auth: nil keyring")
 	}
 	opts.setDefaults()
 	return &Authenticator{
-		st: st, key: append([]byte(nil), key...), opts: opts, log: opts.Logger,
+		st: st, keys: keys, opts: opts, log: opts.Logger,
 		replay:  newReplayCache(2*opts.MaxSkew, opts.ReplayCapacity),
 		byAddr:  newFailureLimiter(opts.FailureRate, opts.FailureBurst, opts.LimiterKeys),
 		byApp:   newFailureLimiter(opts.FailureRate, opts.FailureBurst, opts.LimiterKeys),
@@ -173,30 +181,64 @@ func New(st Store, key []byte, opts Options) (*Authenticator, error) {
 	}, nil
 }
 
-// Check authenticates r, whose body the caller has already read. It returns
-// the credential's ID and kind, or an *Error saying how to answer.
-func (a *Authenticator) Check(r *http.Request, body []byte) (credentialID string, kind boot.CredentialKind, err error) {
+// Caller is the credential that authenticated a request: never a secret.
+type Caller struct {
+	ID      string
+	Kind    boot.CredentialKind
+	Name    string
+	Rules   []boot.AccessRule // none: every call
+	Created time.Time
+	Expires time.Time // zero: never
+}
+
+func callerOf(c boot.Credential) Caller {
+	return Caller{ID: c.ID, Kind: c.Kind, Name: c.Name, Rules: c.Rules, Created: c.Created, Expires: c.Expires}
+}
+
+// Authenticate authenticates r, whose body the caller has already read,
+// and checks that the credential may make this call (its expiry, its
+// rules). It returns the caller, or an *Error saying how to answer.
+func (a *Authenticator) Authenticate(r *http.Request, body []byte) (Caller, error) {
 	now := a.opts.Now()
 	addr := a.remoteAddr(r)
 	if d := a.byAddr.wait(addr, now); d > 0 {
 		a.log.Warn("auth refused: too many failures", "remote", addr)
-		return "", "", tooMany(d)
+		return Caller{}, tooMany(d)
 	}
+	var (
+		c   boot.Credential
+		err error
+	)
 	switch {
 	case r.Header.Get("X-Ovh-Application") != "":
-		id, err := a.checkOVH(r, body, addr, now)
-		if err != nil {
-			return "", "", err
-		}
-		return id, boot.CredentialOVH, nil
+		c, err = a.checkOVH(r, body, addr, now)
 	case hasBearer(r.Header.Get("Authorization")):
-		id, err := a.checkToken(r.Context(), r.Header.Get("Authorization"), addr, now)
-		if err != nil {
-			return "", "", err
-		}
-		return id, boot.CredentialToken, nil
+		c, err = a.checkToken(r.Context(), r.Header.Get("Authorization"), addr, now)
+	default:
+		return Caller{}, ErrNoCredentials
 	}
-	return "", "", ErrNoCredentials
+	if err != nil {
+		return Caller{}, err
+	}
+	if !c.Expires.IsZero() && !now.Before(c.Expires) {
+		a.log.Info("auth refused: expired credential", "remote", addr, "credential", c.ID, "expired", c.Expires)
+		if c.Kind == boot.CredentialToken {
+			return Caller{}, ErrExpiredToken
+		}
+		return Caller{}, ErrInvalidCredential
+	}
+	if !Allowed(c.Rules, r.Method, r.URL.Path) {
+		a.log.Info("call not granted", "credential", c.ID, "method", r.Method, "path", r.URL.Path)
+		return Caller{}, ErrNotGrantedCall
+	}
+	a.used(r.Context(), c.ID, now)
+	return callerOf(c), nil
+}
+
+// Check is Authenticate returning only the credential's ID and kind.
+func (a *Authenticator) Check(r *http.Request, body []byte) (credentialID string, kind boot.CredentialKind, err error) {
+	c, err := a.Authenticate(r, body)
+	return c.ID, c.Kind, err
 }
 
 // failed records a failed attempt from addr (and for appKey when set).
@@ -231,22 +273,4 @@ func (a *Authenticator) forget(id string) {
 	a.touchMu.Lock()
 	delete(a.touched, id)
 	a.touchMu.Unlock()
-}
-
-// remoteAddr is the client's IP address (without port), from the last
-// X-Forwarded-For entry when proxy headers are trusted.
-func (a *Authenticator) remoteAddr(r *http.Request) string {
-	if a.opts.TrustProxyHeaders {
-		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
-			parts := strings.Split(xff[len(xff)-1], ",")
-			if ip := strings.TrimSpace(parts[len(parts)-1]); ip != "" {
-				return ip
-			}
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

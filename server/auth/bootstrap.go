@@ -37,7 +37,7 @@ func Bootstrap(ctx context.Context, st Store, path string) (created bool, err er
 	case !errors.Is(err, fs.ErrNotExist):
 		return false, fmt.Errorf("bootstrap admin token: %w", err)
 	}
-	iss, err := IssueToken(ctx, st, BootstrapName, time.Now())
+	iss, err := IssueToken(ctx, st, BootstrapName, Grant{}, time.Now())
 	if err != nil {
 		return false, fmt.Errorf("bootstrap admin token: %w", err)
 	}

@@ -21,25 +21,34 @@ type CredentialView struct {
 	Name     string              `json:"name"`
 	Created  time.Time           `json:"created"`
 	LastUsed time.Time           `json:"lastUsed,omitzero"`
+	Rules    []boot.AccessRule   `json:"rules,omitempty"`
+	Expires  time.Time           `json:"expires,omitzero"`
 }
 
 // View returns what may be shown of c.
 func View(c boot.Credential) CredentialView {
-	return CredentialView{ID: c.ID, Kind: c.Kind, Name: c.Name, Created: c.Created, LastUsed: c.LastUsed}
+	return CredentialView{ID: c.ID, Kind: c.Kind, Name: c.Name, Created: c.Created, LastUsed: c.LastUsed, Rules: c.Rules, Expires: c.Expires}
 }
 
 // CreateRequest is the body of POST /api/v1/credentials.
 type CreateRequest struct {
 	Kind boot.CredentialKind `json:"kind"`
 	Name string              `json:"name"`
+	// Rules limit the calls the credential may make (none: every call).
+	Rules []boot.AccessRule `json:"rules,omitempty"`
+	// ExpiresIn is the credential's lifetime in seconds (0: forever).
+	ExpiresIn int64 `json:"expiresIn,omitempty"`
 }
+
+// MaxExpiresIn bounds CreateRequest.ExpiresIn: ten years.
+const MaxExpiresIn = 10 * 366 * 24 * 3600
 
 // Credentials returns the handler of the native credentials API, to be
 // mounted at CredentialsPath (and the paths below it) behind the API's own
 // authentication:
 //
 //	GET    /api/v1/credentials       list (CredentialView, never secrets)
-//	POST   /api/v1/credentials       {"kind":"ovh"|"token","name":…} → 201 Issued, secrets shown once
+//	POST   /api/v1/credentials       CreateRequest {"kind":"ovh"|"token","name":…,"rules":[…],"expiresIn":s} → 201 Issued, secrets shown once
 //	GET    /api/v1/credentials/{id}  one CredentialView
 //	DELETE /api/v1/credentials/{id}  revoke → 204
 func (a *Authenticator) Credentials() http.Handler {
@@ -121,11 +130,19 @@ func (a *Authenticator) createCredential(w http.ResponseWriter, r *http.Request)
 		err error
 	)
 	now := a.opts.Now()
+	g := Grant{Rules: req.Rules}
+	switch {
+	case req.ExpiresIn < 0 || req.ExpiresIn > MaxExpiresIn:
+		WriteError(w, badRequest("Invalid expiresIn %d: from 1 to %d seconds, or 0 for no expiry", req.ExpiresIn, MaxExpiresIn))
+		return
+	case req.ExpiresIn > 0:
+		g.Expires = now.Add(time.Duration(req.ExpiresIn) * time.Second)
+	}
 	switch req.Kind {
 	case boot.CredentialToken:
-		iss, err = IssueToken(r.Context(), a.st, req.Name, now)
+		iss, err = IssueToken(r.Context(), a.st, req.Name, g, now)
 	case boot.CredentialOVH:
-		iss, err = IssueOVH(r.Context(), a.st, a.key, req.Name, now)
+		iss, err = IssueOVH(r.Context(), a.st, a.keys, req.Name, g, now)
 	case "":
 		err = badRequest("Missing parameter: kind (%q or %q)", boot.CredentialOVH, boot.CredentialToken)
 	default:
@@ -144,7 +161,11 @@ func (a *Authenticator) createCredential(w http.ResponseWriter, r *http.Request)
 }
 
 func (a *Authenticator) revokeCredential(w http.ResponseWriter, r *http.Request, id string) {
+	// Under the keyring's read lock, so that a rotation never writes back
+	// a credential revoked while it re-seals.
+	a.keys.mu.RLock()
 	err := a.st.DeleteCredential(r.Context(), id)
+	a.keys.mu.RUnlock()
 	if errors.Is(err, boot.ErrNotFound) {
 		WriteError(w, notFound("The requested object (credential = %s) does not exist", id))
 		return

@@ -176,7 +176,7 @@ func TestNoSecretInLogs(t *testing.T) {
 func TestBootstrap(t *testing.T) {
 	st := newMemStore()
 	path := filepath.Join(t.TempDir(), AdminTokenFile)
-	a, err := New(st, testKey, Options{})
+	a, err := New(st, testKeyring(t), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,16 @@ func (e *Error) Error() string { return e.Message }
 // HTTPStatus is the status the API answers with.
 func (e *Error) HTTPStatus() int { return e.Status }
 
+// ErrorCode is OVH's errorCode of the answer ("" for none).
+func (e *Error) ErrorCode() string { return e.Code }
+
+// ErrorClass is OVH's error class of the answer.
+func (e *Error) ErrorClass() string { return e.Class }
+
+// RetryAfterSeconds is how long a 429 answer asks the caller to wait (0
+// for other answers).
+func (e *Error) RetryAfterSeconds() int { return int(e.RetryAfter / time.Second) }
+
 // MarshalJSON renders the OVH error shape: class, errorCode, httpCode and
 // message (go-ovh reads class and message; python-ovh reads errorCode).
 func (e *Error) MarshalJSON() ([]byte, error) {
@@ -49,14 +59,21 @@ var (
 	// ErrNotCredential: the consumer key does not belong to the application
 	// key. OVH's wording.
 	ErrNotCredential = &Error{Status: http.StatusForbidden, Class: "Client::Forbidden", Code: "NOT_CREDENTIAL", Message: "This credential does not exist"}
+	// ErrInvalidCredential: the consumer key has expired. OVH's wording.
+	ErrInvalidCredential = &Error{Status: http.StatusForbidden, Class: "Client::Forbidden", Code: "INVALID_CREDENTIAL", Message: "This credential is not valid"}
+	// ErrNotGrantedCall: the credential's rules do not allow the call. OVH's
+	// wording.
+	ErrNotGrantedCall = &Error{Status: http.StatusForbidden, Class: "Client::Forbidden", Code: "NOT_GRANTED_CALL", Message: "This call has not been granted"}
 	// ErrInvalidSignature: the signature does not match. OVH's wording.
 	ErrInvalidSignature = &Error{Status: http.StatusBadRequest, Class: "Client::BadRequest", Code: "INVALID_SIGNATURE", Message: "Invalid signature"}
 	// ErrQueryTimeOut: X-Ovh-Timestamp is outside the clock-skew window.
 	ErrQueryTimeOut = &Error{Status: http.StatusBadRequest, Class: "Client::BadRequest", Code: "QUERY_TIME_OUT", Message: "Query out of time"}
 	// ErrReplayed: the same signed request was already accepted.
-	ErrReplayed = &Error{Status: http.StatusBadRequest, Class: "Client::BadRequest", Code: "QUERY_REPLAYED", Message: "This signed query was already received: sign each request with a fresh timestamp"}
+	ErrReplayed = &Error{Status: http.StatusBadRequest, Class: "Client::BadRequest", Code: "QUERY_REPLAYED", Message: "This signed query was already received from another address: sign each request with a fresh timestamp"}
 	// ErrInvalidToken: a bearer token that is malformed, unknown or revoked.
 	ErrInvalidToken = &Error{Status: http.StatusUnauthorized, Class: "Client::Unauthorized", Code: "INVALID_TOKEN", Message: "Invalid bearer token"}
+	// ErrExpiredToken: a bearer token past its expiry.
+	ErrExpiredToken = &Error{Status: http.StatusUnauthorized, Class: "Client::Unauthorized", Code: "INVALID_TOKEN", Message: "This bearer token has expired"}
 )
 
 func tooMany(retry time.Duration) *Error {

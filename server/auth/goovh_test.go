@@ -114,7 +114,7 @@ func TestGoOVHClient(t *testing.T) {
 func TestGoOVHClientRefused(t *testing.T) {
 	f := realFixture(t)
 	srv := ovhServer(t, f.a, 0)
-	revoked, err := IssueOVH(t.Context(), f.st, testKey, "old", time.Now())
+	revoked, err := IssueOVH(t.Context(), f.st, f.keys, "old", Grant{}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,11 +129,11 @@ func TestGoOVHClientRefused(t *testing.T) {
 		skewed time.Duration // the server's /auth/time lies by this much
 		want   ovh.APIError
 	}{
-		{"wrong secret", creds{good.ak, "x" + good.as[1:], good.ck}, 0,
+		{"wrong secret", creds{good.ak, altered(good.as), good.ck}, 0,
 			ovh.APIError{Code: 400, Class: "Client::BadRequest", Message: "Invalid signature"}},
-		{"wrong consumer key", creds{good.ak, good.as, "x" + good.ck[1:]}, 0,
+		{"wrong consumer key", creds{good.ak, good.as, altered(good.ck)}, 0,
 			ovh.APIError{Code: 403, Class: "Client::Forbidden", Message: "This credential does not exist"}},
-		{"unknown application key", creds{"x" + good.ak[1:], good.as, good.ck}, 0,
+		{"unknown application key", creds{altered(good.ak), good.as, good.ck}, 0,
 			ovh.APIError{Code: 403, Class: "Client::Forbidden", Message: "This application key is invalid"}},
 		{"revoked credential", creds{revoked.ApplicationKey, revoked.ApplicationSecret, revoked.ConsumerKey}, 0,
 			ovh.APIError{Code: 403, Class: "Client::Forbidden", Message: "This application key is invalid"}},
@@ -161,6 +161,14 @@ func TestGoOVHClientRefused(t *testing.T) {
 	}
 }
 
+// altered changes the first character of a random key (to one it is not).
+func altered(s string) string {
+	if s[0] == 'x' {
+		return "y" + s[1:]
+	}
+	return "x" + s[1:]
+}
+
 func TestGoOVHClientWithStore(t *testing.T) {
 	dir := t.TempDir()
 	st, err := store.Open(filepath.Join(dir, "byoi.db"), store.Options{})
@@ -168,15 +176,15 @@ func TestGoOVHClientWithStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	key, err := LoadOrCreateKey(filepath.Join(dir, KeyFile))
+	keys, err := LoadOrCreateKeyring(filepath.Join(dir, KeyFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(st, key, Options{})
+	a, err := New(st, keys, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	iss, err := IssueOVH(t.Context(), st, key, "acceptance", time.Now())
+	iss, err := IssueOVH(t.Context(), st, keys, "acceptance", Grant{}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

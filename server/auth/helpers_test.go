@@ -112,10 +112,21 @@ func (c *fakeClock) Add(d time.Duration) {
 
 var testKey = bytes.Repeat([]byte{7}, KeySize)
 
+// testKeyring is an in-memory keyring whose version 1 is testKey.
+func testKeyring(t testing.TB) *Keyring {
+	t.Helper()
+	kr, err := NewKeyring(testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kr
+}
+
 // fixture is an Authenticator over a memStore with one OVH credential and
 // one token, a fixed clock and a log buffer.
 type fixture struct {
 	a     *Authenticator
+	keys  *Keyring
 	st    *memStore
 	clock *fakeClock
 	logs  *bytes.Buffer
@@ -125,19 +136,19 @@ type fixture struct {
 
 func newFixture(t *testing.T, opts Options) *fixture {
 	t.Helper()
-	f := &fixture{st: newMemStore(), clock: &fakeClock{now: time.Unix(1_700_000_000, 0)}, logs: &bytes.Buffer{}}
+	f := &fixture{st: newMemStore(), keys: testKeyring(t), clock: &fakeClock{now: time.Unix(1_700_000_000, 0)}, logs: &bytes.Buffer{}}
 	opts.Now = f.clock.Now
 	opts.Logger = slog.New(slog.NewTextHandler(syncWriter{w: f.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := New(f.st, testKey, opts)
+	a, err := New(f.st, f.keys, opts)
 	if err != nil {
 		t.Fatalf("New() = %v", err)
 	}
 	f.a = a
 	ctx := context.Background()
-	if f.ovh, err = IssueOVH(ctx, f.st, testKey, "script", f.clock.Now()); err != nil {
+	if f.ovh, err = IssueOVH(ctx, f.st, f.keys, "script", Grant{}, f.clock.Now()); err != nil {
 		t.Fatalf("IssueOVH() = %v", err)
 	}
-	if f.token, err = IssueToken(ctx, f.st, "cli", f.clock.Now()); err != nil {
+	if f.token, err = IssueToken(ctx, f.st, "cli", Grant{}, f.clock.Now()); err != nil {
 		t.Fatalf("IssueToken() = %v", err)
 	}
 	return f

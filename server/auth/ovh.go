@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/sha1"
 	"crypto/subtle"
 	"encoding/hex"
@@ -15,53 +16,63 @@ import (
 
 const sigPrefix = "$1$"
 
-// checkOVH verifies the X-Ovh-* headers of r and returns the application
-// key (the credential ID). The order of the checks follows OVH: the
+// checkOVH verifies the X-Ovh-* headers of r and returns the credential of
+// the application key. The order of the checks follows OVH: the
 // application key, then the consumer key, then the time, then the
 // signature.
-func (a *Authenticator) checkOVH(r *http.Request, body []byte, addr string, now time.Time) (string, error) {
+func (a *Authenticator) checkOVH(r *http.Request, body []byte, addr string, now time.Time) (boot.Credential, error) {
 	appKey := r.Header.Get("X-Ovh-Application")
 	if len(appKey) > 128 {
 		a.failed(r, addr, "", "application key too long", now)
-		return "", ErrInvalidKey
+		return boot.Credential{}, ErrInvalidKey
 	}
 	c, err := a.st.Credential(r.Context(), appKey)
 	switch {
 	case errors.Is(err, boot.ErrNotFound) || (err == nil && c.Kind != boot.CredentialOVH):
 		a.failed(r, addr, "", "unknown application key", now)
-		return "", ErrInvalidKey
+		return boot.Credential{}, ErrInvalidKey
 	case err != nil:
 		a.log.Error("reading credential", "app", appKey, "err", err)
-		return "", internalError("Internal server error")
+		return boot.Credential{}, internalError("Internal server error")
 	}
 	if d := a.byApp.wait(appKey, now); d > 0 {
 		a.log.Warn("auth refused: too many failures", "app", appKey, "remote", addr)
-		return "", tooMany(d)
+		return boot.Credential{}, tooMany(d)
 	}
 	consumer := r.Header.Get("X-Ovh-Consumer")
+	if consumer == "" && r.Header.Get("X-Ovh-Signature") == "" && r.Header.Get("X-Ovh-Timestamp") == "" {
+		// An application key alone, as clients send to the unsigned
+		// /auth/… calls (the Node.js client never signs a path holding
+		// "/auth"): not a guess at a credential.
+		return boot.Credential{}, ErrNoCredentials
+	}
 	if consumer == "" || subtle.ConstantTimeCompare([]byte(consumer), []byte(c.ConsumerKey)) != 1 {
 		a.failed(r, addr, appKey, "wrong consumer key", now)
-		return "", ErrNotCredential
+		return boot.Credential{}, ErrNotCredential
 	}
 	tsHeader := r.Header.Get("X-Ovh-Timestamp")
 	ts, err := strconv.ParseInt(tsHeader, 10, 64)
 	if err != nil {
 		a.failed(r, addr, appKey, "malformed timestamp", now)
-		return "", ErrInvalidSignature
+		return boot.Credential{}, ErrInvalidSignature
 	}
 	if skew := now.Sub(time.Unix(ts, 0)); skew > a.opts.MaxSkew || skew < -a.opts.MaxSkew {
 		a.failed(r, addr, appKey, "timestamp outside the window", now)
-		return "", ErrQueryTimeOut
+		return boot.Credential{}, ErrQueryTimeOut
 	}
 	got, ok := parseSignature(r.Header.Get("X-Ovh-Signature"))
 	if !ok {
 		a.failed(r, addr, appKey, "malformed signature", now)
-		return "", ErrInvalidSignature
+		return boot.Credential{}, ErrInvalidSignature
 	}
-	secret, err := Open(a.key, c.SealedSecret, sealedAD(c.ID))
+	secret, err := a.openSecret(r.Context(), c)
+	if errors.Is(err, boot.ErrNotFound) { // revoked meanwhile
+		a.failed(r, addr, "", "unknown application key", now)
+		return boot.Credential{}, ErrInvalidKey
+	}
 	if err != nil {
 		a.log.Error("opening application secret", "app", appKey, "err", err)
-		return "", internalError("Internal server error")
+		return boot.Credential{}, internalError("Internal server error")
 	}
 	match := false
 	for _, u := range a.signedURLs(r) {
@@ -72,18 +83,34 @@ func (a *Authenticator) checkOVH(r *http.Request, body []byte, addr string, now 
 	}
 	if !match {
 		a.failed(r, addr, appKey, "signature mismatch", now)
-		return "", ErrInvalidSignature
+		return boot.Credential{}, ErrInvalidSignature
 	}
-	switch a.replay.use(got, addr, r.Method == http.MethodGet || r.Method == http.MethodHead, now) {
+	switch a.replay.use(got, addr, now) {
 	case replayRejected:
 		a.failed(r, addr, appKey, "replayed signature", now)
-		return "", ErrReplayed
+		return boot.Credential{}, ErrReplayed
 	case replayFull:
 		a.log.Warn("replay cache full: refusing signed requests for now", "capacity", a.opts.ReplayCapacity)
-		return "", tooMany(time.Second)
+		return boot.Credential{}, tooMany(time.Second)
 	}
-	a.used(r.Context(), c.ID, now)
-	return c.ID, nil
+	return c, nil
+}
+
+// openSecret opens c's application secret. A rotation may have sealed it
+// again (and retired its version) since c was read: then it is read again
+// under the keyring's lock, which no rotation holds meanwhile.
+func (a *Authenticator) openSecret(ctx context.Context, c boot.Credential) ([]byte, error) {
+	secret, err := a.keys.open(c.KeyVersion, c.SealedSecret, sealedAD(c.ID))
+	if err == nil {
+		return secret, nil
+	}
+	a.keys.mu.RLock()
+	defer a.keys.mu.RUnlock()
+	fresh, err := a.st.Credential(ctx, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	return a.keys.openLocked(fresh.KeyVersion, fresh.SealedSecret, sealedAD(fresh.ID))
 }
 
 // Signature computes the SHA-1 of OVH's signature scheme:
@@ -111,46 +138,4 @@ func parseSignature(v string) (sum [20]byte, ok bool) {
 		return sum, false
 	}
 	return sum, true
-}
-
-// signedURLs are the URLs a client may have signed for r: scheme and host
-// as the client addressed the server, then the request URI exactly as sent
-// and, when it differs, with the path unescaped (clients sign the URL they
-// were given, and their HTTP library may escape it on the wire).
-func (a *Authenticator) signedURLs(r *http.Request) []string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	host := r.Host
-	if host == "" {
-		host = r.URL.Host
-	}
-	if a.opts.TrustProxyHeaders {
-		if p := firstValue(r.Header.Get("X-Forwarded-Proto")); p == "http" || p == "https" {
-			scheme = p
-		}
-		if h := firstValue(r.Header.Get("X-Forwarded-Host")); h != "" {
-			host = h
-		}
-	}
-	uri := r.RequestURI
-	if !strings.HasPrefix(uri, "/") { // absolute form (proxy style) or unset
-		uri = r.URL.RequestURI()
-	}
-	base := scheme + "://" + host
-	urls := []string{base + uri}
-	plain := r.URL.Path
-	if r.URL.RawQuery != "" || r.URL.ForceQuery {
-		plain += "?" + r.URL.RawQuery
-	}
-	if plain != uri {
-		urls = append(urls, base+plain)
-	}
-	return urls
-}
-
-func firstValue(v string) string {
-	first, _, _ := strings.Cut(v, ",")
-	return strings.TrimSpace(first)
 }

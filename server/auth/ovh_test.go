@@ -1,26 +1,38 @@
 package auth
 
 import (
+	"cmp"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/byoi/byoi/boot"
-	"github.com/google/go-cmp/cmp"
+	gocmp "github.com/google/go-cmp/cmp"
 )
+
+func mustPrefixes(list ...string) []netip.Prefix {
+	ps, err := ParseTrustedProxies(list)
+	if err != nil {
+		panic(err)
+	}
+	return ps
+}
 
 func TestCheckOVHSignature(t *testing.T) {
 	const base = "http://byoi.example:8080/1.0"
 	for _, tc := range []struct {
-		name    string
-		opts    Options
-		mutate  func(f *fixture, s *signed)
-		header  map[string]string // set after signing
-		sentURL string            // the URL the request goes to, when not s.url
-		want    string            // errorCode, "" for success
+		name       string
+		opts       Options
+		mutate     func(f *fixture, s *signed)
+		header     map[string]string // set after signing
+		sentURL    string            // the URL the request goes to, when not s.url
+		sentMethod string            // the method it is sent with, when not s.method
+		remote     string            // the connection's remote address
+		want       string            // errorCode, "" for success
 	}{
 		{name: "good GET", mutate: func(*fixture, *signed) {}},
 		{name: "good POST with body", mutate: func(_ *fixture, s *signed) {
@@ -36,17 +48,48 @@ func TestCheckOVHSignature(t *testing.T) {
 		{name: "wrong secret", mutate: func(_ *fixture, s *signed) { s.secret = strings.Repeat("x", 32) }, want: "INVALID_SIGNATURE"},
 		{name: "wrong consumer key", mutate: func(_ *fixture, s *signed) { s.ck = strings.Repeat("y", 32) }, want: "NOT_CREDENTIAL"},
 		{name: "empty consumer key", mutate: func(_ *fixture, s *signed) { s.ck = "" }, want: "NOT_CREDENTIAL"},
+		{name: "application key alone", header: map[string]string{"X-Ovh-Consumer": "", "X-Ovh-Timestamp": "", "X-Ovh-Signature": ""}, want: "NOT_AUTHENTICATED"},
 		{name: "unknown application key", mutate: func(_ *fixture, s *signed) { s.appKey = "AAAAAAAAAAAAAAAA" }, want: "INVALID_KEY"},
 		{name: "token ID as application key", mutate: func(f *fixture, s *signed) { s.appKey = f.token.ID }, want: "INVALID_KEY"},
 		{name: "signed for another host", mutate: func(_ *fixture, s *signed) {}, sentURL: "http://other.example:8080/1.0/dedicated/server", want: "INVALID_SIGNATURE"},
 		{name: "signed for another path", mutate: func(_ *fixture, s *signed) {}, sentURL: base + "/dedicated/server/other", want: "INVALID_SIGNATURE"},
+		{name: "signed for another query", mutate: func(_ *fixture, s *signed) { s.url += "?status=todo" },
+			sentURL: base + "/dedicated/server?status=done", want: "INVALID_SIGNATURE"},
+		{name: "query dropped", mutate: func(_ *fixture, s *signed) { s.url += "?status=todo" }, sentURL: base + "/dedicated/server", want: "INVALID_SIGNATURE"},
+		{name: "query added", mutate: func(_ *fixture, s *signed) {}, sentURL: base + "/dedicated/server?status=todo", want: "INVALID_SIGNATURE"},
+		{name: "signed for another method", mutate: func(_ *fixture, s *signed) {}, sentMethod: "DELETE", want: "INVALID_SIGNATURE"},
 		{name: "signed for https, sent over http", mutate: func(_ *fixture, s *signed) { s.url = strings.Replace(s.url, "http:", "https:", 1) },
 			sentURL: base + "/dedicated/server", want: "INVALID_SIGNATURE"},
+		{name: "signed for http, sent over TLS", mutate: func(_ *fixture, s *signed) {},
+			sentURL: "https://byoi.example:8080/1.0/dedicated/server", want: "INVALID_SIGNATURE"},
+		{name: "https with its port", mutate: func(_ *fixture, s *signed) { s.url = "https://byoi.example:8443/1.0/dedicated/server" }},
+		{name: "https signed without the port (Node.js client)", mutate: func(_ *fixture, s *signed) { s.url = "https://byoi.example/1.0/dedicated/server" },
+			sentURL: "https://byoi.example:8443/1.0/dedicated/server"},
+		{name: "https signed with the default port", mutate: func(_ *fixture, s *signed) { s.url = "https://byoi.example:443/1.0/dedicated/server" },
+			sentURL: "https://byoi.example/1.0/dedicated/server"},
+		{name: "http signed without the default port", mutate: func(_ *fixture, s *signed) { s.url = "http://byoi.example/1.0/dedicated/server" },
+			sentURL: "http://byoi.example:80/1.0/dedicated/server"},
+		{name: "IPv6 host signed without the port", mutate: func(_ *fixture, s *signed) { s.url = "https://[2001:db8::1]/1.0/dedicated/server" },
+			sentURL: "https://[2001:db8::1]:8443/1.0/dedicated/server"},
+		{name: "signed for another port", mutate: func(_ *fixture, s *signed) { s.url = "https://byoi.example:9443/1.0/dedicated/server" },
+			sentURL: "https://byoi.example:8443/1.0/dedicated/server", want: "INVALID_SIGNATURE"},
 		{name: "forwarded proto ignored when untrusted", mutate: func(_ *fixture, s *signed) { s.url = strings.Replace(s.url, "http:", "https:", 1) },
 			sentURL: base + "/dedicated/server", header: map[string]string{"X-Forwarded-Proto": "https"}, want: "INVALID_SIGNATURE"},
-		{name: "forwarded proto and host trusted", opts: Options{TrustProxyHeaders: true},
+		{name: "forwarded headers from an untrusted address", opts: Options{TrustedProxies: mustPrefixes("10.0.0.0/8")},
 			mutate:  func(_ *fixture, s *signed) { s.url = "https://api.lab.example/1.0/dedicated/server" },
-			sentURL: base + "/dedicated/server", header: map[string]string{"X-Forwarded-Proto": "https", "X-Forwarded-Host": "api.lab.example"}},
+			sentURL: base + "/dedicated/server", remote: "192.0.2.10:4000",
+			header: map[string]string{"X-Forwarded-Proto": "https", "X-Forwarded-Host": "api.lab.example"}, want: "INVALID_SIGNATURE"},
+		{name: "proxy's public URL from a trusted proxy", opts: Options{TrustedProxies: mustPrefixes("10.0.0.0/8")},
+			mutate:  func(_ *fixture, s *signed) { s.url = "https://api.lab.example/1.0/dedicated/server" },
+			sentURL: base + "/dedicated/server", remote: "10.1.2.3:4000",
+			header: map[string]string{"X-Forwarded-Proto": "https", "X-Forwarded-Host": "api.lab.example"}},
+		{name: "proxy's public URL with X-Forwarded-Port", opts: Options{TrustedProxies: mustPrefixes("10.1.2.3")},
+			mutate:  func(_ *fixture, s *signed) { s.url = "https://api.lab.example:8443/1.0/dedicated/server" },
+			sentURL: base + "/dedicated/server", remote: "10.1.2.3:4000",
+			header: map[string]string{"X-Forwarded-Proto": "https", "X-Forwarded-Host": "api.lab.example", "X-Forwarded-Port": "8443"}},
+		{name: "internal URL behind a trusted proxy", opts: Options{TrustedProxies: mustPrefixes("10.0.0.0/8")},
+			mutate: func(_ *fixture, s *signed) {}, remote: "10.1.2.3:4000",
+			header: map[string]string{"X-Forwarded-Proto": "https", "X-Forwarded-Host": "api.lab.example"}, want: "INVALID_SIGNATURE"},
 		{name: "malformed timestamp", header: map[string]string{"X-Ovh-Timestamp": "soon"}, want: "INVALID_SIGNATURE"},
 		{name: "signature without $1$", header: map[string]string{"X-Ovh-Signature": strings.Repeat("a", 40)}, want: "INVALID_SIGNATURE"},
 		{name: "signature too short", header: map[string]string{"X-Ovh-Signature": "$1$abc"}, want: "INVALID_SIGNATURE"},
@@ -59,10 +102,12 @@ func TestCheckOVHSignature(t *testing.T) {
 			if tc.mutate != nil {
 				tc.mutate(f, &s)
 			}
+			s.remote = tc.remote
 			r := s.request()
-			if tc.sentURL != "" {
+			if tc.sentURL != "" || tc.sentMethod != "" {
 				sent := s
-				sent.url = tc.sentURL
+				sent.url = cmp.Or(tc.sentURL, s.url)
+				sent.method = cmp.Or(tc.sentMethod, s.method)
 				r2 := sent.request()
 				r2.Header = r.Header
 				r = r2
@@ -118,10 +163,13 @@ func TestReplay(t *testing.T) {
 		name string
 		uses []use
 	}{
-		{"POST twice", []use{{"POST", "192.0.2.1:1000", ""}, {"POST", "192.0.2.1:1000", "QUERY_REPLAYED"}}},
-		{"PUT from elsewhere", []use{{"PUT", "192.0.2.1:1000", ""}, {"PUT", "192.0.2.9:1000", "QUERY_REPLAYED"}}},
-		{"DELETE twice", []use{{"DELETE", "192.0.2.1:1000", ""}, {"DELETE", "192.0.2.1:2000", "QUERY_REPLAYED"}}},
-		{"GET polled twice in a second", []use{{"GET", "192.0.2.1:1000", ""}, {"GET", "192.0.2.1:1001", ""}, {"GET", "192.0.2.1:1002", ""}}},
+		// A quick retry repeats the very same signature (whole-second
+		// timestamps): it is processed like any request.
+		{"POST retried from the same address", []use{{"POST", "192.0.2.1:1000", ""}, {"POST", "192.0.2.1:1001", ""}}},
+		{"DELETE retried", []use{{"DELETE", "192.0.2.1:1000", ""}, {"DELETE", "192.0.2.1:2000", ""}}},
+		{"GET polled three times in a second", []use{{"GET", "192.0.2.1:1000", ""}, {"GET", "192.0.2.1:1001", ""}, {"GET", "192.0.2.1:1002", ""}}},
+		{"POST replayed from another address", []use{{"POST", "192.0.2.1:1000", ""}, {"POST", "192.0.2.9:1000", "QUERY_REPLAYED"}}},
+		{"PUT replayed from another address", []use{{"PUT", "192.0.2.1:1000", ""}, {"PUT", "192.0.2.9:1000", "QUERY_REPLAYED"}, {"PUT", "192.0.2.1:1000", ""}}},
 		{"GET replayed from another address", []use{{"GET", "192.0.2.1:1000", ""}, {"GET", "198.51.100.7:1000", "QUERY_REPLAYED"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -134,6 +182,27 @@ func TestReplay(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestReplayBehindTrustedProxy(t *testing.T) {
+	// Behind a trusted proxy the client's address is the proxy's
+	// X-Forwarded-For entry: two clients behind the same proxy are told
+	// apart.
+	f := newFixture(t, Options{TrustedProxies: mustPrefixes("10.0.0.1")})
+	s := f.sign(http.MethodPost, "http://h/1.0/x", "{}")
+	s.remote = "10.0.0.1:5000"
+	for i, tc := range []struct{ xff, want string }{
+		{"192.0.2.1", ""},
+		{"192.0.2.1", ""},
+		{"198.51.100.7, 10.0.0.1", "QUERY_REPLAYED"},
+		{"203.0.113.9, 192.0.2.1", ""}, // the right-most untrusted hop is the client
+	} {
+		r := s.request()
+		r.Header.Set("X-Forwarded-For", tc.xff)
+		if _, _, err := f.check(r); errCode(err) != tc.want {
+			t.Errorf("use %d: Check(X-Forwarded-For %s) = %v, want code %q", i, tc.xff, err, tc.want)
+		}
 	}
 }
 
@@ -232,7 +301,7 @@ func TestNoCredentials(t *testing.T) {
 	r := newBearer("")
 	r.Header.Del("Authorization")
 	_, _, err := f.check(r)
-	if diff := cmp.Diff(ErrNoCredentials, err); diff != "" {
+	if diff := gocmp.Diff(ErrNoCredentials, err); diff != "" {
 		t.Errorf("Check(no credentials) mismatch (-want +got):\n%s", diff)
 	}
 	if got := err.(*Error).HTTPStatus(); got != http.StatusUnauthorized {

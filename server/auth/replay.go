@@ -5,12 +5,16 @@ import (
 	"time"
 )
 
-// replayCache remembers every accepted OVH signature until the timestamp it
-// signs has left the clock-skew window, so the same signed request cannot
-// be accepted twice. Entries expire in insertion order (each lives ttl from
-// its acceptance), so a FIFO queue finds the expired ones without a scan.
-// At most max signatures are remembered; when full, new signed requests
-// are refused (429) rather than forgetting a live signature.
+// replayCache remembers every accepted OVH signature, with the remote
+// address that first sent it, until the timestamp it signs has left the
+// clock-skew window. The same signed request is accepted again from that
+// address (a client's quick retry, or two polls within a second, repeat the
+// very same signature and must be processed like any request) and refused
+// from any other (someone who captured it). Entries expire in insertion
+// order (each lives ttl from its acceptance), so a FIFO queue finds the
+// expired ones without a scan. At most max signatures are remembered; when
+// full, new signed requests are refused (429) rather than forgetting a live
+// signature.
 type replayCache struct {
 	ttl time.Duration
 	max int
@@ -36,8 +40,8 @@ type replayVerdict int
 
 const (
 	replayFresh    replayVerdict = iota // first use: remembered
-	replayRepeat                        // an allowed repeat (same reader, same address)
-	replayRejected                      // a replay
+	replayRepeat                        // the same request again from the same address
+	replayRejected                      // the same request from another address
 	replayFull                          // cache full: refuse for now
 )
 
@@ -45,15 +49,14 @@ func newReplayCache(ttl time.Duration, max int) *replayCache {
 	return &replayCache{ttl: ttl, max: max, seen: map[[20]byte]seenSig{}}
 }
 
-// use records a use of sig from addr at now. A signature is accepted once;
-// when allowRepeat is set (GET and HEAD, see the package comment) it is
-// accepted again from the same remote address only.
-func (c *replayCache) use(sig [20]byte, addr string, allowRepeat bool, now time.Time) replayVerdict {
+// use records a use of sig from addr at now: accepted from the address
+// that first used it, refused from any other.
+func (c *replayCache) use(sig [20]byte, addr string, now time.Time) replayVerdict {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.expire(now)
 	if s, ok := c.seen[sig]; ok {
-		if allowRepeat && s.addr == addr {
+		if s.addr == addr {
 			return replayRepeat
 		}
 		return replayRejected

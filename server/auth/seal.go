@@ -4,63 +4,20 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"strings"
 )
 
 // KeySize is the size of the server key: AES-256.
 const KeySize = 32
 
-// KeyFile is the name of the server key file in the state dir.
+// KeyFile is the name of the server keyring file in the state dir.
 const KeyFile = "server.key"
 
 // ErrSealed is returned when a sealed secret cannot be opened: the wrong
 // key, or a ciphertext that was tampered with.
 var ErrSealed = errors.New("sealed secret cannot be opened (wrong server key or tampered data)")
-
-// LoadOrCreateKey returns the server key kept at path, creating it (32
-// random bytes, hex, mode 0600) when the file does not exist. An existing
-// file that other users can read, or that does not hold a 32-byte hex key,
-// is an error: the key protects every OVH application secret.
-func LoadOrCreateKey(path string) ([]byte, error) {
-	raw, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return createKey(path)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read server key: %w", err)
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("read server key: %w", err)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("server key %s is accessible to other users (mode %04o): chmod 600 it", path, fi.Mode().Perm())
-	}
-	key, err := hex.DecodeString(strings.TrimSpace(string(raw)))
-	if err != nil || len(key) != KeySize {
-		return nil, fmt.Errorf("server key %s: want %d hex-encoded bytes", path, KeySize)
-	}
-	return key, nil
-}
-
-func createKey(path string) ([]byte, error) {
-	key := make([]byte, KeySize)
-	if _, err := rand.Read(key); err != nil {
-		return nil, fmt.Errorf("create server key: %w", err)
-	}
-	if err := writeSecretFile(path, hex.EncodeToString(key)+"\n"); err != nil {
-		if errors.Is(err, fs.ErrExist) { // another process won the race
-			return LoadOrCreateKey(path)
-		}
-		return nil, fmt.Errorf("create server key: %w", err)
-	}
-	return key, nil
-}
 
 // writeSecretFile creates path exclusively with mode 0600 and syncs it.
 func writeSecretFile(path, content string) error {

@@ -2,11 +2,7 @@ package auth
 
 import (
 	"bytes"
-	"encoding/hex"
 	"errors"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -50,48 +46,5 @@ func TestSealRoundTrip(t *testing.T) {
 	}
 	if _, err := Seal([]byte("short"), secret, nil); err == nil {
 		t.Errorf("Seal(5-byte key) = nil error, want an error")
-	}
-}
-
-func TestLoadOrCreateKey(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, KeyFile)
-	k1, err := LoadOrCreateKey(path)
-	if err != nil || len(k1) != KeySize {
-		t.Fatalf("LoadOrCreateKey(new) = %d bytes, %v", len(k1), err)
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := fi.Mode().Perm(); got != 0o600 {
-		t.Errorf("key file mode = %04o, want 0600", got)
-	}
-	k2, err := LoadOrCreateKey(path)
-	if err != nil || !bytes.Equal(k1, k2) {
-		t.Fatalf("LoadOrCreateKey(existing) = %x, %v, want %x", k2, err, k1)
-	}
-	for _, tc := range []struct {
-		name, content string
-		mode          os.FileMode
-		want          string
-	}{
-		{"readable by others", hex.EncodeToString(k1), 0o644, "accessible to other users"},
-		{"not hex", strings.Repeat("zz", 32), 0o600, "hex-encoded"},
-		{"too short", hex.EncodeToString(k1[:16]), 0o600, "hex-encoded"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			p := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_"))
-			if err := os.WriteFile(p, []byte(tc.content), tc.mode); err != nil {
-				t.Fatal(err)
-			}
-			os.Chmod(p, tc.mode)
-			if _, err := LoadOrCreateKey(p); err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("LoadOrCreateKey(%s) = %v, want an error containing %q", tc.name, err, tc.want)
-			}
-		})
-	}
-	if _, err := LoadOrCreateKey(filepath.Join(dir, "missing-dir", KeyFile)); err == nil {
-		t.Errorf("LoadOrCreateKey(in a missing dir) = nil error, want an error")
 	}
 }

@@ -55,28 +55,27 @@ func tokenID(token string) (string, bool) {
 	return id, true
 }
 
-func (a *Authenticator) checkToken(ctx context.Context, header, addr string, now time.Time) (string, error) {
+func (a *Authenticator) checkToken(ctx context.Context, header, addr string, now time.Time) (boot.Credential, error) {
 	token := strings.TrimSpace(header[7:])
 	id, ok := tokenID(token)
 	if !ok {
 		a.byAddr.fail(addr, now)
 		a.log.Info("auth failed", "remote", addr, "reason", "malformed bearer token")
-		return "", ErrInvalidToken
+		return boot.Credential{}, ErrInvalidToken
 	}
 	c, err := a.st.Credential(ctx, id)
 	if err != nil && !errors.Is(err, boot.ErrNotFound) {
 		a.log.Error("reading credential", "credential", id, "err", err)
-		return "", internalError("Internal server error")
+		return boot.Credential{}, internalError("Internal server error")
 	}
 	// The ID is not secret; the hash comparison is constant-time.
 	match := subtle.ConstantTimeCompare([]byte(HashToken(token)), []byte(c.SecretHash)) == 1
 	if err != nil || c.Kind != boot.CredentialToken || !match {
 		a.byAddr.fail(addr, now)
 		a.log.Info("auth failed", "remote", addr, "credential", id, "reason", "unknown or revoked bearer token")
-		return "", ErrInvalidToken
+		return boot.Credential{}, ErrInvalidToken
 	}
-	a.used(ctx, c.ID, now)
-	return c.ID, nil
+	return c, nil
 }
 
 // newToken returns a fresh token and its credential ID.

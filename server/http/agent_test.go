@@ -140,7 +140,7 @@ func TestAgentFailureKeepsBootMode(t *testing.T) {
 				t.Errorf("boot mode after a failed install = %q, want unchanged", m.BootMode)
 			}
 			st := decode[ovhInstallStatus](t, e.api("GET", "/1.0/dedicated/server/web-1/install/status", "", 200))
-			if st.Progress[1].Status != "error" || st.Progress[1].Error != msg {
+			if st.Progress[1].Status != "error" || st.Progress[1].Error == nil || *st.Progress[1].Error != msg {
 				t.Errorf("install/status check step = %+v, want error %q", st.Progress[1], msg)
 			}
 			if got := decode[byoiStatus](t, e.api("GET", "/1.0/dedicated/server/web-1/bringYourOwnImage", "", 200)); got.Status != "error" || got.Message != msg {

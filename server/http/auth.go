@@ -3,7 +3,6 @@ package http
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	nethttp "net/http"
 )
@@ -35,13 +34,9 @@ func (s *Server) authed(h bodyHandler) nethttp.Handler {
 		}
 		p, err := s.cfg.Auth.Authenticate(r, body)
 		if err != nil {
-			status := nethttp.StatusUnauthorized
-			var hs interface{ HTTPStatus() int }
-			if errors.As(err, &hs) && hs.HTTPStatus() >= 400 && hs.HTTPStatus() < 600 {
-				status = hs.HTTPStatus()
-			}
-			s.log.Info("authentication refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "status", status, "err", err)
-			writeError(w, status, err.Error())
+			status := writeAuthError(w, err)
+			s.log.Info("authentication refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr,
+				"status", status, "query_id", queryID(r.Context()), "err", err)
 			return
 		}
 		r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))

@@ -26,8 +26,8 @@ import (
 type realAuth struct{ a *auth.Authenticator }
 
 func (x realAuth) Authenticate(r *nethttp.Request, body []byte) (Principal, error) {
-	id, kind, err := x.a.Check(r, body)
-	return Principal{CredentialID: id, Kind: kind}, err
+	c, err := x.a.Authenticate(r, body)
+	return Principal{CredentialID: c.ID, Kind: c.Kind, Name: c.Name, Rules: c.Rules, Expires: c.Expires}, err
 }
 
 // secureEnv is an env over the real store, the real authenticator (with
@@ -52,15 +52,19 @@ func newSecureEnv(t *testing.T) (*env, *secureEnv) {
 	e.st = st
 	key := make([]byte, auth.KeySize)
 	rand.Read(key)
-	a, err := auth.New(st, key, auth.Options{Logger: log.With("component", "auth"), Now: e.clock, FailureBurst: 1000})
+	keys, err := auth.NewKeyring(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := auth.New(st, keys, auth.Options{Logger: log.With("component", "auth"), Now: e.clock, FailureBurst: 1000})
 	if err != nil {
 		t.Fatalf("auth.New() = %v", err)
 	}
 	se := &secureEnv{env: e, reg: prometheus.NewRegistry()}
-	if se.token, err = auth.IssueToken(t.Context(), st, "admin", t0); err != nil {
+	if se.token, err = auth.IssueToken(t.Context(), st, "admin", auth.Grant{}, t0); err != nil {
 		t.Fatalf("IssueToken() = %v", err)
 	}
-	if se.ovh, err = auth.IssueOVH(t.Context(), st, key, "script", t0); err != nil {
+	if se.ovh, err = auth.IssueOVH(t.Context(), st, keys, "script", auth.Grant{}, t0); err != nil {
 		t.Fatalf("IssueOVH() = %v", err)
 	}
 	e.cfg = Config{

@@ -34,6 +34,11 @@ func (s *Server) nativeRoutes(r *mux.Router) {
 		r.Handle("/credentials", h)
 		r.PathPrefix("/credentials/").Handler(h)
 	}
+	if s.cfg.Keys != nil {
+		h := s.authed(delegate(s.cfg.Keys))
+		r.Handle("/keys", h)
+		r.PathPrefix("/keys/").Handler(h)
+	}
 }
 
 func (s *Server) listMachines(w nethttp.ResponseWriter, r *nethttp.Request, _ []byte) {
@@ -57,11 +62,18 @@ type machineInput struct {
 	DiskGroups        map[int]boot.DiskHints `json:"diskGroups"`
 	BootMode          boot.BootMode          `json:"bootMode"`
 	EFIBootloaderPath string                 `json:"efiBootloaderPath"`
+	// What OVH's API shows of the machine (0 and "": derived, server-wide).
+	ServerID         int64  `json:"serverId"`
+	Datacenter       string `json:"datacenter"`
+	Rack             string `json:"rack"`
+	Region           string `json:"region"`
+	AvailabilityZone string `json:"availabilityZone"`
 }
 
 func (in machineInput) apply(m *boot.Machine) {
 	m.Name, m.MACs, m.IPv4, m.Disk, m.DiskGroups = in.Name, in.MACs, in.IPv4, in.Disk, in.DiskGroups
 	m.BootMode, m.EFIBootloaderPath = in.BootMode, in.EFIBootloaderPath
+	m.ServerID, m.Datacenter, m.Rack, m.Region, m.AvailabilityZone = in.ServerID, in.Datacenter, in.Rack, in.Region, in.AvailabilityZone
 }
 
 // machineError turns a store error about a machine into an API error:

@@ -28,7 +28,7 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 			documented[strings.ToUpper(m)+" "+varRE.ReplaceAllString(p, "{}")] = true
 		}
 	}
-	r := e.srv.Handler().(*mux.Router)
+	r := e.srv.router
 	checked := 0
 	r.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
 		tpl, err := route.GetPathTemplate()

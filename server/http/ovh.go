@@ -1,11 +1,13 @@
 package http
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	nethttp "net/http"
+	"slices"
 	"strconv"
-	"time"
+	"strings"
 
 	"github.com/byoi/byoi/boot"
 	"github.com/byoi/byoi/server/lifecycle"
@@ -18,6 +20,8 @@ func (s *Server) ovhRoutes(r *mux.Router) {
 		method, path string
 		h            bodyHandler
 	}{
+		{nethttp.MethodGet, "/auth/details", s.ovhAuthDetails},
+		{nethttp.MethodGet, "/me", s.ovhMe},
 		{nethttp.MethodGet, "/dedicated/server", s.ovhList},
 		{nethttp.MethodGet, srv, s.ovhGetServer},
 		{nethttp.MethodPut, srv, s.ovhPutServer},
@@ -37,19 +41,6 @@ func (s *Server) ovhRoutes(r *mux.Router) {
 
 func (s *Server) handleAuthTime(w nethttp.ResponseWriter, _ *nethttp.Request) {
 	writeJSON(w, nethttp.StatusOK, s.cfg.Now().Unix())
-}
-
-// ovhServer is byoi's dedicated.Server: OVH's fields that make sense here,
-// plus byoi's own.
-type ovhServer struct {
-	Name              string        `json:"name"`
-	OS                string        `json:"os"`
-	State             string        `json:"state"`
-	EFIBootloaderPath string        `json:"efiBootloaderPath"`
-	BootMode          boot.BootMode `json:"bootMode"`
-	MACs              []string      `json:"macs"`
-	IP                string        `json:"ip,omitempty"`
-	LastSeen          *time.Time    `json:"lastSeen"`
 }
 
 func (s *Server) ovhList(w nethttp.ResponseWriter, r *nethttp.Request, _ []byte) {
@@ -73,17 +64,30 @@ func (s *Server) ovhGetServer(w nethttp.ResponseWriter, r *nethttp.Request, _ []
 		s.fail(w, r, err)
 		return
 	}
-	out := ovhServer{
-		Name: m.Name, OS: "none_64", State: "ok", EFIBootloaderPath: m.EFIBootloaderPath,
-		BootMode: m.BootMode, MACs: m.MACs, IP: m.IPv4, LastSeen: timePtr(m.LastSeen),
+	ip, err := s.machineIP(r.Context(), m)
+	if err != nil {
+		s.fail(w, r, err)
+		return
 	}
-	if m.BootMode == boot.BootModeLocal {
-		out.OS = boot.OSBYOI
+	writeJSON(w, nethttp.StatusOK, s.serverView(r.Context(), m, ip))
+}
+
+// machineIP is the machine's fixed address, else the address of a DHCP
+// lease one of its MACs holds (full mode), else "".
+func (s *Server) machineIP(ctx context.Context, m boot.Machine) (string, error) {
+	if m.IPv4 != "" {
+		return m.IPv4, nil
 	}
-	if out.MACs == nil {
-		out.MACs = []string{}
+	leases, err := s.st.Leases(ctx)
+	if err != nil {
+		return "", err
 	}
-	writeJSON(w, nethttp.StatusOK, out)
+	for _, l := range leases {
+		if slices.Contains(m.MACs, l.MAC) {
+			return l.IP, nil
+		}
+	}
+	return "", nil
 }
 
 type ovhServerUpdate struct {
@@ -149,40 +153,16 @@ func (s *Server) ovhInstall(decode func([]byte) (boot.InstallSpec, error)) bodyH
 	}
 }
 
-// ovhTaskJSON is dedicated.server.Task.
-type ovhTaskJSON struct {
-	TaskID     int64      `json:"taskId"`
-	Function   string     `json:"function"`
-	Comment    string     `json:"comment"`
-	Status     string     `json:"status"`
-	LastUpdate *time.Time `json:"lastUpdate"`
-	StartDate  *time.Time `json:"startDate"`
-	DoneDate   *time.Time `json:"doneDate"`
-}
-
-func toOVHTask(t boot.Task) ovhTaskJSON {
-	comment := t.Comment
-	if t.Message != "" {
-		comment = t.Message
-	}
-	return ovhTaskJSON{
-		TaskID: t.ID, Function: t.Function, Comment: comment, Status: string(t.Status),
-		LastUpdate: timePtr(t.LastUpdate), StartDate: timePtr(t.StartDate), DoneDate: timePtr(t.DoneDate),
-	}
-}
-
-func timePtr(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	u := t.UTC()
-	return &u
-}
-
 func (s *Server) ovhTaskList(w nethttp.ResponseWriter, r *nethttp.Request, _ []byte) {
 	name := mux.Vars(r)["serviceName"]
 	if _, err := s.machine(r.Context(), name); err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	function, status := q.Get("function"), q.Get("status")
+	if status != "" && !slices.Contains(allStatuses, boot.Status(status)) {
+		writeError(w, nethttp.StatusBadRequest, fmt.Sprintf("Invalid value for status: %q is not one of %s", status, statusList()))
 		return
 	}
 	ts, err := s.st.Tasks(r.Context(), name)
@@ -190,11 +170,22 @@ func (s *Server) ovhTaskList(w nethttp.ResponseWriter, r *nethttp.Request, _ []b
 		s.fail(w, r, err)
 		return
 	}
-	ids := make([]int64, len(ts))
-	for i, t := range ts {
-		ids[len(ts)-1-i] = t.ID // oldest first, as OVH lists them
+	ids := []int64{}
+	for _, t := range slices.Backward(ts) { // oldest first, as OVH lists them
+		if (function == "" || t.Function == function) && (status == "" || string(t.Status) == status) {
+			ids = append(ids, t.ID)
+		}
 	}
 	writeJSON(w, nethttp.StatusOK, ids)
+}
+
+func statusList() string {
+	names := make([]string, len(allStatuses))
+	for i, st := range allStatuses {
+		names[i] = string(st)
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
 }
 
 func (s *Server) ovhTask(w nethttp.ResponseWriter, r *nethttp.Request, _ []byte) {

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"cmp"
 	nethttp "net/http"
 	"time"
 
@@ -12,14 +13,15 @@ import (
 // msgNotInstalling answers install/status for a server that never had a task.
 const msgNotInstalling = "Server is not being installed or reinstalled at the moment"
 
-// ovhProgress is one entry of install/status; the bytes are byoi's
-// addition, set on the running step only.
+// ovhProgress is dedicated.server.InstallationProgressSteps; error is null
+// unless the step failed. The bytes are byoi's addition, set on the
+// running step only.
 type ovhProgress struct {
-	Comment    string `json:"comment"`
-	Status     string `json:"status"`
-	Error      string `json:"error"`
-	BytesDone  int64  `json:"bytesDone,omitempty"`
-	BytesTotal int64  `json:"bytesTotal,omitempty"`
+	Comment    string  `json:"comment"`
+	Status     string  `json:"status"`
+	Error      *string `json:"error"`
+	BytesDone  int64   `json:"bytesDone,omitempty"`
+	BytesTotal int64   `json:"bytesTotal,omitempty"`
 }
 
 // ovhInstallStatus is dedicated.server.InstallationProgressStatus.
@@ -55,7 +57,11 @@ func installStatus(t boot.Task, now time.Time) ovhInstallStatus {
 		out.ElapsedTime = int64(end.Sub(start) / time.Second)
 	}
 	for _, st := range t.Steps {
-		p := ovhProgress{Comment: st.Comment, Status: string(st.Status), Error: st.Error}
+		p := ovhProgress{Comment: st.Comment, Status: string(st.Status)}
+		if st.Status == boot.StepError {
+			msg := cmp.Or(st.Error, t.Message, "failed")
+			p.Error = &msg
+		}
 		if st.Status == boot.StepDoing {
 			p.BytesDone, p.BytesTotal = st.BytesDone, st.BytesTotal
 		}
@@ -83,12 +89,14 @@ func (s *Server) ovhBYOIPost(w nethttp.ResponseWriter, r *nethttp.Request, body 
 	writeJSON(w, nethttp.StatusOK, nil)
 }
 
-// byoiStatus is dedicated.server.ByoiStatus (field names partly guessed).
+// byoiStatus is the answer of GET …/bringYourOwnImage: status "doing",
+// "done" or "error", the running step or the failure as message, the
+// image checksum asked for, and the server's name.
 type byoiStatus struct {
-	Status       string `json:"status"`
-	Message      string `json:"message"`
-	CheckSum     string `json:"checkSum"`
-	DownloadSize int64  `json:"downloadSize"`
+	Checksum   string `json:"checksum"`
+	Message    string `json:"message"`
+	Servername string `json:"servername"`
+	Status     string `json:"status"`
 }
 
 // ovhBYOIGet reports the latest deployment. A cancelled one was erased.
@@ -101,7 +109,7 @@ func (s *Server) ovhBYOIGet(w nethttp.ResponseWriter, r *nethttp.Request, _ []by
 		writeError(w, nethttp.StatusNotFound, "No image deployment for server "+name)
 		return
 	}
-	out := byoiStatus{Status: "doing", Message: t.Comment, CheckSum: t.Spec.ImageCheckSum}
+	out := byoiStatus{Status: "doing", Message: t.Comment, Checksum: t.Spec.ImageCheckSum, Servername: name}
 	switch {
 	case t.Status == boot.StatusDone:
 		out.Status = "done"
@@ -113,9 +121,6 @@ func (s *Server) ovhBYOIGet(w nethttp.ResponseWriter, r *nethttp.Request, _ []by
 				out.Message = st.Comment
 			}
 		}
-	}
-	if d := t.Step(boot.StepDownload); d != nil {
-		out.DownloadSize = max(d.BytesTotal, d.BytesDone)
 	}
 	writeJSON(w, nethttp.StatusOK, out)
 }

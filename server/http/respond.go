@@ -8,15 +8,20 @@ import (
 	"fmt"
 	"io"
 	nethttp "net/http"
+	"strconv"
 	"strings"
 
 	"github.com/byoi/byoi/boot"
 )
 
-// apiError is the error body of every API: OVH's shape.
+// apiError is the error body of every API: OVH's shape. Authentication
+// errors also carry OVH's errorCode and httpCode (python-ovh picks its
+// exception from errorCode).
 type apiError struct {
-	Class   string `json:"class"`
-	Message string `json:"message"`
+	Class     string `json:"class"`
+	Message   string `json:"message"`
+	ErrorCode string `json:"errorCode,omitempty"`
+	HTTPCode  string `json:"httpCode,omitempty"`
 }
 
 // errorClasses are OVH's error classes by HTTP status.
@@ -32,6 +37,10 @@ var errorClasses = map[int]string{
 }
 
 func writeError(w nethttp.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, apiError{Class: errorClass(status), Message: msg})
+}
+
+func errorClass(status int) string {
 	class, ok := errorClasses[status]
 	if !ok {
 		class = "Server::InternalServerError"
@@ -39,7 +48,34 @@ func writeError(w nethttp.ResponseWriter, status int, msg string) {
 			class = "Client::Error"
 		}
 	}
-	writeJSON(w, status, apiError{Class: class, Message: msg})
+	return class
+}
+
+// writeAuthError answers an authentication failure: its status, class,
+// errorCode and httpCode when the error knows them (the auth package's do),
+// and Retry-After on 429.
+func writeAuthError(w nethttp.ResponseWriter, err error) int {
+	status := nethttp.StatusUnauthorized
+	var hs interface{ HTTPStatus() int }
+	if errors.As(err, &hs) && hs.HTTPStatus() >= 400 && hs.HTTPStatus() < 600 {
+		status = hs.HTTPStatus()
+	}
+	body := apiError{Class: errorClass(status), Message: err.Error()}
+	var classed interface{ ErrorClass() string }
+	if errors.As(err, &classed) && classed.ErrorClass() != "" {
+		body.Class = classed.ErrorClass()
+	}
+	var coded interface{ ErrorCode() string }
+	if errors.As(err, &coded) && coded.ErrorCode() != "" {
+		body.ErrorCode = coded.ErrorCode()
+		body.HTTPCode = fmt.Sprintf("%d %s", status, nethttp.StatusText(status))
+	}
+	var retry interface{ RetryAfterSeconds() int }
+	if errors.As(err, &retry) && retry.RetryAfterSeconds() > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(retry.RetryAfterSeconds()))
+	}
+	writeJSON(w, status, body)
+	return status
 }
 
 func writeJSON(w nethttp.ResponseWriter, status int, v any) {
@@ -87,7 +123,7 @@ func (s *Server) fail(w nethttp.ResponseWriter, r *nethttp.Request, err error) {
 	case errors.Is(err, context.Canceled):
 		writeError(w, nethttp.StatusServiceUnavailable, "request cancelled")
 	default:
-		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "query_id", queryID(r.Context()), "err", err)
 		writeError(w, nethttp.StatusInternalServerError, "Internal server error")
 	}
 }

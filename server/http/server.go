@@ -48,11 +48,36 @@ type Authenticator interface {
 	Authenticate(r *nethttp.Request, body []byte) (Principal, error)
 }
 
-// Principal is who made an authenticated request.
+// Principal is who made an authenticated request: never a secret.
 type Principal struct {
 	CredentialID string
 	Kind         boot.CredentialKind
+	Name         string            // the credential's name
+	Rules        []boot.AccessRule // what it may call; none: everything
+	Expires      time.Time         // zero: never
 }
+
+// PowerStater tells a machine's power state as OVH names it: "poweron" or
+// "poweroff" (dedicated.server.PowerStateEnum). The power drivers will
+// provide one; without it the API reports what byoi last saw (see
+// lastSeenPower).
+type PowerStater interface {
+	PowerState(ctx context.Context, m boot.Machine) (string, error)
+}
+
+// Site is where the machines are, as OVH's dedicated.server.Dedicated
+// shows it; a machine's own fields override it.
+type Site struct {
+	Datacenter, Rack, Region, AvailabilityZone string
+}
+
+// Defaults of Site.
+const (
+	DefaultDatacenter       = "lab"
+	DefaultRegion           = "lab"
+	DefaultAvailabilityZone = "lab-a"
+	DefaultAccount          = "byoi"
+)
 
 // Config configures the server. The zero value works: no base URL means
 // "the Host the request came to", no Auth refuses every API call.
@@ -74,7 +99,23 @@ type Config struct {
 	Auth       Authenticator
 	// Credentials serves /api/v1/credentials (after authentication).
 	Credentials nethttp.Handler
-	Now         func() time.Time
+	// Keys serves /api/v1/keys, the server key's versions and rotation
+	// (after authentication).
+	Keys nethttp.Handler
+	// Site locates the machines in GET /1.0/dedicated/server/{name}; empty
+	// fields: DefaultDatacenter, DefaultRegion, DefaultAvailabilityZone and
+	// no rack.
+	Site Site
+	// Power reports machines' power state; nil: what byoi last saw.
+	Power PowerStater
+	// Account is the account name GET /1.0/me and /1.0/auth/details show;
+	// empty: DefaultAccount.
+	Account string
+	// APIURL is where the operator APIs are served when ServeSplit keeps
+	// them off the plain listener, for the pointer in its refusals, e.g.
+	// "https://byoi.lab:8443".
+	APIURL string
+	Now    func() time.Time
 	// MaxBodyBytes limits request bodies; larger ones get 413.
 	MaxBodyBytes int64
 	// EventsShown is how many recent events GET /api/v1/machines/{name} shows.
@@ -123,6 +164,25 @@ func (c *Config) setDefaults() error {
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if c.Site.Datacenter == "" {
+		c.Site.Datacenter = DefaultDatacenter
+	}
+	if c.Site.Region == "" {
+		c.Site.Region = DefaultRegion
+	}
+	if c.Site.AvailabilityZone == "" {
+		c.Site.AvailabilityZone = DefaultAvailabilityZone
+	}
+	for _, f := range []struct{ name, v string }{
+		{"datacenter", c.Site.Datacenter}, {"rack", c.Site.Rack}, {"region", c.Site.Region}, {"availabilityZone", c.Site.AvailabilityZone},
+	} {
+		if err := boot.ValidateLocation(f.name, f.v); err != nil {
+			return err
+		}
+	}
+	if c.Account == "" {
+		c.Account = DefaultAccount
+	}
 	if c.EventsShown <= 0 {
 		c.EventsShown = DefaultEventsShown
 	}
@@ -136,7 +196,7 @@ type Server struct {
 	lc      *lifecycle.Lifecycle
 	log     *slog.Logger
 	metrics *metrics
-	handler nethttp.Handler
+	router  *mux.Router
 }
 
 // New checks cfg and builds the server over st.
@@ -160,23 +220,37 @@ func New(cfg Config, st *store.Store) (*Server, error) {
 	if err := cfg.Registerer.Register(&droppedCollector{st: st, lc: s.lc.Limited}); err != nil {
 		return nil, fmt.Errorf("http server: register metrics: %w", err)
 	}
-	s.handler = s.routes()
+	s.router = s.routes()
 	return s, nil
 }
 
 // Handler returns the server's routes, for tests and embedding.
-func (s *Server) Handler() nethttp.Handler { return s.handler }
+func (s *Server) Handler() nethttp.Handler { return s.router }
 
-// Serve answers HTTP on l until ctx ends, then shuts down gracefully
-// (waiting up to five seconds for requests in flight). It returns nil when
-// stopped by ctx. It also runs the lifecycle's installer watchdog.
+// Serve answers every route on l until ctx ends, then shuts down
+// gracefully (waiting up to five seconds for requests in flight). It
+// returns nil when stopped by ctx. It also runs the lifecycle's installer
+// watchdog.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
-	hs := &nethttp.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return ctx },
-	}
+	return s.serve(ctx, []servedListener{{l, s.router}})
+}
+
+// ServeSplit answers on two listeners until ctx ends: plain serves only
+// what firmware, iPXE and the installer need (the boot plane and the agent
+// API, plain HTTP), api serves every route — wrap it with tls.NewListener
+// to serve the operator APIs over HTTPS. The operator APIs asked for on
+// plain get a 403 that points at Config.APIURL, so that no credential is
+// ever accepted in clear there.
+func (s *Server) ServeSplit(ctx context.Context, plain, api net.Listener) error {
+	return s.serve(ctx, []servedListener{{plain, s.bootPlaneOnly(s.router)}, {api, s.router}})
+}
+
+type servedListener struct {
+	l net.Listener
+	h nethttp.Handler
+}
+
+func (s *Server) serve(ctx context.Context, ls []servedListener) error {
 	wctx, stopWatchdog := context.WithCancel(ctx)
 	watchdogDone := make(chan struct{})
 	go func() {
@@ -184,43 +258,103 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		s.lc.Run(wctx)
 	}()
 	defer func() { stopWatchdog(); <-watchdogDone }() // the store may be closed right after
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(l) }()
+	servers := make([]*nethttp.Server, len(ls))
+	errc := make(chan error, len(ls))
+	for i, sl := range ls {
+		hs := &nethttp.Server{
+			Handler:           sl.h,
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+			BaseContext:       func(net.Listener) context.Context { return ctx },
+		}
+		servers[i] = hs
+		go func() { errc <- hs.Serve(sl.l) }()
+	}
+	var err error
 	select {
-	case err := <-errc:
-		return fmt.Errorf("http serve: %w", err)
+	case err = <-errc:
+		err = fmt.Errorf("http serve: %w", err)
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		hs.Close()
+	for _, hs := range servers {
+		if serr := hs.Shutdown(sctx); serr != nil {
+			hs.Close()
+		}
 	}
-	<-errc
-	return nil
+	for range len(servers) - btoi(err != nil) {
+		<-errc
+	}
+	return err
 }
 
-func (s *Server) routes() nethttp.Handler {
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// bootPlaneOnly answers the boot plane and the agent API with h and
+// refuses every other path with a pointer to the API listener.
+func (s *Server) bootPlaneOnly(h nethttp.Handler) nethttp.Handler {
+	return nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		if isBootPlanePath(r.URL.Path) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		s.requestLog(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+			msg := "The API is not served on this listener (plain HTTP, for firmware and installers only)"
+			if s.cfg.APIURL != "" {
+				msg = fmt.Sprintf("The API is not served over plain HTTP on this server: use %s", s.cfg.APIURL)
+			}
+			writeError(w, nethttp.StatusForbidden, msg)
+		})).ServeHTTP(w, r)
+	})
+}
+
+// isBootPlanePath reports whether p is served to machines on the plain
+// listener: iPXE scripts, boot files, the installer's agent API.
+func isBootPlanePath(p string) bool {
+	if p == "/boot.ipxe" || p == "/ipxe/machine" {
+		return true
+	}
+	for _, prefix := range []string{"/files/", "/agent/"} {
+		if strings.HasPrefix(p, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// ovhPrefixes are the paths OVH serves its API under; byoi serves the
+// same routes under both.
+var ovhPrefixes = []string{"/1.0", "/v1"}
+
+func (s *Server) routes() *mux.Router {
 	r := mux.NewRouter()
-	r.Use(s.metrics.middleware)
-	r.NotFoundHandler = s.metrics.wrapUnmatched(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, _ *nethttp.Request) {
+	r.Use(s.requestLog, s.metrics.middleware)
+	r.NotFoundHandler = s.requestLog(s.metrics.wrapUnmatched(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, _ *nethttp.Request) {
 		writeError(w, nethttp.StatusNotFound, "Got an invalid (or empty) URL")
-	}))
-	r.MethodNotAllowedHandler = s.metrics.wrapUnmatched(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, _ *nethttp.Request) {
+	})))
+	r.MethodNotAllowedHandler = s.requestLog(s.metrics.wrapUnmatched(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, _ *nethttp.Request) {
 		writeError(w, nethttp.StatusMethodNotAllowed, "Method not allowed on this URL")
-	}))
+	})))
 
 	// Public: the boot plane and the clock. Everything else, docs and
 	// metrics included, needs credentials (see SECURITY.md).
 	r.HandleFunc("/boot.ipxe", s.handleBootstrap).Methods(nethttp.MethodGet, nethttp.MethodHead)
 	r.HandleFunc("/ipxe/machine", s.handleMachineScript).Methods(nethttp.MethodGet)
 	r.HandleFunc(filesRoute, s.handleFile).Methods(nethttp.MethodGet, nethttp.MethodHead)
-	r.HandleFunc("/1.0/auth/time", s.handleAuthTime).Methods(nethttp.MethodGet)
 	r.Handle("/api/v1/openapi.json", s.authed(delegate(nethttp.HandlerFunc(handleOpenAPI)))).Methods(nethttp.MethodGet)
 	r.Handle("/metrics", s.authed(delegate(s.metrics.handler()))).Methods(nethttp.MethodGet)
 
 	s.agentRoutes(r)
-	s.ovhRoutes(r.PathPrefix("/1.0").Subrouter())
+	for _, prefix := range ovhPrefixes {
+		r.HandleFunc(prefix+"/auth/time", s.handleAuthTime).Methods(nethttp.MethodGet)
+		s.ovhRoutes(r.PathPrefix(prefix).Subrouter())
+	}
 	s.nativeRoutes(r.PathPrefix("/api/v1").Subrouter())
 	return r
 }
