@@ -34,6 +34,8 @@ const (
 // Authenticator.
 type authAdapter struct{ a *auth.Authenticator }
 
+func (x authAdapter) CheckHeaders(r *nethttp.Request) error { return x.a.CheckHeaders(r) }
+
 func (x authAdapter) Authenticate(r *nethttp.Request, body []byte) (byoihttp.Principal, error) {
 	c, err := x.a.Authenticate(r, body)
 	return byoihttp.Principal{CredentialID: c.ID, Kind: c.Kind, Name: c.Name, Rules: c.Rules, Expires: c.Expires}, err

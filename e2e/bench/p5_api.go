@@ -31,6 +31,8 @@ const apiAgents = 200
 // `byoi serve` does.
 type authAdapter struct{ a *auth.Authenticator }
 
+func (x authAdapter) CheckHeaders(r *http.Request) error { return x.a.CheckHeaders(r) }
+
 func (x authAdapter) Authenticate(r *http.Request, body []byte) (byoihttp.Principal, error) {
 	id, kind, err := x.a.Check(r, body)
 	return byoihttp.Principal{CredentialID: id, Kind: kind}, err

@@ -199,6 +199,21 @@ func callerOf(c boot.Credential) Caller {
 // and checks that the credential may make this call (its expiry, its
 // rules). It returns the caller, or an *Error saying how to answer.
 func (a *Authenticator) Authenticate(r *http.Request, body []byte) (Caller, error) {
+	return a.authenticate(r, body, false)
+}
+
+// CheckHeaders runs every check that does not need the body — the rate
+// limits, the credential's existence, a bearer token in full, an OVH
+// application and consumer key, the timestamp window, the signature's form,
+// expiry and access rules — so that a caller reads a request's body only
+// for a credential that exists and may make the call. Authenticate must
+// still be called with the body: an OVH signature covers it.
+func (a *Authenticator) CheckHeaders(r *http.Request) error {
+	_, err := a.authenticate(r, nil, true)
+	return err
+}
+
+func (a *Authenticator) authenticate(r *http.Request, body []byte, headersOnly bool) (Caller, error) {
 	now := a.opts.Now()
 	addr := a.remoteAddr(r)
 	if d := a.byAddr.wait(addr, now); d > 0 {
@@ -211,7 +226,7 @@ func (a *Authenticator) Authenticate(r *http.Request, body []byte) (Caller, erro
 	)
 	switch {
 	case r.Header.Get("X-Ovh-Application") != "":
-		c, err = a.checkOVH(r, body, addr, now)
+		c, err = a.checkOVH(r, body, addr, now, headersOnly)
 	case hasBearer(r.Header.Get("Authorization")):
 		c, err = a.checkToken(r.Context(), r.Header.Get("Authorization"), addr, now)
 	default:
@@ -231,7 +246,9 @@ func (a *Authenticator) Authenticate(r *http.Request, body []byte) (Caller, erro
 		a.log.Info("call not granted", "credential", c.ID, "method", r.Method, "path", r.URL.Path)
 		return Caller{}, ErrNotGrantedCall
 	}
-	a.used(r.Context(), c.ID, now)
+	if !headersOnly {
+		a.used(r.Context(), c.ID, now)
+	}
 	return callerOf(c), nil
 }
 

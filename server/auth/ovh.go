@@ -19,8 +19,8 @@ const sigPrefix = "$1$"
 // checkOVH verifies the X-Ovh-* headers of r and returns the credential of
 // the application key. The order of the checks follows OVH: the
 // application key, then the consumer key, then the time, then the
-// signature.
-func (a *Authenticator) checkOVH(r *http.Request, body []byte, addr string, now time.Time) (boot.Credential, error) {
+// signature. With headersOnly it stops before the signature (body unread).
+func (a *Authenticator) checkOVH(r *http.Request, body []byte, addr string, now time.Time, headersOnly bool) (boot.Credential, error) {
 	appKey := r.Header.Get("X-Ovh-Application")
 	if len(appKey) > 128 {
 		a.failed(r, addr, "", "application key too long", now)
@@ -64,6 +64,9 @@ func (a *Authenticator) checkOVH(r *http.Request, body []byte, addr string, now 
 	if !ok {
 		a.failed(r, addr, appKey, "malformed signature", now)
 		return boot.Credential{}, ErrInvalidSignature
+	}
+	if headersOnly {
+		return c, nil
 	}
 	secret, err := a.openSecret(r.Context(), c)
 	if errors.Is(err, boot.ErrNotFound) { // revoked meanwhile

@@ -36,11 +36,13 @@ func (s *Server) agentAuthed(h agentHandler) nethttp.Handler {
 	return nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || token == "" {
+			closeUnread(w, r)
 			agentFail(w, nethttp.StatusUnauthorized, "missing bearer token")
 			return
 		}
 		hash := lifecycle.HashToken(token)
 		if err := s.lc.Authorize(r.Context(), hash); err != nil {
+			closeUnread(w, r)
 			s.agentError(w, r, err)
 			return
 		}

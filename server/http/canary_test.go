@@ -25,6 +25,8 @@ import (
 // realAuth adapts the auth package to Authenticator, as byoi serve does.
 type realAuth struct{ a *auth.Authenticator }
 
+func (x realAuth) CheckHeaders(r *nethttp.Request) error { return x.a.CheckHeaders(r) }
+
 func (x realAuth) Authenticate(r *nethttp.Request, body []byte) (Principal, error) {
 	c, err := x.a.Authenticate(r, body)
 	return Principal{CredentialID: c.ID, Kind: c.Kind, Name: c.Name, Rules: c.Rules, Expires: c.Expires}, err

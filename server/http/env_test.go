@@ -40,10 +40,19 @@ type fakeAuth struct {
 	bodies []string
 }
 
+func (a *fakeAuth) CheckHeaders(r *nethttp.Request) error {
+	_, err := a.check(r)
+	return err
+}
+
 func (a *fakeAuth) Authenticate(r *nethttp.Request, body []byte) (Principal, error) {
 	a.mu.Lock()
 	a.bodies = append(a.bodies, string(body))
 	a.mu.Unlock()
+	return a.check(r)
+}
+
+func (a *fakeAuth) check(r *nethttp.Request) (Principal, error) {
 	switch r.Header.Get("Authorization") {
 	case "Bearer good":
 		return Principal{CredentialID: "cred-1", Kind: boot.CredentialToken}, nil

@@ -17,6 +17,11 @@ import (
 // client run unchanged against the routes here.
 type ovhHeaderAuth struct{}
 
+func (a ovhHeaderAuth) CheckHeaders(r *nethttp.Request) error {
+	_, err := a.Authenticate(r, nil)
+	return err
+}
+
 func (ovhHeaderAuth) Authenticate(r *nethttp.Request, _ []byte) (Principal, error) {
 	if r.Header.Get("X-Ovh-Application") == "" || r.Header.Get("X-Ovh-Signature") == "" {
 		return Principal{}, errors.New("missing OVH signature headers")

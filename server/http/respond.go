@@ -128,22 +128,6 @@ func (s *Server) fail(w nethttp.ResponseWriter, r *nethttp.Request, err error) {
 	}
 }
 
-// readBody reads the whole request body, refusing more than the limit.
-func (s *Server) readBody(w nethttp.ResponseWriter, r *nethttp.Request) ([]byte, error) {
-	if r.Body == nil {
-		return nil, nil
-	}
-	body, err := io.ReadAll(nethttp.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
-	var tooBig *nethttp.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return nil, errorf(nethttp.StatusRequestEntityTooLarge, "Request body too large: at most %d bytes", s.cfg.MaxBodyBytes)
-	}
-	if err != nil {
-		return nil, errorf(nethttp.StatusBadRequest, "Cannot read request body: %v", err)
-	}
-	return body, nil
-}
-
 // decodeStrict decodes a JSON body into v, refusing unknown fields and
 // trailing data. It is used by the native and agent APIs.
 func decodeStrict(body []byte, v any) error {

@@ -23,6 +23,7 @@ import (
 	nethttp "net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/byoi/byoi/boot"
@@ -37,11 +38,19 @@ const (
 	DefaultKernelName   = "vmlinuz"
 	DefaultInitrdName   = "initrd.img"
 	DefaultMaxBodyBytes = 1 << 20
-	DefaultEventsShown  = 20
+	// DefaultBodiesInFlight and DefaultBodyTimeout bound what request
+	// bodies may hold: see body.go.
+	DefaultBodiesInFlight = 16
+	DefaultBodyTimeout    = 10 * time.Second
+	DefaultEventsShown    = 20
 )
 
 // Authenticator checks the credentials of an API request.
 type Authenticator interface {
+	// CheckHeaders decides from the headers alone whether the request's
+	// body is worth reading: nil only for a credential that exists and may
+	// make the call. Errors answer as Authenticate's do.
+	CheckHeaders(r *nethttp.Request) error
 	// Authenticate checks a request whose body was already read (and
 	// size-limited) into body. An error that has a method HTTPStatus() int
 	// answers with that status, else 401.
@@ -118,6 +127,12 @@ type Config struct {
 	Now    func() time.Time
 	// MaxBodyBytes limits request bodies; larger ones get 413.
 	MaxBodyBytes int64
+	// BodiesInFlight is how many request bodies are read at once at most;
+	// 0: DefaultBodiesInFlight.
+	BodiesInFlight int
+	// BodyTimeout is how long a request body may take to arrive; 0:
+	// DefaultBodyTimeout.
+	BodyTimeout time.Duration
 	// EventsShown is how many recent events GET /api/v1/machines/{name} shows.
 	EventsShown int
 	// InstallerTimeout is how long a task in doing may go without a report
@@ -164,6 +179,12 @@ func (c *Config) setDefaults() error {
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if c.BodiesInFlight <= 0 {
+		c.BodiesInFlight = DefaultBodiesInFlight
+	}
+	if c.BodyTimeout <= 0 {
+		c.BodyTimeout = DefaultBodyTimeout
+	}
 	if c.Site.Datacenter == "" {
 		c.Site.Datacenter = DefaultDatacenter
 	}
@@ -197,6 +218,10 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	router  *mux.Router
+	bodies  chan struct{} // a slot per request body being read
+
+	bodyBytes atomic.Int64 // body buffer bytes since the last hand-back (body.go)
+	freeing   atomic.Bool  // a hand-back is pending
 }
 
 // New checks cfg and builds the server over st.
@@ -207,7 +232,7 @@ func New(cfg Config, st *store.Store) (*Server, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, fmt.Errorf("http server: %w", err)
 	}
-	s := &Server{cfg: cfg, st: st, log: cfg.Logger}
+	s := &Server{cfg: cfg, st: st, log: cfg.Logger, bodies: make(chan struct{}, cfg.BodiesInFlight)}
 	m, err := newMetrics(cfg.Registerer, st)
 	if err != nil {
 		return nil, fmt.Errorf("http server: %w", err)
@@ -262,7 +287,7 @@ func (s *Server) serve(ctx context.Context, ls []servedListener) error {
 	errc := make(chan error, len(ls))
 	for i, sl := range ls {
 		hs := &nethttp.Server{
-			Handler:           sl.h,
+			Handler:           s.bodyDeadline(sl.h),
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 			BaseContext:       func(net.Listener) context.Context { return ctx },
