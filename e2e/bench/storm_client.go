@@ -62,14 +62,14 @@ type stormClient struct {
 var dhcpTimeouts = []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second}
 
 // roleStorm runs N clients at once: DHCP DISCOVER/REQUEST with PXE options
-// (60, 93), TFTP of the boot file, GET of the script, then RELEASE (a /24
-// holds fewer addresses than the largest storm has clients). With -tftp-only
-// it runs N concurrent TFTP downloads only.
+// (60, 93), TFTP of the boot file, GET of the script. Like PXE firmware,
+// clients keep their lease (no RELEASE). With -tftp-only it runs N
+// concurrent TFTP downloads only.
 func roleStorm(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("storm", flag.ContinueOnError)
 	n := fs.Int("n", 50, "clients")
 	iface := fs.String("iface", "c0", "interface to broadcast on")
-	server := fs.String("server", "198.51.100.1", "server address (TFTP, HTTP readiness)")
+	server := fs.String("server", stormServer, "server address (TFTP, HTTP readiness)")
 	url := fs.String("url", "", "script URL")
 	file := fs.String("file", "ipxe.efi", "TFTP file (tftp-only mode)")
 	size := fs.Int64("size", 0, "expected size of the TFTP file")
@@ -181,12 +181,7 @@ func (c *stormClient) boot(ctx context.Context) error {
 		return err
 	}
 	c.phases[2] = time.Since(t)
-	rel, err := dhcpv4.NewReleaseFromACK(ack)
-	if err != nil {
-		return err
-	}
-	c.trace.note("RELEASE")
-	return c.dhcp.send(rel, &net.UDPAddr{IP: ack.ServerIdentifier(), Port: dhcpv4.ServerPort})
+	return nil
 }
 
 // lease does DISCOVER → OFFER → REQUEST → ACK with retransmissions.

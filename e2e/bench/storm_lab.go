@@ -19,18 +19,22 @@ import (
 	"github.com/byoi/byoi/store"
 )
 
-// Addresses of the storm network, inside namespaces the bench makes.
+// Addresses of the storm network. They lie in 198.18.0.0/15, the range
+// reserved for benchmarks (RFC 2544), so that a storm of 1000 clients does
+// not measure address exhaustion (a /24 holds 241 pool addresses). They
+// exist only on the veth pair between the two namespaces the bench makes:
+// no route, no other interface, nothing leaves.
 const (
-	stormServer   = "198.51.100.1"
-	stormClientIP = "198.51.100.2"
-	stormPrefix   = "/24"
-	poolStart     = "198.51.100.10"
-	poolEnd       = "198.51.100.250"
+	stormServer   = "198.18.0.1"
+	stormClientIP = "198.18.0.2"
+	stormPrefix   = "/15"
+	poolStart     = "198.18.1.1"
+	poolEnd       = "198.19.255.254"
 	scriptURL     = "http://" + stormServer + ":8080/boot.ipxe"
 )
 
 // benchNet is the only range the storm lab puts addresses in.
-var benchNet = netns.TestNet
+var benchNet = &net.IPNet{IP: net.IPv4(198, 18, 0, 0).To4(), Mask: net.CIDRMask(15, 32)}
 
 // stormLab is two namespaces joined by a veth pair: the server side (byoi
 // or dnsmasq) and the clients' side (this binary, -role storm).
@@ -139,9 +143,9 @@ func (l *stormLab) storm(ctx context.Context, who, dnsmasq, run string, args []s
 		if err == nil {
 			err = start("dnsmasq.log", dnsmasq, "--keep-in-foreground", "--conf-file=/dev/null", "--port=0",
 				"--interface=s0", "--bind-interfaces", "--dhcp-range="+poolStart+","+poolEnd+",1h",
-				"--dhcp-boot=ipxe.efi", "--dhcp-authoritative", "--no-ping", "--quiet-dhcp",
+				"--dhcp-boot=ipxe.efi", "--dhcp-authoritative", "--no-ping",
 				"--dhcp-leasefile="+filepath.Join(state, "leases"), "--pid-file="+filepath.Join(state, "pid"),
-				"--enable-tftp", "--tftp-root="+l.boot, "--tftp-max=1000", "--user=root", "--log-facility=-")
+				"--enable-tftp", "--tftp-root="+l.boot, "--tftp-max=2000", "--user=root", "--log-facility=-")
 		}
 	}
 	if err != nil {
