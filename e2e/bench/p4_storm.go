@@ -95,7 +95,7 @@ func stormRows(rep *report, n int, rs stormRuns) {
 	for i := range bs {
 		for k, v := range map[string]float64{"byoiRate": bs[i].rate(), "refRate": ds[i].rate(), "byoiP99": bs[i].P99, "refP99": ds[i].P99,
 			"byoiP50": bs[i].P50, "refP50": ds[i].P50, "byoiFailures": float64(bs[i].Failures), "refFailures": float64(ds[i].Failures),
-			"byoiSeconds": bs[i].Seconds, "refSeconds": ds[i].Seconds} {
+			"byoiSeconds": bs[i].Seconds, "refSeconds": ds[i].Seconds, "byoiCPU": bs[i].ServerCPU, "refCPU": ds[i].ServerCPU} {
 			extra[fmt.Sprintf("%sRound%d", k, i+1)] = v
 		}
 	}
@@ -105,6 +105,9 @@ func stormRows(rep *report, n int, rs stormRuns) {
 		Failures: bFail, Extra: extra, Note: reasons(b, d)})
 	rep.add(Row{Part: "P4", Case: fmt.Sprintf("boot storm N=%d per-client p99 (ratio per round %s)", n, spread(p99Ratios)), Metric: "s",
 		Byoi: median(bs, p99), Ref: median(ds, p99), RefName: "dnsmasq", Ratio: slices.Min(p99Ratios), Target: 1})
+	cpu := func(r stormResult) float64 { return r.ServerCPU }
+	rep.add(Row{Part: "P4", Case: fmt.Sprintf("boot storm N=%d server CPU time (dnsmasq: with the static HTTP server)", n), Metric: "s",
+		Byoi: median(bs, cpu), Ref: median(ds, cpu), RefName: "dnsmasq"})
 	rep.add(Row{Part: "P4", Case: fmt.Sprintf("boot storm N=%d per-client p50", n), Metric: "s",
 		Byoi: median(bs, func(r stormResult) float64 { return r.P50 }), Ref: median(ds, func(r stormResult) float64 { return r.P50 }), RefName: "dnsmasq"})
 	for _, ph := range []struct {
@@ -134,11 +137,20 @@ func (l *stormLab) rounds(ctx context.Context, dnsmasq, run string, n int, args 
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", who, err)
 			}
-			logf("   %s round %d %s: %d clients in %.2f s, %d failed, p50 %.2f s, p99 %.2f s", run, i+1, who, r.Clients, r.Seconds, r.Failures, r.P50, r.P99)
+			logf("   %s round %d %s: %d clients in %.2f s, %d failed, p50 %.2f s, p99 %.2f s, server CPU %.2f s, load %s", run, i+1, who, r.Clients, r.Seconds, r.Failures, r.P50, r.P99, r.ServerCPU, loadAvg())
 			rs[who] = append(rs[who], r)
 		}
 	}
 	return rs, nil
+}
+
+// loadAvg is the first three fields of /proc/loadavg, "?" if unreadable.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "?"
 }
 
 // best is who's run with the most clients served per second.

@@ -40,6 +40,9 @@ type stormResult struct {
 	Discovers   map[int]int   `json:"discovers,omitempty"`
 	TFTPResends int           `json:"tftpResends"`
 	Slowest     []clientTrace `json:"slowest,omitempty"`
+	// ServerCPU is the CPU time (user + system) of the server's processes
+	// over the run, filled in by the bench.
+	ServerCPU float64 `json:"serverCPU"`
 }
 
 // stormClient is one simulated UEFI x86-64 PXE client's run.

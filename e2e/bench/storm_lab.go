@@ -162,6 +162,11 @@ func (l *stormLab) storm(ctx context.Context, who, dnsmasq, run string, args []s
 	if err := json.Unmarshal(out, &r); err != nil {
 		return stormResult{}, fmt.Errorf("storm client output %q: %w", out, err)
 	}
+	for _, p := range procs { // stopped now to read their CPU time
+		stop(p)
+		r.ServerCPU += (p.ProcessState.UserTime() + p.ProcessState.SystemTime()).Seconds()
+	}
+	procs = nil
 	if err := writeTrace(filepath.Join(l.logs, run+"-"+who+"-clients.json"), r); err != nil {
 		return r, err
 	}
