@@ -33,6 +33,16 @@ type stormResult struct {
 	DHCPP50 float64 `json:"dhcpP50"`
 	TFTPP50 float64 `json:"tftpP50"`
 	HTTPP50 float64 `json:"httpP50"`
+	// Where the time went: clients by the number of DISCOVERs they sent,
+	// TFTP packets resent after a timeout, and the slowest clients'
+	// timelines (written next to the server's log).
+	Start       time.Time     `json:"start"`
+	Discovers   map[int]int   `json:"discovers,omitempty"`
+	TFTPResends int           `json:"tftpResends"`
+	Slowest     []clientTrace `json:"slowest,omitempty"`
+	// ServerCPU is the CPU time (user + system) of the server's processes
+	// over the run, filled in by the bench.
+	ServerCPU float64 `json:"serverCPU"`
 }
 
 // stormClient is one simulated UEFI x86-64 PXE client's run.
@@ -47,6 +57,7 @@ type stormClient struct {
 	phases  [3]time.Duration // DHCP, TFTP, HTTP; 0 if not reached
 	size    int64
 	http    *http.Client
+	trace   *tracer
 }
 
 // dhcpTimeouts are the waits between retransmissions (PXE firmware waits
@@ -54,14 +65,14 @@ type stormClient struct {
 var dhcpTimeouts = []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second}
 
 // roleStorm runs N clients at once: DHCP DISCOVER/REQUEST with PXE options
-// (60, 93), TFTP of the boot file, GET of the script, then RELEASE (a /24
-// holds fewer addresses than the largest storm has clients). With -tftp-only
-// it runs N concurrent TFTP downloads only.
+// (60, 93), TFTP of the boot file, GET of the script. Like PXE firmware,
+// clients keep their lease (no RELEASE). With -tftp-only it runs N
+// concurrent TFTP downloads only.
 func roleStorm(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("storm", flag.ContinueOnError)
 	n := fs.Int("n", 50, "clients")
 	iface := fs.String("iface", "c0", "interface to broadcast on")
-	server := fs.String("server", "198.51.100.1", "server address (TFTP, HTTP readiness)")
+	server := fs.String("server", stormServer, "server address (TFTP, HTTP readiness)")
 	url := fs.String("url", "", "script URL")
 	file := fs.String("file", "ipxe.efi", "TFTP file (tftp-only mode)")
 	size := fs.Int64("size", 0, "expected size of the TFTP file")
@@ -90,7 +101,8 @@ func roleStorm(ctx context.Context, args []string, stdout io.Writer) error {
 	t0 := time.Now()
 	for i := range *n {
 		c := &stormClient{mac: net.HardwareAddr{0x02, 0xb7, 0x01, 0x00, byte(i >> 8), byte(i)}, dhcp: sock,
-			server: *server, url: *url, blksize: *blksize, window: *window, size: *size, http: hc}
+			server: *server, url: *url, blksize: *blksize, window: *window, size: *size, http: hc,
+			trace: &tracer{t0: t0}}
 		clients[i] = c
 		wg.Add(1)
 		go func() {
@@ -105,7 +117,15 @@ func roleStorm(ctx context.Context, args []string, stdout io.Writer) error {
 		}()
 	}
 	wg.Wait()
-	res := stormResult{Clients: *n, Seconds: time.Since(t0).Seconds(), Reasons: map[string]int{}, Windows: map[int]int{}}
+	res := stormResult{Clients: *n, Seconds: time.Since(t0).Seconds(), Reasons: map[string]int{}, Windows: map[int]int{},
+		Start: t0, Discovers: map[int]int{}}
+	res.Slowest = slowest(clients, durations, errs, 10)
+	for _, c := range clients {
+		if d := c.trace.count("DISCOVER"); d > 0 {
+			res.Discovers[d]++
+		}
+		res.TFTPResends += c.trace.count("TFTP timeout")
+	}
 	for _, c := range clients {
 		if c.granted > 0 {
 			res.Windows[c.granted]++
@@ -164,11 +184,7 @@ func (c *stormClient) boot(ctx context.Context) error {
 		return err
 	}
 	c.phases[2] = time.Since(t)
-	rel, err := dhcpv4.NewReleaseFromACK(ack)
-	if err != nil {
-		return err
-	}
-	return c.dhcp.send(rel, &net.UDPAddr{IP: ack.ServerIdentifier(), Port: dhcpv4.ServerPort})
+	return nil
 }
 
 // lease does DISCOVER → OFFER → REQUEST → ACK with retransmissions.
@@ -183,7 +199,7 @@ func (c *stormClient) lease(ctx context.Context) (*dhcpv4.DHCPv4, error) {
 	if err != nil {
 		return nil, err
 	}
-	offer, err := c.dhcp.exchange(ctx, disc, dhcpv4.MessageTypeOffer)
+	offer, err := c.dhcp.exchange(ctx, disc, dhcpv4.MessageTypeOffer, c.trace)
 	if err != nil {
 		return nil, fmt.Errorf("dhcp discover: %w", err)
 	}
@@ -191,7 +207,7 @@ func (c *stormClient) lease(ctx context.Context) (*dhcpv4.DHCPv4, error) {
 	if err != nil {
 		return nil, err
 	}
-	ack, err := c.dhcp.exchange(ctx, req, dhcpv4.MessageTypeAck)
+	ack, err := c.dhcp.exchange(ctx, req, dhcpv4.MessageTypeAck, c.trace)
 	if err != nil {
 		return nil, fmt.Errorf("dhcp request: %w", err)
 	}
@@ -203,7 +219,8 @@ func (c *stormClient) lease(ctx context.Context) (*dhcpv4.DHCPv4, error) {
 // grants (a server that ignores windowsize serves lock step), and checks the
 // size it received.
 func (c *stormClient) tftp(server, file string) error {
-	n, granted, err := tftpGet(net.JoinHostPort(server, "69"), file, c.blksize, c.window)
+	c.trace.note("TFTP RRQ %s", file)
+	n, granted, err := tftpGet(net.JoinHostPort(server, "69"), file, c.blksize, c.window, c.trace)
 	if err != nil {
 		return fmt.Errorf("tftp: %w", err)
 	}
@@ -211,6 +228,7 @@ func (c *stormClient) tftp(server, file string) error {
 	if c.size > 0 && n != c.size {
 		return fmt.Errorf("tftp: got %d bytes, want %d", n, c.size)
 	}
+	c.trace.note("TFTP done, windowsize %d", granted)
 	return nil
 }
 
@@ -228,6 +246,7 @@ func (c *stormClient) script() error {
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(string(b), "#!ipxe") {
 		return fmt.Errorf("http: status %d", resp.StatusCode)
 	}
+	c.trace.note("GET script done")
 	return nil
 }
 
@@ -308,7 +327,7 @@ func (s *dhcpSocket) send(m *dhcpv4.DHCPv4, to *net.UDPAddr) error {
 }
 
 // exchange broadcasts m until a reply of type want arrives.
-func (s *dhcpSocket) exchange(ctx context.Context, m *dhcpv4.DHCPv4, want dhcpv4.MessageType) (*dhcpv4.DHCPv4, error) {
+func (s *dhcpSocket) exchange(ctx context.Context, m *dhcpv4.DHCPv4, want dhcpv4.MessageType, tr *tracer) (*dhcpv4.DHCPv4, error) {
 	ch := make(chan *dhcpv4.DHCPv4, 4)
 	s.mu.Lock()
 	s.waiting[m.TransactionID] = ch
@@ -320,6 +339,7 @@ func (s *dhcpSocket) exchange(ctx context.Context, m *dhcpv4.DHCPv4, want dhcpv4
 	}()
 	bcast := &net.UDPAddr{IP: net.IPv4bcast, Port: dhcpv4.ServerPort}
 	for _, wait := range dhcpTimeouts {
+		tr.note("%s", strings.ToUpper(m.MessageType().String()))
 		if err := s.send(m, bcast); err != nil {
 			return nil, err
 		}
@@ -328,6 +348,7 @@ func (s *dhcpSocket) exchange(ctx context.Context, m *dhcpv4.DHCPv4, want dhcpv4
 		for {
 			select {
 			case r := <-ch:
+				tr.note("%s %s", strings.ToUpper(r.MessageType().String()), r.YourIPAddr)
 				switch r.MessageType() {
 				case want:
 					timer.Stop()

@@ -26,7 +26,7 @@ const (
 // received in order, which makes the server resend from there; on a
 // timeout the last ACK (or the request) is sent again. It returns the bytes
 // received and the windowsize in force.
-func tftpGet(server, file string, blksize, window int) (int64, int, error) {
+func tftpGet(server, file string, blksize, window int, tr *tracer) (int64, int, error) {
 	raddr, err := net.ResolveUDPAddr("udp4", server)
 	if err != nil {
 		return 0, 0, err
@@ -63,6 +63,7 @@ func tftpGet(server, file string, blksize, window int) (int64, int, error) {
 			if tries++; tries > tftpRetries {
 				return got, win, fmt.Errorf("timeout after %d bytes", got)
 			}
+			tr.note("TFTP timeout at block %d, resend", expect)
 			if err := send(last); err != nil {
 				return got, win, err
 			}
@@ -80,6 +81,7 @@ func tftpGet(server, file string, blksize, window int) (int64, int, error) {
 		case op == 5:
 			return got, win, fmt.Errorf("server error %d: %s", binary.BigEndian.Uint16(p[2:]), strings.TrimRight(string(p[4:]), "\x00"))
 		case op == 6 && peer == nil:
+			tr.note("TFTP OACK")
 			peer = from
 			blk, win = tftpOACK(p[2:], blk, win)
 			if err := send(tftpACK(0)); err != nil {

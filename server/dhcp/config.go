@@ -75,6 +75,10 @@ type Config struct {
 	DNS    []net.IP
 	// LeaseTime of full-mode leases. Default one hour.
 	LeaseTime time.Duration
+	// FixedRefresh is how old the index of machines' fixed addresses may
+	// get before a packet rebuilds it from the store (full mode; see
+	// Server.MachinesChanged to rebuild it sooner). Default 2 s.
+	FixedRefresh time.Duration
 	// IPXE chooses among the iPXE binaries.
 	IPXE ipxe.Options
 	// Logger receives one line per answered packet; discarded when nil.
@@ -98,6 +102,9 @@ func (c *Config) Validate() error {
 	}
 	if c.LeaseTime <= 0 {
 		c.LeaseTime = DefaultLeaseTime
+	}
+	if c.FixedRefresh <= 0 {
+		c.FixedRefresh = DefaultFixedRefresh
 	}
 	if c.Mode == ModeOff {
 		return nil

@@ -15,10 +15,10 @@ import (
 // client in full mode.
 var ErrPoolExhausted = errors.New("dhcp address pool exhausted")
 
-// replyFull answers on port 67 in full mode.
+// replyFull answers on port 67 in full mode. Each step takes s.mu
+// itself, and only around work on the lease table: store reads and
+// writes run without it.
 func (s *Server) replyFull(ctx context.Context, req *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if err := s.ensureLoaded(ctx); err != nil {
 		return nil, err
 	}
@@ -40,18 +40,28 @@ func (s *Server) replyFull(ctx context.Context, req *dhcpv4.DHCPv4) (*dhcpv4.DHC
 }
 
 func (s *Server) discover(ctx context.Context, req *dhcpv4.DHCPv4, mac string) (*dhcpv4.DHCPv4, error) {
-	ip, err := s.allocate(ctx, mac, req.RequestedIPAddress())
+	fixed, err := s.fixedFor(ctx, mac)
 	if err != nil {
 		return nil, err
 	}
-	s.pool.offers[mac] = offer{ip: ipToU32(ip), until: s.now().Add(offerHold)}
+	s.mu.Lock()
+	ip, err := s.allocateLocked(mac, fixed, req.RequestedIPAddress())
+	if err == nil {
+		s.cancelParkedLocked(mac) // answered now: a parked copy must not take a freed address
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
 	return s.leaseReply(req, dhcpv4.MessageTypeOffer, ip)
 }
 
 func (s *Server) request(ctx context.Context, req *dhcpv4.DHCPv4, mac string) (*dhcpv4.DHCPv4, error) {
 	if sid := req.ServerIdentifier(); sid != nil && !sid.Equal(s.cfg.ServerIP) {
 		// The client chose another server's offer.
-		delete(s.pool.offers, mac)
+		s.mu.Lock()
+		s.pool.dropOffer(mac)
+		s.mu.Unlock()
 		return nil, nil
 	}
 	want := req.RequestedIPAddress().To4()
@@ -61,10 +71,17 @@ func (s *Server) request(ctx context.Context, req *dhcpv4.DHCPv4, mac string) (*
 	if want == nil || want.IsUnspecified() {
 		return nil, nil // no address asked for: malformed, stay quiet
 	}
-	ok, err := s.acceptable(ctx, mac, want)
+	fixed, err := s.fixedFor(ctx, mac)
 	if err != nil {
 		return nil, err
 	}
+	s.mu.Lock()
+	var c *claim
+	ok := s.acceptableLocked(mac, fixed, want)
+	if ok {
+		c = s.claimLocked(mac, want, req.HostName())
+	}
+	s.mu.Unlock()
 	if !ok {
 		nak, err := s.newReply(req, dhcpv4.MessageTypeNak)
 		if err != nil {
@@ -73,31 +90,46 @@ func (s *Server) request(ctx context.Context, req *dhcpv4.DHCPv4, mac string) (*
 		nak.UpdateOption(dhcpv4.OptMessage(fmt.Sprintf("address %s is not available to %s", want, mac)))
 		return nak, nil
 	}
-	if err := s.commit(ctx, mac, want, req.HostName()); err != nil {
+	// The ACK goes out only after the store has the lease.
+	if err := s.persist(ctx, c); err != nil {
+		s.mu.Lock()
+		s.undoLocked(c)
+		s.mu.Unlock()
 		return nil, err
 	}
 	return s.leaseReply(req, dhcpv4.MessageTypeAck, want)
 }
 
 func (s *Server) release(ctx context.Context, req *dhcpv4.DHCPv4, mac string) error {
+	s.mu.Lock()
 	l, ok := s.pool.byMAC[mac]
-	if !ok || !net.ParseIP(l.IP).Equal(req.ClientIPAddr) {
+	if !ok || !u32ToIP(l.ip).Equal(req.ClientIPAddr) {
+		s.mu.Unlock()
 		return nil
 	}
-	// As in commit: the table first, the store without the lock (and the
-	// lease back in the table if the store fails).
+	// As for a REQUEST: the table first, the store without the lock, and
+	// the lease back in the table if the store fails.
 	s.pool.remove(mac)
 	s.mu.Unlock()
 	err := s.store.DeleteLease(ctx, mac)
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err != nil && !errors.Is(err, boot.ErrNotFound) {
-		if _, taken := s.pool.owner[ipToU32(net.ParseIP(l.IP))]; !taken {
-			s.pool.set(l, ipToU32(net.ParseIP(l.IP)))
-		}
+		s.restoreLocked(l)
 		return fmt.Errorf("release lease of %s: %w", mac, err)
 	}
-	s.wakeParked()
+	s.wakeParkedLocked()
 	return nil
+}
+
+// restoreLocked puts back a lease whose deletion the store refused, unless
+// its address or its client has a new lease meanwhile. Callers hold s.mu.
+func (s *Server) restoreLocked(l tableLease) {
+	_, taken := s.pool.owner[l.ip]
+	_, has := s.pool.byMAC[l.MAC]
+	if !taken && !has {
+		s.pool.set(l.Lease, l.ip)
+	}
 }
 
 func (s *Server) decline(ctx context.Context, req *dhcpv4.DHCPv4, mac string) error {
@@ -106,13 +138,24 @@ func (s *Server) decline(ctx context.Context, req *dhcpv4.DHCPv4, mac string) er
 		return nil
 	}
 	s.log.Warn("dhcp: client declined address, another host uses it", "mac", mac, "ip", ip)
-	s.pool.declined[ipToU32(ip)] = s.now().Add(s.cfg.LeaseTime)
-	delete(s.pool.offers, mac)
-	if l, ok := s.pool.byMAC[mac]; ok && net.ParseIP(l.IP).Equal(ip) {
-		if err := s.store.DeleteLease(ctx, mac); err != nil && !errors.Is(err, boot.ErrNotFound) {
-			return fmt.Errorf("drop declined lease of %s: %w", mac, err)
-		}
+	u := ipToU32(ip)
+	s.mu.Lock()
+	s.pool.decline(u, s.now().Add(s.cfg.LeaseTime))
+	s.pool.dropOffer(mac)
+	l, leased := s.pool.byMAC[mac]
+	leased = leased && l.ip == u
+	if leased {
 		s.pool.remove(mac)
+	}
+	s.mu.Unlock()
+	if !leased {
+		return nil
+	}
+	if err := s.store.DeleteLease(ctx, mac); err != nil && !errors.Is(err, boot.ErrNotFound) {
+		s.mu.Lock()
+		s.restoreLocked(l) // still declined: nobody else is offered it
+		s.mu.Unlock()
+		return fmt.Errorf("drop declined lease of %s: %w", mac, err)
 	}
 	return nil
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,24 +26,26 @@ type Store interface {
 	MachineByMAC(ctx context.Context, mac string) (boot.Machine, error)
 }
 
-// machineLister is optional: a store that lists machines lets the pool
-// skip addresses fixed for other machines.
-type machineLister interface {
-	Machines(ctx context.Context) ([]boot.Machine, error)
-}
-
 // Server answers DHCP requests. It is safe for concurrent use.
 type Server struct {
-	cfg     Config
-	store   Store
-	log     *slog.Logger
-	packets *prometheus.CounterVec
-	now     func() time.Time
+	cfg      Config
+	store    Store
+	log      *slog.Logger
+	packets  *prometheus.CounterVec
+	now      func() time.Time
+	parkTime time.Duration // how long a DISCOVER waits for a freed address
 
-	mu     sync.Mutex
-	loaded bool
-	pool   *leaseTable
-	parked []*parkedDiscover // DISCOVERs waiting for a freed address, oldest first
+	// mu guards the fields below it. A function that says "callers hold
+	// s.mu" never releases it; store calls run without it.
+	mu         sync.Mutex
+	pool       *leaseTable
+	fixed      *fixedIndex
+	fixedStale bool
+	parked     []*parkedDiscover // DISCOVERs waiting for a freed address, oldest first
+
+	refreshMu sync.Mutex  // one rebuild of the fixed index at a time
+	loadMu    sync.Mutex  // one load of the persisted leases
+	loaded    atomic.Bool // the persisted leases are in pool
 }
 
 // New checks cfg and returns a server. Full mode needs a store; proxy and
@@ -53,9 +57,9 @@ func New(cfg Config, st Store) (*Server, error) {
 	if cfg.Mode == ModeFull && st == nil {
 		return nil, errors.New("dhcp full mode needs a lease store")
 	}
-	s := &Server{cfg: cfg, store: st, log: cfg.Logger, now: time.Now}
+	s := &Server{cfg: cfg, store: st, log: cfg.Logger, now: time.Now, parkTime: parkTime}
 	if cfg.Mode == ModeFull {
-		s.pool = newLeaseTable(cfg.PoolStart, cfg.PoolEnd)
+		s.pool = newLeaseTable(cfg.PoolStart, cfg.PoolEnd, staticReserved(cfg))
 	}
 	if cfg.Registerer != nil {
 		c := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -88,22 +92,45 @@ func (s *Server) count(typ, outcome string) {
 	}
 }
 
+// staticReserved are the addresses of the served subnet that no client
+// gets: the server's, the router's, the network and broadcast addresses.
+func staticReserved(cfg Config) map[uint32]bool {
+	network := ipToU32(cfg.ServerIP.Mask(cfg.Netmask))
+	r := map[uint32]bool{
+		ipToU32(cfg.ServerIP):                   true,
+		network:                                 true,
+		network | ^ipToU32(net.IP(cfg.Netmask)): true,
+	}
+	if cfg.Router != nil {
+		r[ipToU32(cfg.Router)] = true
+	}
+	return r
+}
+
 // ensureLoaded reads the persisted leases once; it retries on the next
-// packet if the store fails. Callers hold s.mu.
+// packet if the store fails. Packets wait (on loadMu) until the table is
+// loaded; the store is read without s.mu.
 func (s *Server) ensureLoaded(ctx context.Context) error {
-	if s.loaded {
+	if s.loaded.Load() {
+		return nil
+	}
+	s.loadMu.Lock()
+	defer s.loadMu.Unlock()
+	if s.loaded.Load() {
 		return nil
 	}
 	leases, err := s.store.Leases(ctx)
 	if err != nil {
 		return fmt.Errorf("load dhcp leases: %w", err)
 	}
+	s.mu.Lock()
 	for _, l := range leases {
 		if err := s.pool.load(l); err != nil {
 			s.log.Warn("dhcp: skipping stored lease", "mac", l.MAC, "ip", l.IP, "err", err)
 		}
 	}
-	s.loaded = true
+	s.mu.Unlock()
+	s.loaded.Store(true)
 	s.log.Info("dhcp: leases loaded", "count", len(leases))
 	return nil
 }
@@ -114,7 +141,11 @@ func (s *Server) LoadLeases(ctx context.Context) error {
 	if s.cfg.Mode != ModeFull {
 		return nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.ensureLoaded(ctx)
+	if err := s.ensureLoaded(ctx); err != nil {
+		return err
+	}
+	if lister, ok := s.store.(machineLister); ok {
+		return s.refreshFixed(ctx, lister)
+	}
+	return nil
 }

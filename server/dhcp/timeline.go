@@ -2,7 +2,6 @@ package dhcp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -30,17 +29,17 @@ func (s *Server) recordBoot(ctx context.Context, req, reply *dhcpv4.DHCPv4, clie
 		return
 	}
 	mac := req.ClientHWAddr.String()
-	m, err := s.store.MachineByMAC(ctx, mac)
-	if errors.Is(err, boot.ErrNotFound) {
-		return
-	}
+	name, err := s.machineName(ctx, mac)
 	if err != nil {
 		s.log.Error("dhcp: machine lookup for the timeline", "mac", mac, "err", err)
 		return
 	}
+	if name == "" {
+		return
+	}
 	msg := fmt.Sprintf("DHCP %s (port %d) to a %s client: boot file %s",
 		msgLabel(reply.MessageType()), port, describe(client), reply.BootFileName)
-	if _, err := ev.AppendEvent(ctx, boot.Event{Time: time.Now(), Machine: m.Name, Kind: boot.EventDHCP, Message: msg}); err != nil {
-		s.log.Error("dhcp: appending event", "machine", m.Name, "err", err)
+	if _, err := ev.AppendEvent(ctx, boot.Event{Time: time.Now(), Machine: name, Kind: boot.EventDHCP, Message: msg}); err != nil {
+		s.log.Error("dhcp: appending event", "machine", name, "err", err)
 	}
 }

@@ -2,12 +2,10 @@ package http
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net"
 	nethttp "net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,23 +19,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-var longLoad = flag.Bool("long", false, "run the load test for a full minute (also: BYOI_LOAD_FULL=1)")
-
 // Load test sizes (issue 7): 1000 machines each get a task submitted at
 // once; 200 of them then run an agent that reports progress every 100 ms.
 const (
 	loadMachines = 1000
 	loadAgents   = 200
 	loadPeriod   = 100 * time.Millisecond
-	loadP99      = 50 * time.Millisecond // the target for progress reports
 )
-
-func loadDuration() time.Duration {
-	if *longLoad || os.Getenv("BYOI_LOAD_FULL") == "1" {
-		return time.Minute
-	}
-	return 5 * time.Second
-}
 
 // loadClient sends requests to the in-process server over loopback and
 // records each one's latency by kind.
@@ -120,15 +108,21 @@ func agentRun(c *loadClient, i int, ready *sync.WaitGroup, stop <-chan struct{})
 }
 
 // TestLoad: 1000 concurrent submissions on 1000 machines, 200 of which
-// then run an agent reporting every 100 ms, against the real server and
-// a bbolt store over loopback. Nothing may be lost or applied twice; the
-// p99 latencies are logged, and compared to the 50 ms target in the full
-// one-minute run without the race detector (a 5 s run on a shared 2-core
-// machine is too noisy to judge a p99).
+// then run an agent reporting every 100 ms for 5 s, against the real server
+// and a bbolt store over loopback. Nothing may be lost or applied twice.
+// The latencies are only logged here (this runs under -race in make unit);
+// TestLoadLatency judges them.
 func TestLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("load test")
 	}
+	runLoad(t, 5*time.Second)
+}
+
+// runLoad runs the load scenario with progress reports for dur, checks the
+// store and returns the latencies by kind of request.
+func runLoad(t *testing.T, dur time.Duration) map[string][]time.Duration {
+	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Open(filepath.Join(dir, "byoi.db"), store.Options{})
 	if err != nil {
@@ -170,7 +164,6 @@ func TestLoad(t *testing.T) {
 	defer tr.CloseIdleConnections()
 	c := &loadClient{base: "http://" + l.Addr().String(), hc: &nethttp.Client{Transport: tr, Timeout: 30 * time.Second}, lat: map[string][]time.Duration{}}
 
-	dur := loadDuration()
 	stop := make(chan struct{})
 	var ready sync.WaitGroup // agents that fetched their task
 	ready.Add(loadAgents)
@@ -204,13 +197,7 @@ func TestLoad(t *testing.T) {
 			percentile(ds, 0.5).Round(10*time.Microsecond), percentile(ds, 0.99).Round(10*time.Microsecond), percentile(ds, 1).Round(10*time.Microsecond))
 	}
 	t.Logf("submissions and %d agents up in %v, then progress for %v: %.0f reports/s", loadAgents, up.Round(time.Millisecond), dur, float64(len(c.lat["progress"]))/(elapsed-up).Seconds())
-	if p99 := percentile(c.lat["progress"], 0.99); p99 > loadP99 {
-		if raceEnabled || dur < time.Minute {
-			t.Logf("progress p99 %v is over the %v target (enforced only in the full run without -race)", p99, loadP99)
-		} else {
-			t.Errorf("progress p99 = %v, want under %v", p99, loadP99)
-		}
-	}
+	return c.lat
 }
 
 // checkLoadStore checks that the store holds exactly one task per machine

@@ -1,6 +1,0 @@
-//go:build !race
-
-package http
-
-// raceEnabled: the race detector slows every request several times.
-const raceEnabled = false
