@@ -48,3 +48,16 @@ func lockVMs(t *testing.T) {
 	}
 	t.Cleanup(release)
 }
+
+// logFiles logs the named files of dir when the test failed.
+func logFiles(t *testing.T, dir string, names ...string) {
+	if !t.Failed() {
+		return
+	}
+	for _, n := range names {
+		b, err := os.ReadFile(filepath.Join(dir, n))
+		if err == nil {
+			t.Logf("%s:\n%s", n, b)
+		}
+	}
+}
