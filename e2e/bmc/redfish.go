@@ -39,9 +39,9 @@ type RedfishService struct {
 
 	mu       sync.Mutex
 	etag     int
-	enabled  string // BootSourceOverrideEnabled: Disabled or Once
-	target   string // BootSourceOverrideTarget: None, Pxe or Hdd
-	mode     string // BootSourceOverrideMode: UEFI or Legacy
+	enabled  string            // BootSourceOverrideEnabled: Disabled or Once
+	target   string            // BootSourceOverrideTarget: None, Pxe or Hdd
+	mode     string            // BootSourceOverrideMode: UEFI or Legacy
 	sessions map[string]string // token → session id
 	resets   []string
 }
