@@ -79,13 +79,13 @@ func classifyIPMI(ctx context.Context, err error) error {
 	switch {
 	case errors.Is(err, client.ErrRAKPAuthentication) || strings.Contains(msg, client.ErrRAKPAuthentication.Error()):
 		return fmt.Errorf("%w: wrong username or password (RAKP authentication failed)", ErrAuth)
-	case strings.Contains(msg, "unauthorized name") || strings.Contains(msg, "Unauthorized name") ||
-		strings.Contains(msg, "invalid role") || strings.Contains(msg, "Invalid role"):
-		return fmt.Errorf("%w: unknown user or privilege not allowed (%s)", ErrAuth, lastLine(msg))
+	case containsFold(msg, "unauthorized name") || containsFold(msg, "invalid role"):
+		return fmt.Errorf("%w: the BMC does not know the user or does not give it the administrator privilege (%s)",
+			ErrAuth, lineWith(msg, "unauthorized name", "invalid role"))
 	case ctx.Err() != nil:
 		return fmt.Errorf("%w: no answer in time (%v)", ErrUnreachable, ctx.Err())
-	case isNetErr(err) || strings.Contains(msg, "timeout") || strings.Contains(msg, "i/o timeout") ||
-		strings.Contains(msg, "connection refused"):
+	case isNetErr(err) || strings.Contains(msg, "timeout") || strings.Contains(msg, "deadline") ||
+		strings.Contains(msg, "no matching IPMI response") || strings.Contains(msg, "connection refused"):
 		return fmt.Errorf("%w: %s", ErrUnreachable, lastLine(msg))
 	}
 	return errors.New(lastLine(msg))
@@ -96,6 +96,22 @@ func isNetErr(err error) bool {
 	return errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) ||
 		errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) ||
 		errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+func containsFold(s, sub string) bool {
+	return strings.Contains(strings.ToLower(s), sub)
+}
+
+// lineWith returns the first line of s holding one of subs (any case).
+func lineWith(s string, subs ...string) string {
+	for _, l := range strings.Split(s, "\n") {
+		for _, sub := range subs {
+			if containsFold(l, sub) {
+				return strings.TrimSpace(l)
+			}
+		}
+	}
+	return lastLine(s)
 }
 
 // lastLine keeps the last line of the library's multi-line errors (it lists
