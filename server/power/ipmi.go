@@ -39,7 +39,7 @@ func newIPMI(cfg Config, opts Options) (Driver, error) {
 func (d *ipmiDriver) String() string { return d.name }
 
 func (d *ipmiDriver) fail(op string, err error) error {
-	return &Error{Op: op, Machine: d.opts.Machine, Driver: d.name, Err: err}
+	return &Error{Op: op, Machine: d.opts.Machine, Driver: d.name, Err: redact(err, d.password)}
 }
 
 // session opens an RMCP+ session, runs fn and closes the session.

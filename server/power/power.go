@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -186,3 +187,22 @@ const (
 	opState = "read the power state of"
 	opPXE   = "set one-time PXE boot for"
 )
+
+// redacted is an error whose text has the password replaced; errors.Is and
+// errors.As still see the cause.
+type redacted struct {
+	err error
+	pw  string
+}
+
+func (r redacted) Error() string { return strings.ReplaceAll(r.err.Error(), r.pw, "<redacted>") }
+func (r redacted) Unwrap() error { return r.err }
+
+// redact hides the password in err's text, whatever layer put it there (a
+// BMC that echoes the request, a library that prints its input).
+func redact(err error, password string) error {
+	if err == nil || password == "" || !strings.Contains(err.Error(), password) {
+		return err
+	}
+	return redacted{err, password}
+}

@@ -3,8 +3,10 @@ package power
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -34,7 +36,7 @@ func newRedfish(cfg Config, opts Options) (Driver, error) {
 func (d *redfishDriver) String() string { return d.name }
 
 func (d *redfishDriver) fail(op string, err error) error {
-	return &Error{Op: op, Machine: d.opts.Machine, Driver: d.name, Err: err}
+	return &Error{Op: op, Machine: d.opts.Machine, Driver: d.name, Err: redact(err, d.cfg.Password)}
 }
 
 // system connects, finds the machine's ComputerSystem and runs fn with it.
@@ -54,7 +56,7 @@ func (d *redfishDriver) system(ctx context.Context, fn func(sys *schemas.Compute
 	if err != nil {
 		return classifyRedfish(ctx, err, d.cfg.Password)
 	}
-	systems, err := c.GetService().Systems()
+	systems, err := listSystems(c)
 	if err != nil {
 		return classifyRedfish(ctx, err, d.cfg.Password)
 	}
@@ -66,6 +68,41 @@ func (d *redfishDriver) system(ctx context.Context, fn func(sys *schemas.Compute
 		return classifyRedfish(ctx, err, d.cfg.Password)
 	}
 	return nil
+}
+
+// listSystems reads the ServiceRoot's Systems link and each member, so that
+// an HTTP error comes back as the service's *schemas.Error (gofish's own
+// Systems() folds member errors into one string).
+func listSystems(c *gofish.APIClient) ([]*schemas.ComputerSystem, error) {
+	resp, err := c.Get("/redfish/v1/")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var root struct {
+		Systems struct {
+			ID string `json:"@odata.id"`
+		}
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&root); err != nil {
+		return nil, fmt.Errorf("service root: %w", err)
+	}
+	if root.Systems.ID == "" {
+		return nil, errors.New("the service root has no Systems link")
+	}
+	coll, err := schemas.GetCollection(c, root.Systems.ID)
+	if err != nil {
+		return nil, err
+	}
+	var systems []*schemas.ComputerSystem
+	for _, link := range coll.ItemLinks {
+		sys, err := schemas.GetComputerSystem(c, link)
+		if err != nil {
+			return nil, err
+		}
+		systems = append(systems, sys)
+	}
+	return systems, nil
 }
 
 func pickSystem(systems []*schemas.ComputerSystem, want string) (*schemas.ComputerSystem, error) {
@@ -104,6 +141,10 @@ func classifyRedfish(ctx context.Context, err error, password string) error {
 			return fmt.Errorf("%w: HTTP %d: %s", ErrRefused, code, msg)
 		}
 		return fmt.Errorf("HTTP %d: %s", re.HTTPReturnedStatusCode, msg)
+	}
+	var ue *tls.CertificateVerificationError
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%w (set insecureTLS to accept a self-signed certificate)", err)
 	}
 	if ctx.Err() != nil || isNetErr(err) || strings.Contains(err.Error(), "Client.Timeout") {
 		return fmt.Errorf("%w: %v", ErrUnreachable, err)
