@@ -64,7 +64,7 @@ func pxeFirstPlan(devs []bootDev, nic string) (apply, restore []qomSet, err erro
 	apply = append(apply, qomSet{nic, 0})
 	restore = append(restore, qomSet{nic, -1})
 	for _, o := range others {
-		restore = append(restore, qomSet{o.Path, o.Index})
+		restore = append(restore, qomSet(o))
 	}
 	if nicIdx >= 0 {
 		restore = append(restore, qomSet{nic, nicIdx})
