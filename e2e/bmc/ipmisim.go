@@ -24,6 +24,9 @@ type IPMISimConfig struct {
 	User     string  // default admin
 	Password string  // default password
 	VM       *VMSpec // the machine; nil: a BMC with no power control at all
+	// ChassisControl, when VM is nil, is a chassis_control program of the
+	// test's own (e.g. a BMC that ignores a boot device).
+	ChassisControl string
 }
 
 // IPMISim is a running ipmi_sim. With a VM its chassis_control script
@@ -133,6 +136,8 @@ func (s *IPMISim) writeConfig() error {
 		if err := s.writeScripts(); err != nil {
 			return err
 		}
+	} else if c.ChassisControl != "" {
+		fmt.Fprintf(&lan, "  chassis_control %q\n", c.ChassisControl)
 	}
 	fmt.Fprintf(&lan, "  user 2 true %q %q admin 10 %s\n", c.User, c.Password, auths)
 	emu := "mc_setbmc 0x20\nmc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr\n" +

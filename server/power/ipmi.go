@@ -72,6 +72,11 @@ func (d *ipmiDriver) session(ctx context.Context, fn func(ctx context.Context, c
 // classifyIPMI maps the library's errors onto the package's sentinels,
 // keeping the BMC's words (completion code and its meaning).
 func classifyIPMI(ctx context.Context, err error) error {
+	for _, known := range []error{ErrRefused, ErrPoweredOff, ErrAuth, ErrUnreachable} {
+		if errors.Is(err, known) {
+			return err // ours already
+		}
+	}
 	if re, ok := types.IsResponseError(err); ok {
 		return fmt.Errorf("%w: completion code %#02x (%s)", ErrRefused, uint8(re.CompletionCode()), re.CompletionCode())
 	}
@@ -190,7 +195,23 @@ func (d *ipmiDriver) PXEOnce(ctx context.Context, uefi bool) error {
 		if uefi {
 			bt = types.BIOSBootTypeEFI
 		}
-		return c.SetBootDevice(ctx, types.BootDeviceSelectorForcePXE, bt, false)
+		if err := c.SetBootDevice(ctx, types.BootDeviceSelectorForcePXE, bt, false); err != nil {
+			return err
+		}
+		// Read it back: a BMC that answered "done" but keeps another
+		// device must not count as a success. A BMC that cannot report
+		// its boot flags is taken at its word.
+		flags := &types.BootOptionParam_BootFlags{}
+		if err := c.GetSystemBootOptionsParamFor(ctx, flags); err != nil {
+			if _, ok := types.IsResponseError(err); ok {
+				return nil
+			}
+			return err
+		}
+		if flags.BootDeviceSelector != types.BootDeviceSelectorForcePXE {
+			return fmt.Errorf("%w: the BMC accepted PXE as boot device but reports %q", ErrRefused, flags.BootDeviceSelector.String())
+		}
+		return nil
 	})
 	if err != nil {
 		return d.fail(opPXE, err)

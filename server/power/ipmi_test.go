@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -129,4 +131,26 @@ func TestIPMISimRefusals(t *testing.T) {
 	wrongUser := ipmiDriver(t, sim.Address(), "nobody", secret, 2*time.Second)
 	_, err = wrongUser.State(ctx)
 	checkErr(t, err, power.ErrAuth)
+}
+
+// TestIPMISimIgnoresBootDevice: a BMC that answers "done" to the boot
+// device but keeps none is caught by the read-back.
+func TestIPMISimIgnoresBootDevice(t *testing.T) {
+	netns.RequireCommand(t, "ipmi_sim")
+	netns.RequireCommand(t, "ipmitool")
+	dir := t.TempDir()
+	script := filepath.Join(dir, "forgetful.sh")
+	prog := "#!/bin/sh\n# accepts every request, forgets the boot device\n" +
+		"[ \"$1\" = get ] && for p; do case $p in power) echo power:0;; boot) echo boot:default;; esac; done\nexit 0\n"
+	if err := os.WriteFile(script, []byte(prog), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sim, err := bmc.StartIPMISim(bmc.IPMISimConfig{Dir: dir, Password: secret, ChassisControl: script})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	d := ipmiDriver(t, sim.Address(), sim.User(), secret, 2*time.Second)
+	err = d.PXEOnce(context.Background(), false)
+	checkErr(t, err, power.ErrRefused, "could not set one-time PXE boot for rack1-07", "the BMC accepted PXE as boot device but reports")
 }
