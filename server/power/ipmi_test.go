@@ -108,6 +108,8 @@ func TestIPMISimRefusals(t *testing.T) {
 	if err != nil || st != power.Off {
 		t.Fatalf("State() = %v, %v; want off, nil", st, err)
 	}
+	err = good.Power(ctx, power.Reset)
+	checkErr(t, err, power.ErrPoweredOff, "could not reset rack1-07", "power it on or cycle it")
 	err = good.PXEOnce(ctx, true)
 	checkErr(t, err, power.ErrRefused, "could not set one-time PXE boot for rack1-07 via IPMI at "+sim.Address(),
 		"completion code 0xcc", "Invalid data field in request")
