@@ -174,7 +174,7 @@ func (d *ipmiDriver) Power(ctx context.Context, a Action) error {
 				control = chassis.ChassisControlPowerUp
 			}
 			if st == Off && a == Reset {
-				return ErrPoweredOff
+				return fmt.Errorf("%w: reset does nothing, power it on or cycle it", ErrPoweredOff)
 			}
 		}
 		_, err := c.ChassisControl(ctx, control)
