@@ -42,6 +42,10 @@ type VMSpec struct {
 	Tap      string // tap device in the namespace; "" = a NIC with no backend
 	MAC      string // default 52:54:00:12:34:56
 	MemoryMB int    // default 256
+	Disk     string // raw disk image; default a blank 64 MiB disk.raw in Dir
+	// ExtraArgs are appended to QEMU's arguments (e.g. "-machine" options
+	// are not allowed twice; use this for extra devices).
+	ExtraArgs []string
 }
 
 func (s *VMSpec) defaults() error {
@@ -63,7 +67,12 @@ func (s *VMSpec) defaults() error {
 // Serial is the VM's serial log (appended across QEMU runs).
 func (s VMSpec) Serial() string { return filepath.Join(s.Dir, "serial.log") }
 
-func (s VMSpec) disk() string { return filepath.Join(s.Dir, "disk.raw") }
+func (s VMSpec) disk() string {
+	if s.Disk != "" {
+		return s.Disk
+	}
+	return filepath.Join(s.Dir, "disk.raw")
+}
 func (s VMSpec) vars() string { return filepath.Join(s.Dir, "vars.fd") }
 
 // prepare creates the blank disk and the vars copy once.
@@ -107,7 +116,7 @@ func (s VMSpec) Args(nicFirst bool) []string {
 	if s.Tap != "" {
 		netdev = "tap,id=n0,ifname=" + s.Tap + ",script=no,downscript=no"
 	}
-	return []string{
+	return append([]string{
 		"-machine", "q35", "-accel", "tcg,thread=multi", "-cpu", "max", "-smp", "1",
 		"-m", strconv.Itoa(s.MemoryMB), "-nodefaults", "-display", "none",
 		"-chardev", "file,id=ser0,path=" + s.Serial() + ",append=on", "-serial", "chardev:ser0",
@@ -117,7 +126,7 @@ func (s VMSpec) Args(nicFirst bool) []string {
 		"-device", "virtio-net-pci,id=nic0,netdev=n0,mac=" + s.MAC + ",romfile=,bootindex=" + strconv.Itoa(nicIdx),
 		"-drive", "if=none,id=d0,format=raw,cache=unsafe,file=" + s.disk(),
 		"-device", "virtio-blk-pci,id=disk0,drive=d0,bootindex=" + strconv.Itoa(diskIdx),
-	}
+	}, s.ExtraArgs...)
 }
 
 // command wraps QEMU's argv in `ip netns exec` when the VM has a namespace.

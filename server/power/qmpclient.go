@@ -55,13 +55,15 @@ func DialQMP(ctx context.Context, addr string, timeout time.Duration) (*QMPConn,
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
 	}
-	q := &QMPConn{conn: conn, r: bufio.NewReaderSize(conn, 64<<10), timeout: timeout}
+	q := &QMPConn{conn: conn, r: newQMPReader(conn), timeout: timeout}
 	if err := q.greet(ctx); err != nil {
 		conn.Close()
 		return nil, err
 	}
 	return q, nil
 }
+
+func newQMPReader(c net.Conn) *bufio.Reader { return bufio.NewReaderSize(c, 64<<10) }
 
 // Close ends the session.
 func (q *QMPConn) Close() error { return q.conn.Close() }
