@@ -132,7 +132,7 @@ func (s *RedfishService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		})
 	case path == rfSessions:
 		s.only(w, r, "GET", func() {
-			var members []any
+			members := []any{}
 			for _, id := range s.sessions {
 				members = append(members, map[string]string{"@odata.id": rfSessions + "/" + id})
 			}
