@@ -38,10 +38,10 @@ func TestRedfishServiceProtocol(t *testing.T) {
 	sys := srv.URL + "/redfish/v1/Systems/vm0"
 	tests := []struct {
 		name, method, url, body string
-		auth                     bool
-		header                   map[string]string
-		wantStatus               int
-		wantInBody               string
+		auth                    bool
+		header                  map[string]string
+		wantStatus              int
+		wantInBody              string
 	}{
 		{"versions without auth", "GET", srv.URL + "/redfish", "", false, nil, 200, `"v1":"/redfish/v1/"`},
 		{"service root without auth", "GET", srv.URL + "/redfish/v1/", "", false, nil, 200, `"RedfishVersion":"1.6.0"`},
