@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/byoi/byoi/e2e/netns"
 )
@@ -42,11 +43,17 @@ func ovmf(t *testing.T) (code, vars string) {
 // lockVMs holds the shared VM lock for the rest of the test.
 func lockVMs(t *testing.T) {
 	t.Helper()
+	start := time.Now()
 	release, err := LockVMs()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(release)
+	locked := time.Now()
+	t.Logf("waited %v for %s", locked.Sub(start).Round(time.Second), VMLock)
+	t.Cleanup(func() {
+		t.Logf("held %s for %v", VMLock, time.Since(locked).Round(time.Second))
+		release()
+	})
 }
 
 // logFiles logs the named files of dir when the test failed.
