@@ -55,8 +55,10 @@ deps-test:
 
 test: deps-test unit fuzz-short e2e
 
-# Tests that read a real kernel's modules use the one `make fetch` unpacked.
+# Tests that read a real kernel's modules use the one `make fetch` unpacked;
+# the test BMCs' VMs (e2e/bmc) boot OVMF.
 unit: fetch
+	scripts/fetch-debian.sh $(TP) ovmf
 	BYOI_INTEGRATION=1 BYOI_MODULES_DIR=$$(ls -d $(CURDIR)/$(TP)/linux/lib/modules/* | head -n1) \
 		$(GO) test -race -count=1 $(UNIT_PKGS)
 

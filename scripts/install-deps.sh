@@ -4,6 +4,7 @@
 #   run:   what `make run` needs (apt tools to fetch iPXE/kernel, cpio tools)
 #   test:  + QEMU, SeaBIOS, busybox, partitioning and filesystem tools, dnsmasq,
 #          nodejs and npm (the official Node.js OVH client's acceptance test)
+#          the test BMCs' tools (openipmi's ipmi_sim, ipmitool, redfishtool)
 #   bench: + the same (qemu-img, dnsmasq, curl, zstd, xz)
 set -euo pipefail
 what=${1:-test}
@@ -13,7 +14,8 @@ run) ;;
 test | bench)
 	pkgs+=(qemu-system-x86 qemu-utils seabios busybox-static mtools dosfstools gdisk fdisk
 		systemd-boot-efi binutils dnsmasq-base xz-utils zstd gzip curl cpio kmod
-		syslinux syslinux-common extlinux genisoimage udhcpc nodejs npm)
+		syslinux syslinux-common extlinux genisoimage udhcpc nodejs npm
+		openipmi ipmitool redfishtool)
 	;;
 *)
 	echo "usage: install-deps.sh [run|test|bench]" >&2
