@@ -2,6 +2,7 @@ package distro
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -116,7 +117,7 @@ func buildGPTImage(ctx context.Context, tmp, rootfs, key string) (Image, error) 
 	if err := writeESP(ctx, raw, st, rootUUID, volID); err != nil {
 		return Image{}, fmt.Errorf("esp: %w", err)
 	}
-	if err := installBIOSGrub(ctx, tmp, raw, st, rootUUID); err != nil {
+	if err := installBIOSGrub(ctx, raw, st, rootUUID); err != nil {
 		return Image{}, fmt.Errorf("grub i386-pc: %w", err)
 	}
 	return img, toQcow2(ctx, raw, filepath.Join(tmp, "disk.qcow2"))
@@ -156,10 +157,11 @@ func writeESP(ctx context.Context, raw, st, rootUUID, volID string) error {
 
 // installBIOSGrub puts GRUB's i386-pc boot code in the protective MBR and
 // its core image (which finds the root by UUID) in the BIOS boot
-// partition. The rootfs's own grub-mkimage and grub-bios-setup run in a
-// chroot of the stage, on the image file through a device map: no loop
-// device, nothing mounted.
-func installBIOSGrub(ctx context.Context, tmp, raw, st, rootUUID string) error {
+// partition, as grub-bios-setup does when it embeds: grub-bios-setup
+// itself insists on finding a device node for its directory, which a
+// chroot without /dev has not. The rootfs's own grub-mkimage makes the
+// core image (the stage is the chroot; nothing is mounted).
+func installBIOSGrub(ctx context.Context, raw, st, rootUUID string) error {
 	const inside = "/tmp/grub-bios"
 	work := filepath.Join(st, inside)
 	if err := os.MkdirAll(work, 0o755); err != nil {
@@ -173,15 +175,65 @@ func installBIOSGrub(ctx context.Context, tmp, raw, st, rootUUID string) error {
 		"-c", inside+"/early.cfg", "-p", "/boot/grub", "biosdisk", "part_gpt", "ext2", "search_fs_uuid"); err != nil {
 		return err
 	}
-	if _, err := run(ctx, "cp", filepath.Join(st, "usr/lib/grub/i386-pc/boot.img"), work+"/"); err != nil {
+	core, err := os.ReadFile(filepath.Join(work, "core.img"))
+	if err != nil {
 		return err
 	}
-	if err := os.Link(raw, filepath.Join(work, "disk.raw")); err != nil {
+	bootImg, err := os.ReadFile(filepath.Join(st, "usr/lib/grub/i386-pc/boot.img"))
+	if err != nil {
 		return err
 	}
-	if err := writeFile(filepath.Join(work, "device.map"), "(hd0) "+inside+"/disk.raw\n", 0o644); err != nil {
+	return embedGrub(raw, bootImg, core, gptBIOSStart, gptESPStart-gptBIOSStart)
+}
+
+// Offsets in GRUB's i386-pc boot.img and diskboot.img (grub's
+// include/grub/i386/pc/boot.h).
+const (
+	grubBPBStart     = 0x03  // boot.img keeps the disk's own BPB bytes…
+	grubBPBEnd       = 0x5a  // …up to here
+	grubKernelSector = 0x5c  // uint64: LBA of core.img's first sector
+	grubDriveCheck   = 0x66  // 2-byte jump, replaced by NOPs on hard disks
+	grubNTMagic      = 0x1b8 // from here on: disk signature, partition table, 55 AA
+	grubKernelSeg    = 0x800 // where diskboot.img loads the rest of core.img
+)
+
+// embedGrub writes core at LBA start (within sectors of the BIOS boot
+// partition) and boot.img into the MBR of the file raw.
+func embedGrub(raw string, bootImg, core []byte, start, sectors int64) error {
+	if len(bootImg) != 512 || len(core) < 1024 {
+		return fmt.Errorf("boot.img of %d bytes, core.img of %d bytes", len(bootImg), len(core))
+	}
+	n := (int64(len(core)) + 511) / 512
+	if n > sectors {
+		return fmt.Errorf("core.img needs %d sectors, the BIOS boot partition has %d", n, sectors)
+	}
+	f, err := os.OpenFile(raw, os.O_RDWR, 0)
+	if err != nil {
 		return err
 	}
-	_, err := run(ctx, "chroot", st, "/usr/lib/grub/i386-pc/grub-bios-setup", "-d", inside, "-m", inside+"/device.map", inside+"/disk.raw")
-	return err
+	defer f.Close()
+	mbr := make([]byte, 512)
+	if _, err := f.ReadAt(mbr, 0); err != nil {
+		return err
+	}
+	boot := append([]byte(nil), bootImg...)
+	copy(boot[grubBPBStart:grubBPBEnd], mbr[grubBPBStart:grubBPBEnd])
+	copy(boot[grubNTMagic:], mbr[grubNTMagic:])
+	boot[grubDriveCheck], boot[grubDriveCheck+1] = 0x90, 0x90
+	binary.LittleEndian.PutUint64(boot[grubKernelSector:], uint64(start))
+	img := make([]byte, n*512)
+	copy(img, core)
+	// diskboot.img's blocklist, at the end of core.img's first sector: the
+	// rest of core.img, contiguous after it.
+	bl := img[512-12 : 512]
+	binary.LittleEndian.PutUint64(bl[0:], uint64(start+1))
+	binary.LittleEndian.PutUint16(bl[8:], uint16(n-1))
+	binary.LittleEndian.PutUint16(bl[10:], grubKernelSeg+512>>4)
+	if _, err := f.WriteAt(img, start*512); err != nil {
+		return err
+	}
+	if _, err := f.WriteAt(boot, 0); err != nil {
+		return err
+	}
+	return f.Close()
 }
