@@ -127,7 +127,7 @@ func buildGPTImage(ctx context.Context, tmp, rootfs, key string) (Image, error) 
 // \EFI\debian and again on the removable path \EFI\BOOT.
 func writeESP(ctx context.Context, raw, st, rootUUID, volID string) error {
 	espSectors := int64(gptRootStart - gptESPStart)
-	if _, err := run(ctx, "mkfs.fat", "-F", "32", "-n", "ESP", "-i", volID, "--offset", fmt.Sprint(gptESPStart),
+	if _, err := run(ctx, "mkfs.fat", "-F", "32", "-s", "1", "-n", "ESP", "-i", volID, "--offset", fmt.Sprint(gptESPStart),
 		raw, fmt.Sprint(espSectors/2)); err != nil {
 		return err
 	}
