@@ -130,7 +130,12 @@ func checkUEFI(r io.ReaderAt, c Config, res *Result) error {
 		}
 		all = append(all, found...)
 	}
-	sort.SliceStable(all, func(i, j int) bool { return all[i].rank < all[j].rank })
+	sort.SliceStable(all, func(i, j int) bool {
+		if all[i].rank != all[j].rank {
+			return all[i].rank < all[j].rank
+		}
+		return strings.ToLower(all[i].path) < strings.ToLower(all[j].path)
+	})
 	for _, l := range all[:min(len(all), maxListed)] {
 		res.Loaders = append(res.Loaders, l.path)
 	}

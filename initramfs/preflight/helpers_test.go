@@ -93,24 +93,21 @@ func (d disk) build(t testing.TB) string {
 		}
 	}
 	off := int64(1 << 20)
-	src := filepath.Join(dir, "loader")
-	if err := os.WriteFile(src, []byte("MZ not really a PE file"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range d.parts {
+	for i, p := range d.parts {
 		if p.fat != 0 {
 			run(t, "mkfs.fat", "-F", fmt.Sprint(p.fat), "--offset", fmt.Sprint(off/512), img, fmt.Sprint(p.mib<<10))
-			at := fmt.Sprintf("%s@@%d", img, off)
-			made := map[string]bool{}
+			// One mcopy for the whole tree, staged in a directory.
+			src := filepath.Join(dir, fmt.Sprintf("part%d", i+1))
 			for _, f := range p.files {
-				parts := strings.Split(strings.Trim(f, "/"), "/")
-				for i := 1; i < len(parts); i++ {
-					if d := "/" + strings.Join(parts[:i], "/"); !made[d] {
-						run(t, "mmd", "-i", at, "::"+d)
-						made[d] = true
-					}
+				if err := os.MkdirAll(filepath.Join(src, filepath.Dir(f)), 0o755); err != nil {
+					t.Fatal(err)
 				}
-				run(t, "mcopy", "-i", at, src, "::"+f)
+				if err := os.WriteFile(filepath.Join(src, f), []byte("MZ not really a PE file"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if top, _ := filepath.Glob(filepath.Join(src, "*")); len(top) > 0 {
+				run(t, "mcopy", append(append([]string{"-s", "-Q", "-i", fmt.Sprintf("%s@@%d", img, off)}, top...), "::/")...)
 			}
 		}
 		off += int64(p.mib) << 20
