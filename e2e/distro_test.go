@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -221,4 +222,62 @@ func (c *countingReader) ReadAt(p []byte, off int64) (int, error) {
 	c.reads++
 	c.bytes += int64(len(p))
 	return c.r.ReadAt(p, off)
+}
+
+// TestDebianImageDirectBoot boots the cached image straight from its disk,
+// without byoi (a throwaway qcow2 overlay): SeaBIOS runs GRUB's boot.img
+// from the protective MBR and its core from the BIOS boot partition; OVMF,
+// without a boot entry, takes the removable path \EFI\BOOT\BOOTX64.EFI
+// (shim → GRUB). Both must reach the Debian kernel on the serial console.
+func TestDebianImageDirectBoot(t *testing.T) {
+	img := debianImage(t)
+	for _, fw := range []Firmware{BIOS, UEFI} {
+		t.Run(fw.String(), func(t *testing.T) {
+			args := []string{"-machine", "q35", "-accel", "tcg,thread=multi", "-cpu", "max", "-smp", "1", "-m", "1024",
+				"-nodefaults", "-display", "none", "-serial", "stdio", "-no-reboot", "-nic", "none",
+				"-drive", "if=none,id=d0,format=qcow2,snapshot=on,file=" + img.Path, "-device", "virtio-blk-pci,drive=d0,bootindex=1"}
+			if fw == BIOS {
+				args[1] = "q35,graphics=off"
+			} else {
+				vars := filepath.Join(t.TempDir(), "OVMF_VARS.fd")
+				b, err := os.ReadFile(harness.OVMFVars)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(vars, b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				args = append(args, "-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+harness.OVMFCode,
+					"-drive", "if=pflash,format=raw,unit=1,file="+vars)
+			}
+			vm := startDirectVM(t, "debian-direct-"+fw.String(), args)
+			vm.Wait("Linux version", localBudget)
+			harness.Timing("debian-direct", fw.String()+" kernel started", vm.Since())
+		})
+	}
+}
+
+// startDirectVM runs QEMU with args outside any namespace (the VM has no
+// NIC), with the serial console scanned like StartVM's.
+func startDirectVM(t *testing.T, name string, args []string) *VM {
+	t.Helper()
+	logPath := filepath.Join(harness.Artifacts, name+".serial.log")
+	lf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("qemu-system-x86_64", args...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = lf
+	vm := &VM{t: t, name: name, cmd: cmd, log: logPath, seen: make(chan struct{}), done: make(chan struct{}), started: time.Now()}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start qemu: %v", err)
+	}
+	t.Logf("vm %s: qemu pid %d, serial log %s", name, cmd.Process.Pid, logPath)
+	go vm.read(io.TeeReader(stdout, lf), lf)
+	t.Cleanup(vm.Kill)
+	return vm
 }
