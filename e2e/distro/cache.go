@@ -65,6 +65,10 @@ func cached(ctx context.Context, dir, name, key string, build func(tmp string) e
 		os.RemoveAll(tmp)
 		return "", false, fmt.Errorf("building %s: %w", name, err)
 	}
+	if err := os.Chmod(tmp, 0o755); err != nil { // MkdirTemp makes it 0700
+		os.RemoveAll(tmp)
+		return "", false, err
+	}
 	if err := os.WriteFile(filepath.Join(tmp, "key"), []byte(key+"\n"), 0o644); err != nil {
 		os.RemoveAll(tmp)
 		return "", false, err
