@@ -24,10 +24,11 @@ if [ -n "$consoles" ] && [ -f /etc/default/grub ]; then
 	fi
 fi
 
-# The whole disks under / (through partitions, RAID and LVM).
+# The whole disks under / (through partitions, RAID and LVM; -v: without
+# the [/subvolume] findmnt appends on btrfs).
 boot_disks() {
 	local src
-	src=$(findmnt -n -o SOURCE /boot 2>/dev/null || findmnt -n -o SOURCE /)
+	src=$(findmnt -n -v -o SOURCE /boot 2>/dev/null || findmnt -n -v -o SOURCE /)
 	lsblk -n -s -l -p -o NAME,TYPE "$src" | awk '$2 == "disk" { print $1 }' | sort -u
 }
 
