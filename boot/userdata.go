@@ -9,6 +9,7 @@ import (
 	"mime/multipart"
 	"net/mail"
 	"net/textproto"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 
@@ -75,7 +76,12 @@ func validateDocument(data []byte, what string) error {
 			return nil
 		}
 	}
-	return invalid("Invalid %s: cloud-init does not recognise %q as a first line; expected #cloud-config, a #! script, #include, #cloud-boothook, ## template: jinja or MIME multipart", what, shorten(string(first)))
+	// User data is a secret: messages never quote it.
+	hint := ""
+	if bytes.HasPrefix(first, []byte("#cloud")) {
+		hint = " (it starts with #cloud but is not exactly #cloud-config)"
+	}
+	return invalid("Invalid %s: cloud-init does not recognise its first line%s; expected #cloud-config, a #! script, #include, #cloud-boothook, ## template: jinja or MIME multipart", what, hint)
 }
 
 // validateCloudConfig parses a #cloud-config document: one YAML document
@@ -87,7 +93,7 @@ func validateCloudConfig(data []byte, what string) error {
 		if errors.Is(err, io.EOF) { // only the header line and comments
 			return nil
 		}
-		return invalid("Invalid %s: #cloud-config is not valid YAML: %s", what, strings.TrimPrefix(err.Error(), "yaml: "))
+		return invalid("Invalid %s: #cloud-config is not valid YAML: %s", what, yamlReason(err))
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
@@ -105,6 +111,23 @@ func validateCloudConfig(data []byte, what string) error {
 	}
 	return nil
 }
+
+// yamlReason is a YAML error without user content: the parser's messages
+// name positions and quote the tokens they expected ('-', ','), but a few
+// quote what they found (anchors, tags), and user data is a secret.
+func yamlReason(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if !quotedContent.MatchString(msg) {
+		return msg
+	}
+	if line, _, ok := strings.Cut(msg, ": "); ok && strings.HasPrefix(line, "line ") {
+		return line + ": syntax error"
+	}
+	return "syntax error"
+}
+
+// quotedContent matches a quoted string longer than one character.
+var quotedContent = regexp.MustCompile("'[^']{2,}'|\"[^\"]*\"|`[^`]*`")
 
 func nodeKind(n *yaml.Node) string {
 	switch n.Kind {
@@ -131,16 +154,16 @@ func isMIME(data []byte) bool {
 func validateMIME(data []byte) error {
 	msg, err := mail.ReadMessage(bytes.NewReader(data))
 	if err != nil {
-		return invalid("Invalid configDriveUserData: MIME headers do not parse: %v", err)
+		return invalid("Invalid configDriveUserData: MIME headers do not parse")
 	}
 	mt, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
 	if err != nil {
-		return invalid("Invalid configDriveUserData: MIME Content-Type does not parse: %v", err)
+		return invalid("Invalid configDriveUserData: MIME Content-Type does not parse")
 	}
 	if !strings.HasPrefix(mt, "multipart/") {
 		body, err := io.ReadAll(msg.Body)
 		if err != nil {
-			return invalid("Invalid configDriveUserData: %v", err)
+			return invalid("Invalid configDriveUserData: MIME body does not read")
 		}
 		return validatePart(mt, body, "configDriveUserData")
 	}
@@ -155,18 +178,18 @@ func validateMIME(data []byte) error {
 			break
 		}
 		if err != nil {
-			return invalid("Invalid configDriveUserData: MIME part %d does not parse: %v", n+1, err)
+			return invalid("Invalid configDriveUserData: MIME part %d does not parse (malformed or unterminated)", n+1)
 		}
 		if n++; n > maxMIMEParts {
 			return invalid("Invalid configDriveUserData: more than %d MIME parts", maxMIMEParts)
 		}
 		body, err := io.ReadAll(p)
 		if err != nil {
-			return invalid("Invalid configDriveUserData: MIME part %d does not parse: %v", n, err)
+			return invalid("Invalid configDriveUserData: MIME part %d does not parse (malformed or unterminated)", n)
 		}
 		pt, _, err := mime.ParseMediaType(partType(p.Header))
 		if err != nil {
-			return invalid("Invalid configDriveUserData: MIME part %d Content-Type does not parse: %v", n, err)
+			return invalid("Invalid configDriveUserData: MIME part %d Content-Type does not parse", n)
 		}
 		if err := validatePart(pt, body, fmt.Sprintf("configDriveUserData MIME part %d", n)); err != nil {
 			return err
