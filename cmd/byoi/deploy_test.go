@@ -66,10 +66,10 @@ func TestDeploy(t *testing.T) {
 				ConfigDriveMetadata: map[string]string{"role": "web", "env": "prod=1"}, Hostname: "web1", DiskGroupID: 2}, ""},
 		{"binary user-data is sent as base64", []string{"deploy", "rack1", "--image-url", img, "--image-type", "raw", "--user-data", binary},
 			boot.InstallSpec{OperatingSystem: "byoi_64", ImageURL: img, ImageType: "raw", ConfigDriveUserData: base64.StdEncoding.EncodeToString(gz.Bytes())}, ""},
-		// Sent as base64 of "abcd" (the server names it after decoding), which
-		// the server then refuses: it is no user data cloud-init reads.
+		// Sent as base64 of "abcd", which the server then refuses: it is no
+		// user data cloud-init reads.
 		{"text that looks like base64 is sent as base64", []string{"deploy", "rack1", "--image-url", img, "--image-type", "raw", "--user-data", looksBase64},
-			boot.InstallSpec{}, `Invalid configDriveUserData: cloud-init does not recognise "abcd" as a first line`},
+			boot.InstallSpec{ConfigDriveUserData: base64.StdEncoding.EncodeToString([]byte("abcd"))}, "Invalid configDriveUserData: cloud-init does not recognise its first line"},
 		{"missing image flags", []string{"deploy", "rack1"}, boot.InstallSpec{}, `required flags "image-url", "image-type" not set`},
 		{"no machine name", []string{"deploy", "--image-url", img, "--image-type", "raw"}, boot.InstallSpec{}, "deploy: expected one argument, the machine name, got 0"},
 		{"checksum without type", []string{"deploy", "rack1", "--image-url", img, "--image-type", "raw", "--checksum", "abc"}, boot.InstallSpec{},
@@ -96,6 +96,12 @@ func TestDeploy(t *testing.T) {
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("byoi %s = %v, want an error containing %q", strings.Join(tc.args, " "), err, tc.wantErr)
+				}
+				if tc.want.ConfigDriveUserData != "" { // what was sent before the server refused it
+					var got boot.InstallSpec
+					if err := json.Unmarshal([]byte(f.last("POST").Body), &got); err != nil || got.ConfigDriveUserData != tc.want.ConfigDriveUserData {
+						t.Errorf("sent configDriveUserData = %q (%v), want %q", got.ConfigDriveUserData, err, tc.want.ConfigDriveUserData)
+					}
 				}
 				return
 			}
