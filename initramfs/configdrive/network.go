@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+
+	"github.com/byoi/byoi/boot/agentapi"
 )
 
 // Interface is the machine's boot NIC as network_data.json describes it:
@@ -97,4 +99,42 @@ func checkStatic(n Interface) error {
 		}
 	}
 	return nil
+}
+
+// FromAgent turns the server's description of the boot NIC (the agent
+// API's Task.Network) into an Interface; nil gives nil (no boot NIC
+// description: the agent keeps its default network data).
+func FromAgent(n *agentapi.Network) (*Interface, error) {
+	if n == nil {
+		return nil, nil
+	}
+	out := &Interface{MAC: n.MAC}
+	switch n.Mode {
+	case agentapi.NetworkDHCP, "":
+		return out, nil
+	case agentapi.NetworkStatic:
+	default:
+		return nil, fmt.Errorf("config drive: network mode %q is neither %s nor %s", n.Mode, agentapi.NetworkDHCP, agentapi.NetworkStatic)
+	}
+	addr, err := netip.ParseAddr(n.Address)
+	if err != nil {
+		return nil, fmt.Errorf("config drive: static address %q: %w", n.Address, err)
+	}
+	if n.Prefix < 1 || n.Prefix > addr.BitLen() {
+		return nil, fmt.Errorf("config drive: prefix length %d for %s is invalid", n.Prefix, addr)
+	}
+	out.Address = netip.PrefixFrom(addr, n.Prefix) // the host's address, not the network
+	if n.Gateway != "" {
+		if out.Gateway, err = netip.ParseAddr(n.Gateway); err != nil {
+			return nil, fmt.Errorf("config drive: gateway %q: %w", n.Gateway, err)
+		}
+	}
+	for _, d := range n.DNS {
+		a, err := netip.ParseAddr(d)
+		if err != nil {
+			return nil, fmt.Errorf("config drive: DNS server %q: %w", d, err)
+		}
+		out.DNS = append(out.DNS, a)
+	}
+	return out, checkStatic(*out)
 }

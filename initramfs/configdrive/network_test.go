@@ -3,7 +3,11 @@ package configdrive
 import (
 	"encoding/json"
 	"net/netip"
+	"strings"
 	"testing"
+
+	"github.com/byoi/byoi/boot/agentapi"
+	"github.com/google/go-cmp/cmp"
 )
 
 // FuzzInterfaceData renders network_data.json for fuzzed boot NICs: it
@@ -44,4 +48,44 @@ func FuzzInterfaceData(f *testing.F) {
 			t.Fatalf("network_data.json for %+v = %+v", n, nd)
 		}
 	})
+}
+
+func TestFromAgent(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      *agentapi.Network
+		want    *Interface
+		wantErr string
+	}{
+		{"none", nil, nil, ""},
+		{"dhcp", &agentapi.Network{MAC: "52:54:00:ab:cd:01", Mode: agentapi.NetworkDHCP}, &Interface{MAC: "52:54:00:ab:cd:01"}, ""},
+		{"static", &agentapi.Network{MAC: "52:54:00:ab:cd:01", Mode: agentapi.NetworkStatic, Address: "198.51.100.10", Prefix: 24,
+			Gateway: "198.51.100.1", DNS: []string{"198.51.100.53"}},
+			&Interface{MAC: "52:54:00:ab:cd:01", Address: netip.MustParsePrefix("198.51.100.10/24"), Gateway: netip.MustParseAddr("198.51.100.1"),
+				DNS: []netip.Addr{netip.MustParseAddr("198.51.100.53")}}, ""},
+		{"static without prefix", &agentapi.Network{MAC: "52:54:00:ab:cd:01", Mode: agentapi.NetworkStatic, Address: "198.51.100.10"}, nil,
+			"prefix length 0 for 198.51.100.10 is invalid"},
+		{"bad address", &agentapi.Network{MAC: "m", Mode: agentapi.NetworkStatic, Address: "198.51.100", Prefix: 24}, nil, `static address "198.51.100"`},
+		{"gateway elsewhere", &agentapi.Network{MAC: "m", Mode: agentapi.NetworkStatic, Address: "198.51.100.10", Prefix: 24, Gateway: "198.51.101.1"}, nil,
+			"gateway 198.51.101.1 is not another address of 198.51.100.0/24"},
+		{"unknown mode", &agentapi.Network{MAC: "m", Mode: "bootp"}, nil, `network mode "bootp" is neither dhcp nor static`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := FromAgent(tc.in)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("FromAgent(%+v) = %v, want an error containing %q", tc.in, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("FromAgent(%+v) = %v", tc.in, err)
+			}
+			if diff := cmp.Diff(tc.want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b }),
+				cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+				t.Errorf("FromAgent(%+v) mismatch (-want +got):\n%s", tc.in, diff)
+			}
+		})
+	}
 }
