@@ -78,6 +78,13 @@ power_state:
 // cloud-init applies the hostname, the user with the SSH key and runs the
 // runcmd, whose marker the test reads on the serial console.
 func TestDebianCloudImage(t *testing.T) {
+	debianFlow(t, debianImage(t).Loader)
+}
+
+// debianFlow deploys the Debian image with the given efiBootloaderPath
+// ("" leaves it out: the no-loader variant of issue 16, for when the
+// installer's pre-flight picks the loader) and checks what cloud-init did.
+func debianFlow(t *testing.T, loader string) {
 	img := debianImage(t)
 	fix := harness.Fixtures(t)
 	// The image server serves the fixtures directory.
@@ -100,11 +107,13 @@ func TestDebianCloudImage(t *testing.T) {
 			"imageCheckSum":       fileDigest(t, img.Path, "sha512"),
 			"imageCheckSumType":   "sha512",
 			"httpHeaders":         map[string]string{"Authorization": imageAuth},
-			"efiBootloaderPath":   img.Loader,
 			"sshKey":              distroSSHKey,
 			"configDriveUserData": cloudConfig,
 			"configDriveMetadata": map[string]string{"role": "e2e-debian"},
 		},
+	}
+	if loader != "" {
+		body["customizations"].(map[string]any)["efiBootloaderPath"] = loader
 	}
 	var task ovhTask
 	if err := oc.Post("/dedicated/server/"+m.name+"/reinstall", body, &task); err != nil {
