@@ -152,11 +152,11 @@ const MaxServerID = 1<<53 - 1
 // name: at most 64 printable ASCII characters.
 func ValidateLocation(field, v string) error {
 	if len(v) > 64 {
-		return fmt.Errorf("invalid %s %q: at most 64 characters", field, v)
+		return fmt.Errorf("invalid %s %s: at most 64 characters", field, Quote(v))
 	}
 	for _, r := range v {
 		if r < 0x20 || r > 0x7e {
-			return fmt.Errorf("invalid %s %q: only printable ASCII is allowed", field, v)
+			return fmt.Errorf("invalid %s %s: only printable ASCII is allowed", field, Quote(v))
 		}
 	}
 	return nil

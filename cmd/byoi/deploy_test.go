@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/base64"
 	"encoding/json"
 	"net/url"
@@ -33,9 +35,13 @@ func TestDeploy(t *testing.T) {
 	}
 	cloudConfig := "#cloud-config\npackages: [nginx]\n"
 	userData := write("user-data", cloudConfig)
-	binary := write("binary", "\x00\x01\xffgzip")
+	var gz bytes.Buffer // cloud-init inflates gzip user data
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(cloudConfig))
+	zw.Close()
+	binary := write("binary", gz.String())
 	looksBase64 := write("b64", "abcd")
-	sshKey := write("id.pub", "ssh-ed25519 AAAAC3Nza me@host\n")
+	sshKey := write("id.pub", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE0Ow6DQP+//k6m8zioktAbUb0Su/x93h9rtsTyq+kAs me@host\n")
 	twoKeys := write("two.pub", "ssh-ed25519 AAAA a\nssh-ed25519 BBBB b\n")
 	const img = "https://img.example/debian-12.qcow2"
 	for _, tc := range []struct {
@@ -56,12 +62,14 @@ func TestDeploy(t *testing.T) {
 			boot.InstallSpec{OperatingSystem: "byoi_64", ImageURL: img, ImageType: "qcow2",
 				ImageCheckSumType: "sha256", ImageCheckSum: strings.Repeat("ab", 32), EFIBootloaderPath: `\efi\debian\grubx64.efi`,
 				HTTPHeaders:         map[string]string{"Authorization": "Basic bG9naW46cGFzcw==", "X-Trace": "1"},
-				ConfigDriveUserData: cloudConfig, SSHKey: "ssh-ed25519 AAAAC3Nza me@host",
+				ConfigDriveUserData: cloudConfig, SSHKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE0Ow6DQP+//k6m8zioktAbUb0Su/x93h9rtsTyq+kAs me@host",
 				ConfigDriveMetadata: map[string]string{"role": "web", "env": "prod=1"}, Hostname: "web1", DiskGroupID: 2}, ""},
 		{"binary user-data is sent as base64", []string{"deploy", "rack1", "--image-url", img, "--image-type", "raw", "--user-data", binary},
-			boot.InstallSpec{OperatingSystem: "byoi_64", ImageURL: img, ImageType: "raw", ConfigDriveUserData: base64.StdEncoding.EncodeToString([]byte("\x00\x01\xffgzip"))}, ""},
+			boot.InstallSpec{OperatingSystem: "byoi_64", ImageURL: img, ImageType: "raw", ConfigDriveUserData: base64.StdEncoding.EncodeToString(gz.Bytes())}, ""},
+		// Sent as base64 of "abcd", which the server then refuses: it is no
+		// user data cloud-init reads.
 		{"text that looks like base64 is sent as base64", []string{"deploy", "rack1", "--image-url", img, "--image-type", "raw", "--user-data", looksBase64},
-			boot.InstallSpec{OperatingSystem: "byoi_64", ImageURL: img, ImageType: "raw", ConfigDriveUserData: base64.StdEncoding.EncodeToString([]byte("abcd"))}, ""},
+			boot.InstallSpec{ConfigDriveUserData: base64.StdEncoding.EncodeToString([]byte("abcd"))}, "Invalid configDriveUserData: cloud-init does not recognise its first line"},
 		{"missing image flags", []string{"deploy", "rack1"}, boot.InstallSpec{}, `required flags "image-url", "image-type" not set`},
 		{"no machine name", []string{"deploy", "--image-url", img, "--image-type", "raw"}, boot.InstallSpec{}, "deploy: expected one argument, the machine name, got 0"},
 		{"checksum without type", []string{"deploy", "rack1", "--image-url", img, "--image-type", "raw", "--checksum", "abc"}, boot.InstallSpec{},
@@ -88,6 +96,12 @@ func TestDeploy(t *testing.T) {
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("byoi %s = %v, want an error containing %q", strings.Join(tc.args, " "), err, tc.wantErr)
+				}
+				if tc.want.ConfigDriveUserData != "" { // what was sent before the server refused it
+					var got boot.InstallSpec
+					if err := json.Unmarshal([]byte(f.last("POST").Body), &got); err != nil || got.ConfigDriveUserData != tc.want.ConfigDriveUserData {
+						t.Errorf("sent configDriveUserData = %q (%v), want %q", got.ConfigDriveUserData, err, tc.want.ConfigDriveUserData)
+					}
 				}
 				return
 			}

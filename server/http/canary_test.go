@@ -173,6 +173,10 @@ func TestCanary(t *testing.T) {
 		{"/1.0/dedicated/server/d/bringYourOwnImage", `{"URL":` + img + `,"type":"raw","httpHeader":[{"key":"Bad Name\n","value":"` + canHeader + `"}]}`},
 		{"/api/v1/machines/a/tasks", `{"imageURL":` + img + `,"imageType":"raw","httpHeaders":{"A":"` + canHeader + `"},"bogus":"` + canUser + `"}`},
 		{"/api/v1/machines/a/tasks", `{"imageURL":` + img + `,"imageType":"raw","configDriveUserData":"not cloud-init ` + canUser + `"}`},
+		// User data that fails its checks (issue 16): the messages must not quote it.
+		{"/api/v1/machines/a/tasks", `{"imageURL":` + img + `,"imageType":"raw","configDriveUserData":"` + base64.StdEncoding.EncodeToString([]byte(canUser+"\n")) + `"}`},
+		{"/api/v1/machines/a/tasks", `{"imageURL":` + img + `,"imageType":"raw","configDriveUserData":"#cloud-config\na: *` + canUser + `\n"}`},
+		{"/api/v1/machines/a/tasks", `{"imageURL":` + img + `,"imageType":"raw","configDriveUserData":"Content-Type: multipart/mixed; boundary=B\n` + canUser + `\n\n--B--\n"}`},
 		{"/api/v1/machines/a/tasks", `{"imageURL":` + img + `,"imageType":"raw","httpHeaders":{"Host\r\nX":"` + canHeader + `"}}`},
 		{"/api/v1/machines/nosuch/tasks", `{"imageURL":` + img + `,"imageType":"raw","httpHeaders":{"A":"` + canHeader + `"}}`},
 	} {
