@@ -263,4 +263,3 @@ func cleanText(s string) bool {
 	}
 	return true
 }
-

@@ -94,7 +94,7 @@ var fullReinstall = map[string]any{
 		"hostname": "mon-tux", "imageURL": "https://img.example/debian-12.raw", "imageType": "raw",
 		"imageCheckSum": strings.Repeat("ab", 64), "imageCheckSumType": "sha512",
 		"httpHeaders":       map[string]string{"Authorization": "Basic bG9naW46cGFzc3dvcmQ="},
-		"efiBootloaderPath": `\efi\debian\grubx64.efi`, "sshKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEx me@host",
+		"efiBootloaderPath": `\efi\debian\grubx64.efi`, "sshKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE0Ow6DQP+//k6m8zioktAbUb0Su/x93h9rtsTyq+kAs me@host",
 		"configDriveUserData": "I2Nsb3VkLWNvbmZpZwo=", "configDriveMetadata": map[string]string{"role": "web"},
 	},
 }

@@ -153,7 +153,7 @@ func TestOVHAnswerShapes(t *testing.T) {
 	full := `{"operatingSystem":"byoi_64","customizations":{"hostname":"mon-tux","imageURL":"https://img.example/debian-12.raw",` +
 		`"imageType":"raw","imageCheckSum":"` + strings.Repeat("ab", 64) + `","imageCheckSumType":"sha512",` +
 		`"httpHeaders":{"Authorization":"Basic bG9naW46cGFzc3dvcmQ="},"efiBootloaderPath":"\\efi\\debian\\grubx64.efi",` +
-		`"sshKey":"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEx me@host","configDriveUserData":"#cloud-config\n",` +
+		`"sshKey":"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE0Ow6DQP+//k6m8zioktAbUb0Su/x93h9rtsTyq+kAs me@host","configDriveUserData":"#cloud-config\n",` +
 		`"configDriveMetadata":{"role":"web"}}}`
 
 	type call struct {
