@@ -19,6 +19,9 @@ const (
 	EventTaskDone       EventKind = "task.done"
 	EventTaskError      EventKind = "task.error"
 	EventBootMode       EventKind = "bootmode"
+	EventPower          EventKind = "power"  // a power action and its result
+	EventRescue         EventKind = "rescue" // the rescue system booted or reported
+	EventLog            EventKind = "log"    // output of a step the installer streams
 )
 
 // Event is one entry of a machine's append-only history: what happened,

@@ -28,6 +28,8 @@ const (
 	BootModeNone BootMode = ""
 	// BootModeLocal: boot the local disk (UEFI: EFIBootloaderPath; BIOS: 0x80).
 	BootModeLocal BootMode = "local"
+	// BootModeRescue: boot the rescue system (an SSH server in RAM).
+	BootModeRescue BootMode = "rescue"
 )
 
 // DiskHints select the installer's target disk. Empty fields do not
@@ -74,6 +76,19 @@ type Machine struct {
 	Rack             string `json:"rack,omitempty"`
 	Region           string `json:"region,omitempty"`
 	AvailabilityZone string `json:"availabilityZone,omitempty"`
+	// Power is how byoi reaches the machine's BMC (nil: it cannot).
+	Power *PowerSettings `json:"power,omitempty"`
+	// PowerState is the power state byoi last saw ("on" or "off"), at
+	// PowerSeen.
+	PowerState string    `json:"powerState,omitempty"`
+	PowerSeen  time.Time `json:"powerSeen,omitzero"`
+	// LastPower is byoi's last power action on the machine.
+	LastPower *PowerNote `json:"lastPower,omitempty"`
+	// RescueSSHKey is the public key the rescue system accepts (OVH's
+	// rescueSshKey); empty: the sshKey of the machine's latest install.
+	RescueSSHKey string `json:"rescueSshKey,omitempty"`
+	// Rescue is what the rescue system reported while BootMode is rescue.
+	Rescue *RescueInfo `json:"rescue,omitempty"`
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
@@ -127,9 +142,12 @@ func (m *Machine) Validate() error {
 		}
 	}
 	switch m.BootMode {
-	case BootModeNone, BootModeLocal:
+	case BootModeNone, BootModeLocal, BootModeRescue:
 	default:
-		return fmt.Errorf("invalid boot mode %s: use %q or %q", Quote(string(m.BootMode)), BootModeLocal, "")
+		return fmt.Errorf("invalid boot mode %s: use %q, %q or %q", Quote(string(m.BootMode)), BootModeLocal, BootModeRescue, "")
+	}
+	if m.RescueSSHKey != "" && (len(m.RescueSSHKey) > 16<<10 || strings.ContainsAny(m.RescueSSHKey, "\r\n\x00")) {
+		return fmt.Errorf("invalid rescueSshKey: one public key line of at most 16 KiB is expected")
 	}
 	if m.ServerID < 0 || m.ServerID > MaxServerID {
 		return fmt.Errorf("invalid serverId %d: from 1 to %d, or 0 to derive it", m.ServerID, MaxServerID)

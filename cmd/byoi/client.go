@@ -52,6 +52,7 @@ func clientCommands() []*cli.Command {
 		machinesCommand(),
 		credentialsCommand(),
 		keysCommand(),
+		powerCommand(),
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/byoi/byoi/server/dhcp"
 	byoihttp "github.com/byoi/byoi/server/http"
 	"github.com/byoi/byoi/server/lifecycle"
+	"github.com/byoi/byoi/server/powerctl"
 	"github.com/byoi/byoi/server/tftp"
 	"github.com/byoi/byoi/store"
 	"github.com/prometheus/client_golang/prometheus"
@@ -58,7 +59,10 @@ func runServers(ctx context.Context, cfg serveConfig) error {
 	if err != nil {
 		return err
 	}
-	authn, err := auth.New(st, keys, auth.Options{Logger: log.With("component", "auth"), TrustedProxies: cfg.TrustedProxies})
+	powerCtl := powerctl.New(st, keys, powerctl.Config{Logger: log.With("component", "power")})
+	defer powerCtl.Close()
+	authn, err := auth.New(st, keys, auth.Options{Logger: log.With("component", "auth"), TrustedProxies: cfg.TrustedProxies,
+		Secrets: []auth.SecretSet{powerCtl}})
 	if err != nil {
 		return err
 	}
@@ -86,6 +90,7 @@ func runServers(ctx context.Context, cfg serveConfig) error {
 		Keys:             authn.Keys(),
 		Site:             cfg.Site,
 		APIURL:           cfg.APIURL,
+		Power:            powerCtl,
 	}, st)
 	if err != nil {
 		return err

@@ -118,6 +118,9 @@ type Options struct {
 	// Logger receives authentication failures (never secrets); nil
 	// discards.
 	Logger *slog.Logger
+	// Secrets are sealed secrets kept outside the credentials (machines'
+	// BMC passwords) that Rotate seals again with the new key.
+	Secrets []SecretSet
 }
 
 func (o *Options) setDefaults() {

@@ -153,6 +153,19 @@ func (k *Keyring) versionsLocked() []int {
 	return vs
 }
 
+// SealCurrent seals plain with the current version, bound to additional
+// (e.g. the owner's ID), and returns that version with the sealed bytes.
+func (k *Keyring) SealCurrent(plain, additional []byte) (int, []byte, error) {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.sealLocked(plain, additional)
+}
+
+// OpenVersion opens a secret sealed with version (0 stands for 1).
+func (k *Keyring) OpenVersion(version int, sealed, additional []byte) ([]byte, error) {
+	return k.open(version, sealed, additional)
+}
+
 // sealLocked seals with the current version; the caller holds k.mu.
 func (k *Keyring) sealLocked(plain, additional []byte) (int, []byte, error) {
 	sealed, err := Seal(k.keys[k.current], plain, additional)

@@ -29,6 +29,18 @@ type RotateRequest struct {
 	RetireOld bool `json:"retireOld"`
 }
 
+// SecretSet is a set of secrets sealed with the server key outside the
+// credentials (machines' BMC passwords): Rotate seals them again too, and
+// KeyVersions counts them.
+type SecretSet interface {
+	// Reseal calls reseal on each sealed secret and stores what it
+	// returns, in one go; a secret reseal cannot open is left as it is and
+	// its version listed in unreadable.
+	Reseal(ctx context.Context, reseal func(version int, sealed, additional []byte) (int, []byte, error)) (resealed int, unreadable []int, err error)
+	// SealedVersions counts the secrets sealed with each version.
+	SealedVersions(ctx context.Context) (map[int]int, error)
+}
+
 // RotateResult is what a rotation did.
 type RotateResult struct {
 	Version  int   `json:"version"`  // the new current version
@@ -78,6 +90,22 @@ func (a *Authenticator) Rotate(ctx context.Context, retireOld bool) (RotateResul
 		}
 		res.Resealed++
 	}
+	for _, set := range a.opts.Secrets {
+		n, unreadable, err := set.Reseal(ctx, func(version int, sealed, additional []byte) (int, []byte, error) {
+			plain, err := kr.openLocked(version, sealed, additional)
+			if err != nil {
+				return 0, nil, err
+			}
+			return kr.sealLocked(plain, additional)
+		})
+		res.Resealed += n
+		for _, v := range unreadable {
+			keep[max(v, 1)] = true
+		}
+		if err != nil {
+			return res, fmt.Errorf("rotate server key: %w", err)
+		}
+	}
 	if retireOld {
 		dropped, err := kr.retireLocked(keep)
 		if err != nil {
@@ -100,6 +128,15 @@ func (a *Authenticator) KeyVersions(ctx context.Context) ([]KeyVersion, error) {
 	for _, c := range cs {
 		if c.Kind == boot.CredentialOVH && len(c.SealedSecret) > 0 {
 			used[max(c.KeyVersion, 1)]++
+		}
+	}
+	for _, set := range a.opts.Secrets {
+		n, err := set.SealedVersions(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for v, c := range n {
+			used[max(v, 1)] += c
 		}
 	}
 	cur := a.keys.Current()

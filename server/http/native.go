@@ -29,6 +29,7 @@ func (s *Server) nativeRoutes(r *mux.Router) {
 	for _, rt := range routes {
 		r.Handle(rt.path, s.authed(rt.h)).Methods(rt.method)
 	}
+	s.powerRoutes(r)
 	if s.cfg.Credentials != nil {
 		h := s.authed(delegate(s.cfg.Credentials))
 		r.Handle("/credentials", h)
@@ -47,10 +48,11 @@ func (s *Server) listMachines(w nethttp.ResponseWriter, r *nethttp.Request, _ []
 		s.fail(w, r, err)
 		return
 	}
-	if ms == nil {
-		ms = []boot.Machine{}
+	out := make([]boot.Machine, len(ms))
+	for i, m := range ms {
+		out[i] = m.Redacted()
 	}
-	writeJSON(w, nethttp.StatusOK, ms)
+	writeJSON(w, nethttp.StatusOK, out)
 }
 
 // machineInput is what an operator may set on a machine.
@@ -108,7 +110,7 @@ func (s *Server) createMachine(w nethttp.ResponseWriter, r *nethttp.Request, bod
 		return
 	}
 	s.event(r.Context(), m.Name, 0, boot.EventMachineAdded, fmt.Sprintf("added with MACs %v", m.MACs))
-	writeJSON(w, nethttp.StatusCreated, m)
+	writeJSON(w, nethttp.StatusCreated, m.Redacted())
 }
 
 // machineView is GET /api/v1/machines/{name}: the machine's fields, its
@@ -126,7 +128,7 @@ func (s *Server) getMachine(w nethttp.ResponseWriter, r *nethttp.Request, _ []by
 		s.fail(w, r, err)
 		return
 	}
-	v := machineView{Machine: m}
+	v := machineView{Machine: m.Redacted()}
 	if t, err := s.st.ActiveTask(ctx, m.Name); err == nil {
 		rt := redact(t)
 		v.ActiveTask = &rt
@@ -177,7 +179,7 @@ func (s *Server) putMachine(w nethttp.ResponseWriter, r *nethttp.Request, body [
 		msg = "renamed from " + name
 	}
 	s.event(r.Context(), m.Name, 0, boot.EventMachineChanged, msg)
-	writeJSON(w, nethttp.StatusOK, m)
+	writeJSON(w, nethttp.StatusOK, m.Redacted())
 }
 
 func (s *Server) deleteMachine(w nethttp.ResponseWriter, r *nethttp.Request, _ []byte) {

@@ -33,6 +33,7 @@ func (s *Server) ovhRoutes(r *mux.Router) {
 		{nethttp.MethodGet, srv + "/install/status", s.ovhInstallStatus},
 		{nethttp.MethodGet, srv + "/task", s.ovhTaskList},
 		{nethttp.MethodGet, srv + "/task/{taskId}", s.ovhTask},
+		{nethttp.MethodPost, srv + "/reboot", s.ovhReboot},
 	}
 	for _, rt := range routes {
 		r.Handle(rt.path, s.authed(rt.h)).Methods(rt.method)

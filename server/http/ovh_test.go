@@ -168,7 +168,7 @@ func TestOVHPutServer(t *testing.T) {
 		t.Errorf("GET server after PUT mismatch (-want +got):\n%s", diff)
 	}
 	w := e.do("PUT", "/1.0/dedicated/server/web-1", "Bearer good", `{"bootMode":"disk"}`)
-	if w.Code != nethttp.StatusBadRequest || apiErr(t, w).Message != `invalid boot mode "disk": use "local" or ""` {
+	if w.Code != nethttp.StatusBadRequest || apiErr(t, w).Message != `invalid boot mode "disk": use "local", "rescue" or ""` {
 		t.Errorf("PUT bad boot mode = %d %s, want 400", w.Code, w.Body.String())
 	}
 }

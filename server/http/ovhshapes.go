@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/byoi/byoi/boot"
+	"github.com/byoi/byoi/server/power"
 )
 
 // The answers of the /1.0 API in OVH's shapes, property for property as
@@ -148,18 +149,23 @@ func (s *Server) serverView(ctx context.Context, m boot.Machine, ip string) ovhS
 // that asked what to boot was powered on then; one never seen is reported
 // off.
 func (s *Server) powerState(ctx context.Context, m boot.Machine) string {
-	if s.cfg.Power != nil {
-		st, err := s.cfg.Power.PowerState(ctx, m)
-		if err == nil && (st == powerOn || st == powerOff) {
-			return st
+	if s.cfg.Power != nil && m.Power != nil {
+		st, err := s.cfg.Power.State(ctx, m)
+		if err == nil {
+			return st.OVHState()
 		}
-		s.log.Warn("power state unknown, reporting what byoi last saw", "machine", m.Name, "state", st, "err", err)
+		s.log.Warn("power state unknown, reporting what byoi last saw", "machine", m.Name, "err", err)
 	}
 	return lastSeenPower(m)
 }
 
+// lastSeenPower is the state byoi last read from the BMC, else what the
+// machine's boot requests tell: one that asked what to boot was on then.
 func lastSeenPower(m boot.Machine) string {
-	if m.LastSeen.IsZero() {
+	switch {
+	case m.PowerState != "":
+		return power.State(m.PowerState).OVHState()
+	case m.LastSeen.IsZero():
 		return powerOff
 	}
 	return powerOn

@@ -1,12 +1,9 @@
 package http
 
 import (
-	"context"
-	"errors"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/byoi/byoi/boot"
 )
@@ -35,43 +32,6 @@ func TestQueryIDOnEveryAnswer(t *testing.T) {
 	}
 	if len(seen) < 80 {
 		t.Errorf("checked %d answers, want at least 80 (did the walk break?)", len(seen))
-	}
-}
-
-type fakePower struct {
-	state string
-	err   error
-}
-
-func (p fakePower) PowerState(context.Context, boot.Machine) (string, error) { return p.state, p.err }
-
-func TestPowerState(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		power PowerStater
-		seen  bool
-		want  string
-	}{
-		{"never seen", nil, false, "poweroff"},
-		{"asked what to boot", nil, true, "poweron"},
-		{"power driver says off", fakePower{state: "poweroff"}, true, "poweroff"},
-		{"power driver says on", fakePower{state: "poweron"}, false, "poweron"},
-		{"power driver fails", fakePower{err: errors.New("BMC unreachable")}, true, "poweron"},
-		{"power driver answers nonsense", fakePower{state: "standby"}, false, "poweroff"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, func(c *Config) { c.Power = tc.power })
-			e.addMachine(boot.Machine{Name: "web-1", MACs: []string{"52:54:00:00:00:01"}})
-			if tc.seen {
-				if _, err := e.st.UpdateMachine(t.Context(), "web-1", func(m *boot.Machine) error { m.LastSeen = t0.Add(-time.Minute); return nil }); err != nil {
-					t.Fatal(err)
-				}
-			}
-			got := decode[map[string]any](t, e.api("GET", "/1.0/dedicated/server/web-1", "", 200))
-			if got["powerState"] != tc.want {
-				t.Errorf("powerState = %v, want %s", got["powerState"], tc.want)
-			}
-		})
 	}
 }
 

@@ -28,6 +28,7 @@ import (
 
 	"github.com/byoi/byoi/boot"
 	"github.com/byoi/byoi/server/lifecycle"
+	"github.com/byoi/byoi/server/power"
 	"github.com/byoi/byoi/store"
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
@@ -66,12 +67,18 @@ type Principal struct {
 	Expires      time.Time         // zero: never
 }
 
-// PowerStater tells a machine's power state as OVH names it: "poweron" or
-// "poweroff" (dedicated.server.PowerStateEnum). The power drivers will
-// provide one; without it the API reports what byoi last saw (see
-// lastSeenPower).
-type PowerStater interface {
-	PowerState(ctx context.Context, m boot.Machine) (string, error)
+// PowerControl is byoi's power control (server/powerctl): machines' BMC
+// settings, power actions, their state, and the reboots the lifecycle asks
+// for. Without it nothing is rebooted and the API reports the power state
+// byoi last saw.
+type PowerControl interface {
+	lifecycle.Power
+	// Configure stores a machine's BMC settings (the password sealed).
+	Configure(ctx context.Context, name string, pc power.Config) (boot.Machine, error)
+	// Do runs one power action now.
+	Do(ctx context.Context, name string, a power.Action) (power.State, error)
+	// State asks the BMC; power.ErrNoDriver when the machine has none.
+	State(ctx context.Context, m boot.Machine) (power.State, error)
 }
 
 // Site is where the machines are, as OVH's dedicated.server.Dedicated
@@ -116,7 +123,7 @@ type Config struct {
 	// no rack.
 	Site Site
 	// Power reports machines' power state; nil: what byoi last saw.
-	Power PowerStater
+	Power PowerControl
 	// Account is the account name GET /1.0/me and /1.0/auth/details show;
 	// empty: DefaultAccount.
 	Account string
@@ -239,7 +246,7 @@ func New(cfg Config, st *store.Store) (*Server, error) {
 	}
 	s.metrics = m
 	s.lc = lifecycle.New(st, lifecycle.Config{
-		InstallerTimeout: cfg.InstallerTimeout, Now: cfg.Now, Logger: cfg.Logger, Discovery: cfg.Discovery,
+		InstallerTimeout: cfg.InstallerTimeout, Now: cfg.Now, Logger: cfg.Logger, Discovery: cfg.Discovery, Power: lifecyclePower(cfg.Power),
 		OnEnd: m.observeDuration, OnWritten: func(n int64) { m.bytesWritten.Add(float64(n)) },
 	})
 	if err := cfg.Registerer.Register(&droppedCollector{st: st, lc: s.lc.Limited}); err != nil {
@@ -407,4 +414,12 @@ func (s *Server) event(ctx context.Context, machine string, task int64, kind boo
 	if err != nil {
 		s.log.Error("append event", "machine", machine, "task", task, "kind", kind, "err", err)
 	}
+}
+
+// lifecyclePower keeps a nil PowerControl a nil lifecycle.Power.
+func lifecyclePower(p PowerControl) lifecycle.Power {
+	if p == nil {
+		return nil
+	}
+	return p
 }

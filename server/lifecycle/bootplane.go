@@ -110,6 +110,9 @@ func (l *Lifecycle) decide(ctx context.Context, m boot.Machine, now time.Time) (
 	if err != nil {
 		return BootResult{}, fmt.Errorf("active task of %s: %w", m.Name, err)
 	}
+	if active.Function != FunctionReinstall { // a power task: nothing to install
+		return BootResult{Action: boot.Decide(&m, nil)}, nil
+	}
 	token, hash, err := newToken()
 	if err != nil {
 		return BootResult{}, err

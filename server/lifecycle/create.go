@@ -10,19 +10,15 @@ import (
 )
 
 // Create validates spec and creates a todo task for the machine called
-// name. Nothing is stored when the spec or the machine is refused. A
+// name, then has the machine network-booted (Config.Power). Nothing is
+// stored when the spec or the machine is refused. A
 // machine whose active task's installer stopped reporting has that task
 // ended first (as the watchdog would), so a new reinstall is accepted at
 // once.
 func (l *Lifecycle) Create(ctx context.Context, name string, spec boot.InstallSpec, function string) (boot.Task, error) {
-	m, err := l.st.Machine(ctx, name)
-	switch {
-	case errors.Is(err, boot.ErrNotFound):
-		return boot.Task{}, &Error{Kind: KindNoMachine, Machine: name}
-	case err != nil:
+	m, err := l.knownMachine(ctx, name)
+	if err != nil {
 		return boot.Task{}, err
-	case m.Discovered:
-		return boot.Task{}, &Error{Kind: KindNotAdopted, Machine: name}
 	}
 	if err := spec.Validate(); err != nil {
 		return boot.Task{}, err
@@ -52,6 +48,7 @@ func (l *Lifecycle) Create(ctx context.Context, name string, spec boot.InstallSp
 	}
 	l.log.Info("task created", "machine", name, "task", t.ID, "imageType", spec.ImageType)
 	l.event(ctx, name, t.ID, boot.EventTaskCreated, fmt.Sprintf("%s %s (%s)", t.Function, spec.OperatingSystem, spec.ImageType))
+	l.netboot(m, fmt.Sprintf("reinstall, task %d", t.ID))
 	return t, nil
 }
 

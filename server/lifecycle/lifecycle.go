@@ -66,6 +66,10 @@ type Config struct {
 	// Discovery bounds how fast one source may make byoi record new
 	// discovered machines; the zero value uses the defaults of DiscoveryLimit.
 	Discovery DiscoveryLimit
+	// Power reboots machines: a reinstall network-boots its machine, a
+	// hardReboot task power-cycles it. Nil: nothing is rebooted (the
+	// operator does it by hand) and hardReboot tasks fail.
+	Power Power
 	// OnEnd, if set, is called after a task reached a final status (for
 	// metrics); OnWritten with the image bytes an installer reported
 	// written since its previous report.

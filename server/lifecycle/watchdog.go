@@ -31,7 +31,11 @@ func WatchdogInterval(timeout time.Duration) time.Duration {
 // stalled says whether t is a doing task without a report for longer than
 // the timeout, at now.
 func (l *Lifecycle) stalled(t boot.Task, now time.Time) bool {
-	return t.Status == boot.StatusDoing && now.Sub(t.LastUpdate) > l.cfg.InstallerTimeout
+	timeout := l.cfg.InstallerTimeout
+	if t.Function != FunctionReinstall {
+		timeout = powerTimeout
+	}
+	return t.Status == boot.StatusDoing && now.Sub(t.LastUpdate) > timeout
 }
 
 // CheckInstallers ends every task whose installer stopped reporting and
@@ -63,6 +67,9 @@ func (l *Lifecycle) expireIfStalled(ctx context.Context, id int64) (bool, error)
 			return errUnchanged
 		}
 		msg := fmt.Sprintf("Installer stopped reporting (last report at %s)", t.LastUpdate.UTC().Format(time.RFC3339))
+		if t.Function != FunctionReinstall {
+			msg = fmt.Sprintf("The power action did not report its outcome (started at %s)", t.StartDate.UTC().Format(time.RFC3339))
+		}
 		return fail(t, boot.StatusOVHError, "", msg, now)
 	})
 	switch {
