@@ -13,6 +13,8 @@ const (
 	ActionInstall
 	// ActionLocal: boot the local disk.
 	ActionLocal
+	// ActionRescue: boot the rescue system (an SSH server in RAM).
+	ActionRescue
 )
 
 func (k ActionKind) String() string {
@@ -21,6 +23,8 @@ func (k ActionKind) String() string {
 		return "install"
 	case ActionLocal:
 		return "local"
+	case ActionRescue:
+		return "rescue"
 	default:
 		return "exit"
 	}
