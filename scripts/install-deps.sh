@@ -2,7 +2,8 @@
 # install-deps.sh [run|test|bench] — install the Debian packages byoi needs
 # from the machine's own apt sources, only those that are missing.
 #   run:   what `make run` needs (apt tools to fetch iPXE/kernel, cpio tools)
-#   test:  + QEMU, SeaBIOS, busybox, partitioning and filesystem tools, dnsmasq
+#   test:  + QEMU, SeaBIOS, busybox, partitioning and filesystem tools, dnsmasq,
+#          OpenSSH's ssh and ssh-keygen (the rescue tests log in)
 #   bench: + the same (qemu-img, dnsmasq, curl, zstd, xz)
 set -euo pipefail
 what=${1:-test}
@@ -12,7 +13,7 @@ run) ;;
 test | bench)
 	pkgs+=(qemu-system-x86 qemu-utils seabios busybox-static mtools dosfstools gdisk fdisk
 		systemd-boot-efi binutils dnsmasq-base xz-utils zstd gzip curl cpio kmod
-		syslinux syslinux-common extlinux genisoimage udhcpc)
+		syslinux syslinux-common extlinux genisoimage udhcpc openssh-client)
 	;;
 *)
 	echo "usage: install-deps.sh [run|test|bench]" >&2

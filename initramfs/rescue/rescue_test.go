@@ -273,3 +273,19 @@ func TestServeStops(t *testing.T) {
 		t.Error("Serve(missing sshd) = nil, want an error")
 	}
 }
+
+func TestListensIn(t *testing.T) {
+	// /proc/net/tcp6 with a listener on 22 and a connection from port 8080.
+	table := `  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000000000000000000000000000:0016 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0
+   1: 0000000000000000FFFF00000100007F:1F90 0000000000000000FFFF00000100007F:9C40 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0 20 4 30 10 -1
+`
+	for _, tc := range []struct {
+		port int
+		want bool
+	}{{22, true}, {8080, false}, {2222, false}} {
+		if got := listensIn(table, tc.port); got != tc.want {
+			t.Errorf("listensIn(table, %d) = %v, want %v", tc.port, got, tc.want)
+		}
+	}
+}

@@ -4,9 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -97,19 +96,15 @@ func (s System) wait(proc *os.Process) (string, error) {
 	}
 }
 
-// whenListening calls ready(pid) once 127.0.0.1:Port accepts a TCP
-// connection, trying every 100 ms until ctx (this run of sshd) ends.
+// whenListening calls ready(pid) once a TCP socket listens on Port, looking
+// every 100 ms until ctx (this run of sshd) ends. It reads the kernel's
+// socket tables instead of connecting: a probe connection would show in
+// sshd's log as a failed client.
 func (s System) whenListening(ctx context.Context, pid int, ready func(int)) {
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port))
-	var d net.Dialer
 	for {
-		dctx, cancel := context.WithTimeout(ctx, time.Second)
-		c, err := d.DialContext(dctx, "tcp", addr)
-		cancel()
-		if err == nil {
-			c.Close()
+		if listening(s.Port) {
 			if ctx.Err() == nil && ready != nil {
-				s.Log.Info("sshd accepts connections", "pid", pid, "addr", addr)
+				s.Log.Info("sshd accepts connections", "pid", pid, "port", s.Port)
 				ready(pid)
 			}
 			return
@@ -120,4 +115,29 @@ func (s System) whenListening(ctx context.Context, pid int, ready func(int)) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// listening reports whether a TCP socket of this network namespace listens
+// on port (IPv4 or IPv6), from /proc/net/tcp and /proc/net/tcp6.
+func listening(port int) bool {
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(f)
+		if err == nil && listensIn(string(b), port) {
+			return true
+		}
+	}
+	return false
+}
+
+// listensIn finds a line "sl local_address rem_address st …" whose local
+// port (hex after the last ':') is port and state 0A (LISTEN).
+func listensIn(table string, port int) bool {
+	want := fmt.Sprintf(":%04X", port)
+	for _, line := range strings.Split(table, "\n") {
+		f := strings.Fields(line)
+		if len(f) > 3 && strings.HasSuffix(f[1], want) && f[3] == "0A" {
+			return true
+		}
+	}
+	return false
 }
