@@ -228,7 +228,7 @@ func TestServeRestarts(t *testing.T) {
 // and again, and never reported ready.
 func TestServeNotReady(t *testing.T) {
 	s, runs := fakeSystem(t, "exit")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	readyCalls := 0
 	err := s.Serve(ctx, func(int) { readyCalls++ })
@@ -238,9 +238,10 @@ func TestServeNotReady(t *testing.T) {
 	if readyCalls != 0 {
 		t.Errorf("ready called %d times for an sshd that never listened", readyCalls)
 	}
-	// 50 ms, 100, 200, 400, 800: 5 or 6 runs in 2 s.
-	if n := len(countRuns(t, runs)); n < 3 || n > 8 {
-		t.Errorf("sshd started %d times in 2 s with pauses doubling from 50 ms, want 3-8", n)
+	// Pauses of 50 ms, 100, 200, 400, 800, 1600: at most 7 runs in 3 s,
+	// fewer when starting the (race-built) test binary is slow.
+	if n := len(countRuns(t, runs)); n < 2 || n > 7 {
+		t.Errorf("sshd started %d times in 3 s with pauses doubling from 50 ms, want 2-7", n)
 	}
 }
 
