@@ -34,15 +34,22 @@ $(BIN)/byoi-agent: FORCE
 	$(GOFLAGS_STATIC) $(GO) build -trimpath -ldflags='-s -w' -o $@ ./cmd/byoi-agent
 
 fetch:
-	scripts/fetch-debian.sh $(TP) ipxe linux
+	scripts/fetch-debian.sh $(TP) ipxe linux debian
 
-# Everything `byoi serve` hands to machines: iPXE binaries, kernel, initramfs.
+MODULES_DIR = $$(ls -d $(TP)/linux/lib/modules/* | head -n1)
+
+# Everything `byoi serve` hands to machines: iPXE binaries, kernel, the
+# installer initramfs, and the layers iPXE loads after it: tools.img (storage
+# tools, for BYOLinux and rescue) and rescue.img (SSH server and repair tools).
 boot-files: fetch $(BIN)/byoi $(BIN)/byoi-agent
 	mkdir -p $(BOOT)
 	cp $(TP)/ipxe/*.efi $(TP)/ipxe/*.kpxe $(BOOT)/
 	cp $(TP)/linux/vmlinuz $(BOOT)/vmlinuz
 	$(BIN)/byoi initramfs build --agent $(BIN)/byoi-agent \
-		--modules-dir $$(ls -d $(TP)/linux/lib/modules/* | head -n1) --output $(BOOT)/initrd.img
+		--modules-dir $(MODULES_DIR) --output $(BOOT)/initrd.img
+	$(BIN)/byoi initramfs layer --name tools --root $(TP)/debian/root \
+		--modules-dir $(MODULES_DIR) --output $(BOOT)/tools.img
+	$(BIN)/byoi initramfs layer --name rescue --root $(TP)/debian/root --output $(BOOT)/rescue.img
 
 run: deps-run build
 	$(BIN)/byoi serve --state-dir $(STATE) --files-dir $(BOOT) $(ARGS)
@@ -55,12 +62,12 @@ deps-test:
 
 test: deps-test unit fuzz-short e2e
 
-# Tests that read a real kernel's modules use the one `make fetch` unpacked;
-# the test BMCs' VMs (e2e/bmc) boot OVMF.
+# Tests that read a real kernel's modules or Debian packages use the ones
+# `make fetch` unpacked; the test BMCs' VMs (e2e/bmc) boot OVMF.
 unit: fetch
 	scripts/fetch-debian.sh $(TP) ovmf
 	BYOI_INTEGRATION=1 BYOI_MODULES_DIR=$$(ls -d $(CURDIR)/$(TP)/linux/lib/modules/* | head -n1) \
-		$(GO) test -race -count=1 $(UNIT_PKGS)
+		BYOI_DEBIAN_ROOT=$(CURDIR)/$(TP)/debian/root $(GO) test -race -count=1 $(UNIT_PKGS)
 
 # The e2e suite builds what it needs through this Makefile (see e2e/harness.go).
 e2e: build

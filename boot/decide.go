@@ -11,6 +11,8 @@ const (
 	ActionInstall
 	// ActionLocal: boot the local disk.
 	ActionLocal
+	// ActionRescue: boot the rescue system (an SSH server in RAM).
+	ActionRescue
 )
 
 func (k ActionKind) String() string {
@@ -19,6 +21,8 @@ func (k ActionKind) String() string {
 		return "install"
 	case ActionLocal:
 		return "local"
+	case ActionRescue:
+		return "rescue"
 	default:
 		return "exit"
 	}

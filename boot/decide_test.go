@@ -52,7 +52,7 @@ func TestDecide(t *testing.T) {
 }
 
 func TestActionKindString(t *testing.T) {
-	for k, want := range map[ActionKind]string{ActionExit: "exit", ActionInstall: "install", ActionLocal: "local", ActionKind(7): "exit"} {
+	for k, want := range map[ActionKind]string{ActionExit: "exit", ActionInstall: "install", ActionLocal: "local", ActionRescue: "rescue", ActionKind(7): "exit"} {
 		if got := k.String(); got != want {
 			t.Errorf("ActionKind(%d).String() = %q, want %q", int(k), got, want)
 		}

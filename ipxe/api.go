@@ -64,11 +64,15 @@ type ScriptParams struct {
 	Firmware boot.Firmware // from ${platform}
 	Arch     boot.Arch     // from ${buildarch}
 	MAC      string        // the MAC iPXE booted from, colon form
-	// Install only:
+	// Install and rescue only:
 	KernelURL string
 	InitrdURL string
-	Token     string   // plaintext one-time token for the task
-	ExtraArgs []string // extra kernel arguments (e.g. "console=ttyS0", "byoi.poweroff=1")
+	// InitrdURLs are more initrds, loaded after InitrdURL in this order:
+	// the layers the kernel unpacks over the installer's initramfs (install:
+	// tools.img for BYOLinux; rescue: tools.img then rescue.img).
+	InitrdURLs []string
+	Token      string   // plaintext token: the task's (install) or this boot's (rescue)
+	ExtraArgs  []string // extra kernel arguments (e.g. "console=ttyS0", "byoi.poweroff=1")
 }
 
 // Bootstrap writes the first-stage script. It writes nothing on error.
@@ -91,6 +95,9 @@ func Script(w io.Writer, a boot.Action, p ScriptParams) error {
 	case boot.ActionInstall:
 		name = "install.ipxe"
 		data, err = installData(a, p)
+	case boot.ActionRescue:
+		name = "rescue.ipxe"
+		data, err = rescueData(a, p)
 	case boot.ActionLocal:
 		switch p.Firmware {
 		case boot.FirmwareEFI:

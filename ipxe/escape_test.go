@@ -216,6 +216,21 @@ func TestScriptHostile(t *testing.T) {
 				p.KernelURL = testBase + "/" + v
 				return boot.Action{Kind: boot.ActionInstall, Machine: "m", Task: task}, p
 			},
+			"layer url": func() (boot.Action, ScriptParams) {
+				p := installParams(boot.FirmwareEFI, boot.ArchX86_64)
+				p.InitrdURLs = []string{testBase + "/files/tools.img", testBase + "/" + v}
+				return boot.Action{Kind: boot.ActionInstall, Machine: "m", Task: task}, p
+			},
+			"rescue machine": func() (boot.Action, ScriptParams) {
+				p := installParams(boot.FirmwareBIOS, boot.ArchI386)
+				p.InitrdURLs = []string{testBase + "/files/tools.img", testBase + "/files/rescue.img"}
+				return boot.Action{Kind: boot.ActionRescue, Machine: v}, p
+			},
+			"rescue extra arg": func() (boot.Action, ScriptParams) {
+				p := installParams(boot.FirmwareEFI, boot.ArchX86_64)
+				p.ExtraArgs = []string{v}
+				return boot.Action{Kind: boot.ActionRescue, Machine: "m"}, p
+			},
 			"mac": func() (boot.Action, ScriptParams) {
 				p := installParams(boot.FirmwareEFI, boot.ArchX86_64)
 				p.MAC = v
@@ -252,17 +267,34 @@ func checkRendered(t *testing.T, a boot.Action, p ScriptParams) {
 		t.Fatalf("commands (-want +got):\n%s\nscript:\n%s", diff, buf.String())
 	}
 	switch a.Kind {
-	case boot.ActionInstall:
+	case boot.ActionInstall, boot.ActionRescue:
 		k := s.find("kernel")[0].Argv
 		mac, _ := boot.NormalizeMAC(p.MAC)
+		own := "byoi.mode=rescue"
+		if a.Kind == boot.ActionInstall {
+			own = "byoi.task=" + itoa(a.Task.ID)
+		}
 		wantArgs := append([]string{
 			"BOOTIF=01-" + strings.ReplaceAll(mac, ":", "-"),
 			"byoi.server=" + strings.TrimSuffix(p.BaseURL, "/"),
-			"byoi.task=" + itoa(a.Task.ID),
+			own,
 			"byoi.token=" + p.Token,
 		}, p.ExtraArgs...)
 		if diff := cmp.Diff(wantArgs, k[2:]); diff != "" {
 			t.Fatalf("kernel arguments (-want +got):\n%s", diff)
+		}
+		// Each URL reaches its own initrd command whole (as urlWord
+		// escaped it), in order.
+		var initrds, wantInitrds []string
+		for _, c := range s.find("initrd") {
+			initrds = append(initrds, c.Argv[1:]...)
+		}
+		for _, u := range append([]string{p.InitrdURL}, p.InitrdURLs...) {
+			w, _ := urlWord("initrd URL", u)
+			wantInitrds = append(wantInitrds, w)
+		}
+		if diff := cmp.Diff(wantInitrds, initrds); diff != "" {
+			t.Fatalf("initrd URLs (-want +got):\n%s", diff)
 		}
 	case boot.ActionLocal:
 		if p.Firmware == boot.FirmwareEFI && a.EFIBootloaderPath != "" {
@@ -278,8 +310,12 @@ func checkRendered(t *testing.T, a boot.Action, p ScriptParams) {
 // produce, whatever the values.
 func expectedCommands(a boot.Action, p ScriptParams) []string {
 	switch a.Kind {
-	case boot.ActionInstall:
-		return []string{"echo", "kernel", "goto", "initrd", "goto", "boot", "goto", "echo", "exit"}
+	case boot.ActionInstall, boot.ActionRescue:
+		out := []string{"echo", "kernel", "goto"}
+		for range 1 + len(p.InitrdURLs) {
+			out = append(out, "initrd", "goto")
+		}
+		return append(out, "boot", "goto", "echo", "exit")
 	case boot.ActionLocal:
 		if p.Firmware == boot.FirmwareBIOS {
 			return []string{"echo", "sanboot", "echo", "exit"}
@@ -331,6 +367,14 @@ func TestScriptErrors(t *testing.T) {
 		{"install reserved arg", boot.Action{Kind: boot.ActionInstall, Machine: "m", Task: task}, func(p *ScriptParams) { p.ExtraArgs = []string{"byoi.token=x"} }},
 		{"install reserved BOOTIF", boot.Action{Kind: boot.ActionInstall, Machine: "m", Task: task}, func(p *ScriptParams) { p.ExtraArgs = []string{"BOOTIF=01-00"} }},
 		{"install command line too long", boot.Action{Kind: boot.ActionInstall, Machine: "m", Task: task}, func(p *ScriptParams) { p.ExtraArgs = []string{strings.Repeat("x", 2000)} }},
+		{"install reserved mode", boot.Action{Kind: boot.ActionInstall, Machine: "m", Task: task}, func(p *ScriptParams) { p.ExtraArgs = []string{"byoi.mode=rescue"} }},
+		{"install bad layer URL", boot.Action{Kind: boot.ActionInstall, Machine: "m", Task: task}, func(p *ScriptParams) { p.InitrdURLs = []string{"tools.img"} }},
+		{"install empty layer URL", boot.Action{Kind: boot.ActionInstall, Machine: "m", Task: task}, func(p *ScriptParams) { p.InitrdURLs = []string{""} }},
+		{"rescue bad MAC", boot.Action{Kind: boot.ActionRescue, Machine: "m"}, func(p *ScriptParams) { p.MAC = "" }},
+		{"rescue no token", boot.Action{Kind: boot.ActionRescue, Machine: "m"}, func(p *ScriptParams) { p.Token = "" }},
+		{"rescue no kernel", boot.Action{Kind: boot.ActionRescue, Machine: "m"}, func(p *ScriptParams) { p.KernelURL = "" }},
+		{"rescue reserved task", boot.Action{Kind: boot.ActionRescue, Machine: "m"}, func(p *ScriptParams) { p.ExtraArgs = []string{"byoi.task=1"} }},
+		{"rescue reserved mode", boot.Action{Kind: boot.ActionRescue, Machine: "m"}, func(p *ScriptParams) { p.ExtraArgs = []string{"byoi.mode=install"} }},
 		{"local unknown firmware", boot.Action{Kind: boot.ActionLocal, Machine: "m"}, func(p *ScriptParams) { p.Firmware = "" }},
 		{"local relative efi path", boot.Action{Kind: boot.ActionLocal, Machine: "m", EFIBootloaderPath: `efi\x.efi`}, nil},
 		{"local dotdot efi path", boot.Action{Kind: boot.ActionLocal, Machine: "m", EFIBootloaderPath: `\efi\..\x.efi`}, nil},

@@ -9,7 +9,7 @@ import (
 )
 
 // FuzzScript renders every action with fuzzed values in every field a user
-// or operator controls, reads the script back as iPXE would, and fails when
+// or operator controls (the kernel path also names an initrd layer), reads the script back as iPXE would, and fails when
 // a value changed the list of commands iPXE runs (an injected command, a
 // swallowed line, a comment) or reached its command altered.
 func FuzzScript(f *testing.F) {
@@ -29,8 +29,10 @@ func FuzzScript(f *testing.F) {
 		p.Token = tok
 		p.KernelURL = testBase + "/" + kernelPath
 		p.ExtraArgs = []string{extra}
+		p.InitrdURLs = []string{testBase + "/layers/" + kernelPath}
 		actions := []boot.Action{
 			{Kind: boot.ActionInstall, Machine: machine, Task: task},
+			{Kind: boot.ActionRescue, Machine: machine},
 			{Kind: boot.ActionLocal, Machine: machine, EFIBootloaderPath: efiPath},
 			{Kind: boot.ActionExit, Machine: machine, Reason: reason},
 		}

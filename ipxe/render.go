@@ -67,62 +67,82 @@ func bootstrapData(p BootstrapParams) (bootstrapView, error) {
 const maxCmdline = 2047
 
 // reservedArgs are the kernel arguments byoi sets itself.
-var reservedArgs = []string{agentapi.ParamBootIf + "=", agentapi.ParamServer + "=", agentapi.ParamTask + "=", agentapi.ParamToken + "="}
+var reservedArgs = []string{agentapi.ParamBootIf + "=", agentapi.ParamServer + "=", agentapi.ParamTask + "=",
+	agentapi.ParamToken + "=", agentapi.ParamMode + "="}
 
-type installView struct {
+// agentView fills the scripts that boot byoi's agent: install and rescue.
+type agentView struct {
 	Machine string
-	TaskID  int64
+	TaskID  int64 // install only
 	Kernel  string
-	Initrd  string
+	Initrds []string
 	Args    []string
 }
 
-func installData(a boot.Action, p ScriptParams) (installView, error) {
+func installData(a boot.Action, p ScriptParams) (agentView, error) {
 	if a.Task == nil || a.Task.ID <= 0 {
-		return installView{}, fmt.Errorf("ipxe: install on %q: no task", a.Machine)
+		return agentView{}, fmt.Errorf("ipxe: install on %q: no task", a.Machine)
 	}
+	v, err := agentData(a, p, fmt.Sprintf("install task %d", a.Task.ID),
+		agentapi.ParamTask+"="+strconv.FormatInt(a.Task.ID, 10))
+	v.TaskID = a.Task.ID
+	return v, err
+}
+
+func rescueData(a boot.Action, p ScriptParams) (agentView, error) {
+	return agentData(a, p, fmt.Sprintf("rescue of %q", a.Machine), agentapi.ParamMode+"="+agentapi.ModeRescue)
+}
+
+// agentData checks and places what boots the agent: kernel, initrds, and
+// the command line BOOTIF, byoi.server, the action's own argument,
+// byoi.token, then the operator's extra arguments.
+func agentData(a boot.Action, p ScriptParams, what, own string) (agentView, error) {
 	mac, err := boot.NormalizeMAC(p.MAC)
 	if err != nil {
-		return installView{}, fmt.Errorf("ipxe: install task %d: %w", a.Task.ID, err)
+		return agentView{}, fmt.Errorf("ipxe: %s: %w", what, err)
 	}
-	v := installView{TaskID: a.Task.ID}
+	var v agentView
 	if v.Machine, err = display(a.Machine, mac); err != nil {
-		return installView{}, err
+		return agentView{}, err
 	}
 	base, err := baseURL(p.BaseURL)
 	if err != nil {
-		return installView{}, err
+		return agentView{}, err
 	}
 	if v.Kernel, err = urlWord("kernel URL", p.KernelURL); err != nil {
-		return installView{}, err
+		return agentView{}, err
 	}
-	if v.Initrd, err = urlWord("initrd URL", p.InitrdURL); err != nil {
-		return installView{}, err
+	for _, u := range append([]string{p.InitrdURL}, p.InitrdURLs...) {
+		w, err := urlWord("initrd URL", u)
+		if err != nil {
+			return agentView{}, err
+		}
+		v.Initrds = append(v.Initrds, w)
 	}
 	tok, err := token(p.Token)
 	if err != nil {
-		return installView{}, err
+		return agentView{}, err
 	}
 	v.Args = []string{
 		agentapi.ParamBootIf + "=01-" + strings.ReplaceAll(mac, ":", "-"),
 		agentapi.ParamServer + "=" + base,
-		agentapi.ParamTask + "=" + strconv.FormatInt(a.Task.ID, 10),
+		own,
 		agentapi.ParamToken + "=" + tok,
 	}
 	for _, x := range p.ExtraArgs {
 		w, err := word("kernel argument", x)
 		if err != nil {
-			return installView{}, err
+			return agentView{}, err
 		}
 		for _, r := range reservedArgs {
 			if strings.HasPrefix(w, r) {
-				return installView{}, fmt.Errorf("ipxe: kernel argument %q: byoi sets %s itself", x, strings.TrimSuffix(r, "="))
+				return agentView{}, fmt.Errorf("ipxe: kernel argument %q: byoi sets %s itself", x, strings.TrimSuffix(r, "="))
 			}
 		}
 		v.Args = append(v.Args, w)
 	}
 	if n := len(strings.Join(v.Args, " ")); n > maxCmdline {
-		return installView{}, fmt.Errorf("ipxe: kernel command line of %d bytes: at most %d fit", n, maxCmdline)
+		return agentView{}, fmt.Errorf("ipxe: kernel command line of %d bytes: at most %d fit", n, maxCmdline)
 	}
 	return v, nil
 }

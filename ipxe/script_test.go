@@ -155,11 +155,27 @@ func scriptCases() []scriptCase {
 	exitUnknown := boot.Action{Kind: boot.ActionExit, Machine: "discovered-525400123456", Reason: "unknown machine"}
 	exitIdle := boot.Action{Kind: boot.ActionExit, Machine: "web-1", Reason: "nothing to install"}
 
+	rescue := boot.Action{Kind: boot.ActionRescue, Machine: "web-1", Reason: "rescue requested"}
+	withLayers := func(p ScriptParams, layers ...string) ScriptParams {
+		for _, l := range layers {
+			p.InitrdURLs = append(p.InitrdURLs, testBase+"/files/"+l)
+		}
+		return p
+	}
+
 	installCmds := []string{"echo", "kernel", "goto", "initrd", "goto", "boot", "goto", "echo", "exit"}
+	layeredCmds := []string{"echo", "kernel", "goto", "initrd", "goto", "initrd", "goto", "boot", "goto", "echo", "exit"}
+	rescueCmds := []string{"echo", "kernel", "goto", "initrd", "goto", "initrd", "goto", "initrd", "goto", "boot", "goto", "echo", "exit"}
 	efiCmds := []string{"echo", "sanboot", "echo", "sanboot", "echo", "exit"}
 	return []scriptCase{
 		{"install efi x86_64", install, installParams(boot.FirmwareEFI, boot.ArchX86_64), "install-efi.ipxe", installCmds, nil},
 		{"install pcbios", install, installParams(boot.FirmwareBIOS, boot.ArchI386), "install-pcbios.ipxe", installCmds, nil},
+		{"install efi with the tools layer", install, withLayers(installParams(boot.FirmwareEFI, boot.ArchX86_64), "tools.img"),
+			"install-efi-layers.ipxe", layeredCmds, nil},
+		{"rescue efi", rescue, withLayers(installParams(boot.FirmwareEFI, boot.ArchX86_64), "tools.img", "rescue.img"),
+			"rescue-efi.ipxe", rescueCmds, nil},
+		{"rescue pcbios", rescue, withLayers(installParams(boot.FirmwareBIOS, boot.ArchI386), "tools.img", "rescue.img"),
+			"rescue-pcbios.ipxe", rescueCmds, nil},
 		{"local efi x86_64", local, installParams(boot.FirmwareEFI, boot.ArchX86_64), "local-efi.ipxe", efiCmds,
 			[]string{`\efi\debian\grubx64.efi`, `\EFI\BOOT\BOOTX64.EFI`}},
 		{"local efi arm64", local, installParams(boot.FirmwareEFI, boot.ArchARM64), "local-efi-arm64.ipxe", efiCmds,
@@ -221,6 +237,7 @@ func checkEchoes(t *testing.T, a boot.Action, s ipxeScript) {
 	first := strings.Join(echoes[0].Argv[1:], " ")
 	prefix := map[boot.ActionKind]string{
 		boot.ActionInstall: "byoi: installing",
+		boot.ActionRescue:  "byoi: rescue system for",
 		boot.ActionLocal:   "byoi: local boot",
 		boot.ActionExit:    "byoi: exit",
 	}[a.Kind]
@@ -259,5 +276,41 @@ func TestInstallKernelLine(t *testing.T) {
 				t.Errorf("initrd commands = %v, want one: initrd %s", c, p.InitrdURL)
 			}
 		})
+	}
+}
+
+func TestRescueKernelLine(t *testing.T) {
+	p := installParams(boot.FirmwareEFI, boot.ArchX86_64)
+	p.InitrdURLs = []string{testBase + "/files/tools.img", testBase + "/files/rescue.img"}
+	a := boot.Action{Kind: boot.ActionRescue, Machine: "web-1"}
+	var buf bytes.Buffer
+	if err := Script(&buf, a, p); err != nil {
+		t.Fatal(err)
+	}
+	s, err := parseIPXE(buf.String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{{"kernel", p.KernelURL, "BOOTIF=01-52-54-00-12-34-56", "byoi.server=" + testBase,
+		"byoi.mode=rescue", "byoi.token=" + p.Token, "console=ttyS0,115200", "byoi.poweroff=1"}}
+	var got [][]string
+	for _, c := range s.find("kernel") {
+		got = append(got, c.Argv)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("kernel command (-want +got):\n%s", diff)
+	}
+	// The kernel unpacks the initrds in the order iPXE loaded them: the
+	// layers must come after the installer's initramfs, tools before rescue.
+	wantInitrds := [][]string{{"initrd", p.InitrdURL}, {"initrd", p.InitrdURLs[0]}, {"initrd", p.InitrdURLs[1]}}
+	var initrds [][]string
+	for _, c := range s.find("initrd") {
+		initrds = append(initrds, c.Argv)
+		if c.Sep != "||" {
+			t.Errorf("line %d: initrd without a trailing ||: a failure would end the script", c.Line)
+		}
+	}
+	if diff := cmp.Diff(wantInitrds, initrds); diff != "" {
+		t.Errorf("initrd commands (-want +got):\n%s", diff)
 	}
 }

@@ -6,6 +6,7 @@
 #          nodejs and npm (the official Node.js OVH client's acceptance test)
 #          the test BMCs' tools (openipmi's ipmi_sim, ipmitool, redfishtool)
 #          mmdebstrap (the real Debian image of the e2e suite, e2e/distro)
+#          OpenSSH's ssh and ssh-keygen (the rescue tests log in)
 #   bench: + the same (qemu-img, dnsmasq, curl, zstd, xz)
 set -euo pipefail
 what=${1:-test}
@@ -16,7 +17,7 @@ test | bench)
 	pkgs+=(qemu-system-x86 qemu-utils seabios busybox-static mtools dosfstools gdisk fdisk
 		systemd-boot-efi binutils dnsmasq-base xz-utils zstd gzip curl cpio kmod
 		syslinux syslinux-common extlinux genisoimage udhcpc nodejs npm
-		openipmi ipmitool redfishtool mmdebstrap e2fsprogs)
+		openipmi ipmitool redfishtool mmdebstrap e2fsprogs openssh-client)
 	;;
 *)
 	echo "usage: install-deps.sh [run|test|bench]" >&2

@@ -9,6 +9,12 @@
 //	POST /agent/v1/progress  ← Progress   (204)
 //	POST /agent/v1/done      ← Done       (204)
 //	POST /agent/v1/error     ← Failure    (204)
+//
+// The rescue system (the same agent booted with byoi.mode=rescue) uses the
+// per-boot token of its rescue script the same way:
+//
+//	GET  /agent/v1/rescue        → Rescue
+//	POST /agent/v1/rescue/ready  ← RescueReady (204)
 package agentapi
 
 import (
@@ -21,6 +27,9 @@ const (
 	PathProgress = "/agent/v1/progress"
 	PathDone     = "/agent/v1/done"
 	PathError    = "/agent/v1/error"
+
+	PathRescue      = "/agent/v1/rescue"
+	PathRescueReady = "/agent/v1/rescue/ready"
 )
 
 // Kernel command-line parameters the installer script passes to the agent.
@@ -31,6 +40,13 @@ const (
 	ParamPoweroff = "byoi.poweroff" // "1": power off instead of rebooting at the end
 	ParamDebug    = "byoi.debug"    // "1": rescue shell on fatal errors, if available
 	ParamBootIf   = "BOOTIF"        // 01-aa-bb-cc-dd-ee-ff, the MAC iPXE booted from
+	ParamMode     = "byoi.mode"     // ModeInstall (the default) or ModeRescue
+)
+
+// Values of ParamMode.
+const (
+	ModeInstall = "install" // install the task byoi.task (byoi.token is the task's)
+	ModeRescue  = "rescue"  // run the rescue system (byoi.token is this boot's)
 )
 
 // Task is what the agent receives: everything it needs to install, secrets
@@ -104,4 +120,24 @@ type Failure struct {
 // Error is the JSON body of any non-2xx answer of the agent API.
 type Error struct {
 	Message string `json:"message"`
+}
+
+// Rescue is the rescue system's configuration for one boot.
+type Rescue struct {
+	Machine string `json:"serviceName"`
+	// SSHKeys are OpenSSH public keys ("ssh-ed25519 AAAA… comment"), one per
+	// entry, installed as root's authorized_keys.
+	SSHKeys []string `json:"sshKeys"`
+}
+
+// RescueReady tells the server the rescue system is reachable.
+type RescueReady struct {
+	// Addresses are the IP addresses sshd listens on, boot NIC first.
+	Addresses []string `json:"addresses"`
+	// HostKeys are the SSH host key fingerprints as `ssh-keygen -l` shows
+	// them: "ED25519 SHA256:…", one per key type.
+	HostKeys []string `json:"hostKeys"`
+	// HostPublicKeys are the host keys themselves ("ssh-ed25519 AAAA…"),
+	// for a known_hosts file.
+	HostPublicKeys []string `json:"hostPublicKeys"`
 }

@@ -57,6 +57,45 @@ func initramfsCommand() *cli.Command {
 				}
 				return nil
 			},
-		}},
+		}, initramfsLayerCommand()},
+	}
+}
+
+// initramfsLayerCommand is `byoi initramfs layer --name NAME`: pack an extra
+// initramfs layer (tools, rescue) from unpacked Debian packages.
+func initramfsLayerCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "layer",
+		Usage: "pack an extra initrd layer (" + strings.Join(build.LayerNames(), ", ") + ") from unpacked Debian packages",
+		UsageText: "byoi initramfs layer --name tools --root third_party/debian/root " +
+			"--modules-dir third_party/linux/lib/modules/6.1.0-50-amd64 --output tools.img",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "name", Usage: "the layer: " + strings.Join(build.LayerNames(), ", "), Required: true},
+			&cli.StringFlag{Name: "root", Usage: "tree of unpacked Debian packages (scripts/fetch-debian.sh DEST debian: DEST/debian/root)", Required: true},
+			&cli.StringFlag{Name: "modules-dir", Usage: "kernel module folder, as for `initramfs build`"},
+			&cli.StringSliceFlag{Name: "base-module", Usage: "modules the installer initrd holds, if not the default list (repeatable)"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "layer file to write", Required: true},
+			&cli.StringFlag{Name: "compression", Value: build.Gzip, Usage: "gzip, zstd or none"},
+		},
+		Action: func(c *cli.Context) error {
+			rep, err := build.BuildLayer(build.LayerOptions{
+				Name:        c.String("name"),
+				Root:        c.String("root"),
+				ModulesDir:  c.String("modules-dir"),
+				BaseModules: c.StringSlice("base-module"),
+				Output:      c.String("output"),
+				Compression: c.String("compression"),
+			})
+			if err != nil {
+				return err
+			}
+			w := c.App.Writer
+			fmt.Fprintf(w, "wrote %s: %d files, %.1f MiB (%.1f MiB uncompressed, %s), %d libraries\n", rep.Output, rep.Files,
+				float64(rep.Bytes)/(1<<20), float64(rep.RawBytes)/(1<<20), c.String("compression"), len(rep.Libraries))
+			if len(rep.Modules) > 0 {
+				fmt.Fprintf(w, "kernel %s: %d modules: %s\n", rep.KernelRelease, len(rep.Modules), strings.Join(rep.Modules, " "))
+			}
+			return nil
+		},
 	}
 }

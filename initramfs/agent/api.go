@@ -66,6 +66,9 @@ func (a *api) do(ctx context.Context, method, path string, in, out any) error {
 		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
 	}
 	switch {
+	case (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) && a.cfg.Mode == agentapi.ModeRescue:
+		return permanent{fmt.Errorf("the byoi server rejected this rescue system's token (%s %s: HTTP %d %s); "+
+			"the machine may have left rescue mode or booted again since: %w", method, path, resp.StatusCode, serverMessage(data), ErrTokenRejected)}
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		return permanent{fmt.Errorf("the byoi server rejected this installer's token for task %s (%s %s: HTTP %d %s); "+
 			"the task may have been cancelled or have ended: %w", a.cfg.TaskID, method, path, resp.StatusCode, serverMessage(data), ErrTokenRejected)}
@@ -154,4 +157,46 @@ func (a *api) Done(ctx context.Context, d agentapi.Done) error {
 // Fail ends the task in error.
 func (a *api) Fail(ctx context.Context, f agentapi.Failure) error {
 	return a.retry(ctx, "report error", func() error { return a.do(ctx, http.MethodPost, agentapi.PathError, f, nil) })
+}
+
+// untilDone runs op until it succeeds, fails permanently or ctx ends,
+// waiting 1 s, 2 s, 4 s … (at most 30 s) between attempts: the rescue
+// system has nothing better to do than wait for its server.
+func (a *api) untilDone(ctx context.Context, what string, op func() error) error {
+	wait := time.Second
+	for attempt := 1; ; attempt++ {
+		err := op()
+		var p permanent
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &p):
+			return p.error
+		case ctx.Err() != nil:
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		a.log.Warn("byoi server unreachable, retrying", "op", what, "attempt", attempt, "wait", wait, "err", err)
+		if err := a.clock.Sleep(ctx, wait); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
+}
+
+// Rescue fetches the rescue configuration, waiting for the server as long
+// as it takes.
+func (a *api) Rescue(ctx context.Context) (agentapi.Rescue, error) {
+	var r agentapi.Rescue
+	err := a.untilDone(ctx, "fetch the rescue configuration", func() error {
+		return a.do(ctx, http.MethodGet, agentapi.PathRescue, nil, &r)
+	})
+	return r, err
+}
+
+// RescueReady reports the SSH server's addresses and host keys, waiting
+// for the server as long as it takes.
+func (a *api) RescueReady(ctx context.Context, r agentapi.RescueReady) error {
+	return a.untilDone(ctx, "report the rescue system ready", func() error {
+		return a.do(ctx, http.MethodPost, agentapi.PathRescueReady, r, nil)
+	})
 }

@@ -62,17 +62,27 @@ func TestParseConfig(t *testing.T) {
 			name: "ipxe installer line",
 			in: "initrd=initrd.img console=ttyS0 BOOTIF=01-52-54-00-12-34-56 byoi.server=http://198.51.100.1:8080/ " +
 				"byoi.task=7 byoi.token=abc byoi.poweroff=1 byoi.modules=e1000e,,igb",
-			want: Config{Server: "http://198.51.100.1:8080", TaskID: "7", Token: "abc", Poweroff: true, BootIf: mac,
+			want: Config{Server: "http://198.51.100.1:8080", Mode: "install", TaskID: "7", Token: "abc", Poweroff: true, BootIf: mac,
 				Modules: []string{"e1000e", "igb"}},
 		},
 		{
+			name: "ipxe rescue line",
+			in:   "console=ttyS0 BOOTIF=01-52-54-00-12-34-56 byoi.server=http://198.51.100.1:8080 byoi.mode=rescue byoi.token=abc",
+			want: Config{Server: "http://198.51.100.1:8080", Mode: "rescue", Token: "abc", BootIf: mac},
+		},
+		{name: "explicit install", in: "byoi.server=http://s byoi.mode=install byoi.task=1 byoi.token=t",
+			want: Config{Server: "http://s", Mode: "install", TaskID: "1", Token: "t"}},
+		{name: "rescue without token", in: "byoi.server=http://s byoi.mode=rescue", wantErr: "rescue script"},
+		{name: "install without task", in: "byoi.server=http://s byoi.mode=install byoi.token=t", wantErr: "byoi.task"},
+		{name: "unknown mode", in: "byoi.server=http://s byoi.mode=shell byoi.token=t", wantErr: `byoi.mode="shell"`},
+		{
 			name: "static ip",
 			in:   "byoi.server=https://byoi.lab byoi.task=7 byoi.token=abc ip=198.51.100.20::198.51.100.1:255.255.255.0::eth0:off:198.51.100.53",
-			want: Config{Server: "https://byoi.lab", TaskID: "7", Token: "abc", Static: &StaticIP{
+			want: Config{Server: "https://byoi.lab", Mode: "install", TaskID: "7", Token: "abc", Static: &StaticIP{
 				Addr: netip.MustParsePrefix("198.51.100.20/24"), Gateway: netip.MustParseAddr("198.51.100.1"),
 				DNS: []netip.Addr{netip.MustParseAddr("198.51.100.53")}, Device: "eth0"}},
 		},
-		{name: "ip=dhcp", in: "byoi.server=http://s byoi.task=1 byoi.token=t ip=dhcp", want: Config{Server: "http://s", TaskID: "1", Token: "t"}},
+		{name: "ip=dhcp", in: "byoi.server=http://s byoi.task=1 byoi.token=t ip=dhcp", want: Config{Server: "http://s", Mode: "install", TaskID: "1", Token: "t"}},
 		{name: "no server", in: "byoi.task=1 byoi.token=t", wantErr: "byoi.server"},
 		{name: "ftp server", in: "byoi.server=ftp://s byoi.task=1 byoi.token=t", wantErr: "byoi.server"},
 		{name: "no token", in: "byoi.server=http://s byoi.task=1", wantErr: "byoi.token"},
@@ -117,8 +127,9 @@ func FuzzParseCmdline(f *testing.F) {
 			}
 		}
 		cfg, err := ParseConfig(c)
-		if err == nil && (cfg.Server == "" || cfg.TaskID == "" || cfg.Token == "") {
-			t.Fatalf("ParseConfig(%q) accepted a config without server, task or token: %+v", s, cfg)
+		if err == nil && (cfg.Server == "" || cfg.Token == "" || (cfg.Mode == "install" && cfg.TaskID == "") ||
+			(cfg.Mode != "install" && cfg.Mode != "rescue")) {
+			t.Fatalf("ParseConfig(%q) accepted a config without server, mode, task or token: %+v", s, cfg)
 		}
 	})
 }

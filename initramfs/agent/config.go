@@ -13,11 +13,13 @@ import (
 
 // Config is what the kernel command line tells the agent.
 type Config struct {
-	Server   string // base URL of the byoi server, no trailing slash
-	TaskID   string
-	Token    string
-	Poweroff bool // power off instead of rebooting at the end
-	Debug    bool // rescue shell on fatal errors
+	Server string // base URL of the byoi server, no trailing slash
+	// Mode is agentapi.ModeInstall (the default) or agentapi.ModeRescue.
+	Mode     string
+	TaskID   string // install only
+	Token    string // the task's token (install) or this boot's (rescue)
+	Poweroff bool   // power off instead of rebooting at the end
+	Debug    bool   // rescue shell on fatal errors
 	// BootIf is the MAC iPXE booted from (BOOTIF=01-aa-bb-…); nil when absent.
 	BootIf net.HardwareAddr
 	// Static is the address from ip=…; nil means DHCP.
@@ -47,11 +49,22 @@ func ParseConfig(c Cmdline) (Config, error) {
 		return cfg, fmt.Errorf("kernel parameter %s=%q: want the byoi server's http(s) URL", agentapi.ParamServer, server)
 	}
 	cfg.Server = strings.TrimRight(server, "/")
+	cfg.Mode, _ = c.Get(agentapi.ParamMode)
 	cfg.TaskID, _ = c.Get(agentapi.ParamTask)
 	cfg.Token, _ = c.Get(agentapi.ParamToken)
-	if cfg.TaskID == "" || cfg.Token == "" {
-		return cfg, fmt.Errorf("kernel parameters %s and %s are required (this kernel was not booted by byoi's installer script)",
-			agentapi.ParamTask, agentapi.ParamToken)
+	switch cfg.Mode {
+	case "", agentapi.ModeInstall:
+		cfg.Mode = agentapi.ModeInstall
+		if cfg.TaskID == "" || cfg.Token == "" {
+			return cfg, fmt.Errorf("kernel parameters %s and %s are required (this kernel was not booted by byoi's installer script)",
+				agentapi.ParamTask, agentapi.ParamToken)
+		}
+	case agentapi.ModeRescue:
+		if cfg.Token == "" {
+			return cfg, fmt.Errorf("kernel parameter %s is required (this kernel was not booted by byoi's rescue script)", agentapi.ParamToken)
+		}
+	default:
+		return cfg, fmt.Errorf("kernel parameter %s=%q: want %s or %s", agentapi.ParamMode, cfg.Mode, agentapi.ModeInstall, agentapi.ModeRescue)
 	}
 	cfg.Poweroff = c.Flag(agentapi.ParamPoweroff)
 	cfg.Debug = c.Flag(agentapi.ParamDebug)

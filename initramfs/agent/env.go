@@ -7,6 +7,13 @@
 // fatal error it reports it and stays on the console, never rebooting into
 // a half-written disk.
 //
+// With byoi.mode=rescue (and the tools and rescue initrd layers) it is the
+// rescue system instead: same bring-up, then it fetches the machine's SSH
+// keys with its per-boot token, starts Debian's sshd (initramfs/rescue),
+// prints "rescue: ssh root@ADDR (host key SHA256:…)" on the console,
+// reports the addresses and host keys to byoi, and keeps sshd running; it
+// never reboots by itself.
+//
 // Run holds the whole flow and takes its environment (command line, sysfs
 // and /dev roots, HTTP client, clock, reboot function) as an Env, so it
 // runs in tests against a fake server and a file standing in for the disk:
@@ -23,6 +30,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/byoi/byoi/initramfs/rescue"
 )
 
 // Clock is the time source of the agent's waits and retry deadlines.
@@ -69,6 +78,16 @@ type Env struct {
 	Reboot func(poweroff bool) error
 	// Logger receives the agent's log; nil discards.
 	Logger *slog.Logger
+	// Console receives what an operator at the machine must read (the
+	// rescue system's "rescue: ssh root@…" lines); nil discards.
+	Console io.Writer
+
+	// SSH is the rescue system's SSH server; nil: Debian's sshd as the
+	// rescue layer installs it (initramfs/rescue defaults).
+	SSH SSHServer
+	// Addresses lists the addresses the rescue system reports, boot
+	// interface first; nil: the up interfaces' global unicast addresses.
+	Addresses func(Config) ([]string, error)
 
 	// DiskWait bounds the wait for the target disk to appear (default 60 s).
 	DiskWait time.Duration
@@ -102,6 +121,15 @@ func (e Env) withDefaults() Env {
 	}
 	if e.ProgressEvery == 0 {
 		e.ProgressEvery = 500 * time.Millisecond
+	}
+	if e.Console == nil {
+		e.Console = io.Discard
+	}
+	if e.SSH == nil {
+		e.SSH = rescue.System{Log: e.Logger}
+	}
+	if e.Addresses == nil {
+		e.Addresses = interfaceAddresses
 	}
 	return e
 }

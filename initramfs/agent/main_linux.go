@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/byoi/byoi/boot/agentapi"
+	"github.com/byoi/byoi/initramfs/rescue"
 )
 
 // Main is the installer's /init (and a debugging entry point when run as
@@ -31,17 +34,28 @@ func Main() {
 	if cmdline == "" {
 		b, err := os.ReadFile("/proc/cmdline")
 		if err != nil {
-			fatal(pid1, false, fmt.Errorf("read kernel command line: %w", err))
+			fatal(pid1, false, "installer", fmt.Errorf("read kernel command line: %w", err))
 		}
 		cmdline = string(b)
 	}
 	if _, err := os.Stat(caBundle); err == nil {
 		os.Setenv("SSL_CERT_FILE", caBundle)
 	}
+	if pid1 && os.Getenv("PATH") == "" {
+		// The kernel gives init no PATH; the tools layer's programs and the
+		// rescue system's shells need one.
+		os.Setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+	}
+	cfg, _ := ParseConfig(ParseCmdline(cmdline))
+	rescueMode := cfg.Mode == agentapi.ModeRescue
 	ctx := context.Background()
-	env := Env{Cmdline: cmdline, Logger: log, Reboot: reboot}
+	env := Env{Cmdline: cmdline, Logger: log, Reboot: reboot, Console: console,
+		SSH: rescue.System{Log: log, ReapAll: pid1}}
 	if pid1 {
 		env.Prepare = func(ctx context.Context, c Config) error { return prepare(ctx, c, log) }
+		if rescueMode {
+			env.Prepare = func(ctx context.Context, c Config) error { return prepareRescue(ctx, c, log) }
+		}
 	} else {
 		env.Reboot = func(poweroff bool) error {
 			log.Info("not PID 1: not rebooting", "poweroff", poweroff)
@@ -49,14 +63,19 @@ func Main() {
 		}
 	}
 	err := Run(ctx, env)
-	if err == nil {
+	if err == nil && !rescueMode {
 		if pid1 { // reboot returned without rebooting
-			fatal(pid1, false, errors.New("reboot did not happen"))
+			fatal(pid1, false, "installer", errors.New("reboot did not happen"))
 		}
 		os.Exit(0)
 	}
-	cfg, _ := ParseConfig(ParseCmdline(cmdline))
-	fatal(pid1, cfg.Debug, err)
+	if rescueMode {
+		if err == nil {
+			err = errors.New("sshd stopped")
+		}
+		fatal(pid1, cfg.Debug, "rescue system", err)
+	}
+	fatal(pid1, cfg.Debug, "installer", err)
 }
 
 const caBundle = "/etc/ssl/certs/ca-certificates.crt"
@@ -141,6 +160,31 @@ func ifaceNames(ifaces []net.Interface) string {
 	return strings.Join(s, " ")
 }
 
+// prepareRescue is prepare for the rescue system, plus what its logins
+// need: a host name, pseudo-terminals (devpts), and the binary module
+// indexes that kmod's modprobe (and the kernel's request_module) read.
+func prepareRescue(ctx context.Context, c Config, log *slog.Logger) error {
+	if err := prepare(ctx, c, log); err != nil {
+		return err
+	}
+	if err := unix.Sethostname([]byte("byoi-rescue")); err != nil {
+		log.Warn("set host name", "err", err)
+	}
+	_ = os.MkdirAll("/dev/pts", 0o755)
+	if err := unix.Mount("devpts", "/dev/pts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "gid=5,mode=620,ptmxmode=666"); err != nil &&
+		!errors.Is(err, unix.EBUSY) {
+		return fmt.Errorf("mount devpts on /dev/pts (sshd needs pseudo-terminals): %w", err)
+	}
+	if depmod, err := exec.LookPath("depmod"); err == nil {
+		if out, err := exec.CommandContext(ctx, depmod, "-a").CombinedOutput(); err != nil {
+			log.Warn("depmod -a failed: modprobe will not find modules", "err", err, "output", strings.TrimSpace(string(out)))
+		}
+	} else {
+		log.Warn("no depmod: the tools layer is missing?", "err", err)
+	}
+	return nil
+}
+
 // reboot syncs and restarts or powers off the machine.
 func reboot(poweroff bool) error {
 	unix.Sync()
@@ -153,9 +197,14 @@ func reboot(poweroff bool) error {
 
 // fatal shows err on the console and, as PID 1, stays alive forever,
 // repeating it (a rescue shell first when debug is set and /bin/sh exists).
-func fatal(pid1, debug bool, err error) {
-	banner := "\n" + strings.Repeat("!", 72) + "\nbyoi installer FAILED: " + err.Error() +
-		"\nThe disk may be partly written; this machine will NOT reboot by itself.\n" + strings.Repeat("!", 72) + "\n"
+// what is "installer" or "rescue system".
+func fatal(pid1, debug bool, what string, err error) {
+	note := "The disk may be partly written; this machine will NOT reboot by itself."
+	if what != "installer" {
+		note = "This machine will NOT reboot by itself."
+	}
+	banner := "\n" + strings.Repeat("!", 72) + "\nbyoi " + what + " FAILED: " + err.Error() +
+		"\n" + note + "\n" + strings.Repeat("!", 72) + "\n"
 	fmt.Fprint(os.Stderr, banner)
 	if !pid1 {
 		os.Exit(1)

@@ -54,11 +54,16 @@ type run struct {
 // the GPT, add the config drive, set up boot, report done and reboot. Any
 // failure is reported to the server and returned as a *Failure (or, before
 // the task is known, a plain error); the caller must then not reboot.
+// With byoi.mode=rescue it runs the rescue system instead (see the package
+// comment) and returns only if sshd cannot run.
 func Run(ctx context.Context, env Env) error {
 	env = env.withDefaults()
 	cfg, err := ParseConfig(ParseCmdline(env.Cmdline))
 	if err != nil {
 		return err
+	}
+	if cfg.Mode == agentapi.ModeRescue {
+		return runRescue(ctx, env, cfg)
 	}
 	log := env.Logger.With("task", cfg.TaskID)
 	client := env.Client

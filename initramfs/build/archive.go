@@ -23,11 +23,11 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// writeArchive writes entries as a newc cpio through the chosen compressor
-// to a temporary file renamed onto o.Output once complete. It returns the
+// writeArchive writes entries as a newc cpio through the compressor to a
+// temporary file renamed onto output once complete. It returns the
 // uncompressed and the written sizes.
-func writeArchive(o Options, entries []entry) (raw, written int64, err error) {
-	dir := filepath.Dir(o.Output)
+func writeArchive(output, compression string, entries []entry) (raw, written int64, err error) {
+	dir := filepath.Dir(output)
 	tmp, err := os.CreateTemp(dir, ".initramfs-*")
 	if err != nil {
 		return 0, 0, fmt.Errorf("build initramfs: %w", err)
@@ -40,7 +40,7 @@ func writeArchive(o Options, entries []entry) (raw, written int64, err error) {
 	}()
 	out := &countWriter{w: tmp}
 	var comp io.WriteCloser
-	switch o.Compression {
+	switch compression {
 	case Gzip:
 		// Header without name or time: reproducible.
 		comp, err = gzip.NewWriterLevel(out, gzip.DefaultCompression)
@@ -53,7 +53,7 @@ func writeArchive(o Options, entries []entry) (raw, written int64, err error) {
 		comp = nopCloser{out}
 	}
 	if err != nil {
-		return 0, 0, fmt.Errorf("build initramfs: %s writer: %w", o.Compression, err)
+		return 0, 0, fmt.Errorf("build initramfs: %s writer: %w", compression, err)
 	}
 	rawW := &countWriter{w: comp}
 	rw := cpio.Newc.Writer(rawW)
@@ -78,7 +78,7 @@ func writeArchive(o Options, entries []entry) (raw, written int64, err error) {
 	if err := tmp.Close(); err != nil {
 		return 0, 0, fmt.Errorf("build initramfs: %w", err)
 	}
-	if err := os.Rename(tmp.Name(), o.Output); err != nil {
+	if err := os.Rename(tmp.Name(), output); err != nil {
 		return 0, 0, fmt.Errorf("build initramfs: %w", err)
 	}
 	return rawW.n, out.n, nil
@@ -108,7 +108,7 @@ func record(e entry, ino uint64) (cpio.Record, error) {
 		info.FileSize = uint64(fi.Size())
 		// The cpio writer closes the file after copying it.
 		return cpio.Record{ReaderAt: f, Info: info}, nil
-	case e.mode&modeType == modeFile:
+	case e.mode&modeType == modeFile || e.mode&modeType == modeLink:
 		return cpio.StaticRecord(e.data, info), nil
 	}
 	return cpio.Record{Info: info}, nil

@@ -121,4 +121,7 @@ type Report struct {
 	// MissingFirmware lists declared firmware not found in FirmwareDir
 	// (many drivers declare optional files).
 	MissingFirmware []string
+	// Libraries are the shared libraries a layer's programs need, as tree
+	// paths, in the order found (layers only).
+	Libraries []string
 }
