@@ -55,6 +55,8 @@ func Decide(m *Machine, t *Task) Action {
 		// The installer already has the task: a boot now is the machine
 		// restarting mid-install, never a second installer.
 		return Action{Kind: ActionExit, Machine: m.Name, Task: t, Reason: "rebooted during install"}
+	case m.BootMode == BootModeRescue:
+		return Action{Kind: ActionRescue, Machine: m.Name, Reason: "rescue mode"}
 	case m.BootMode == BootModeLocal:
 		return Action{Kind: ActionLocal, Machine: m.Name, EFIBootloaderPath: m.EFIBootloaderPath, Reason: "installed"}
 	default:

@@ -35,6 +35,8 @@ func TestDecide(t *testing.T) {
 		{"installed, no task", installed, nil, Action{Kind: ActionLocal, Machine: "web-1", Reason: "installed", EFIBootloaderPath: `\efi\debian\grubx64.efi`}},
 		{"installed without efi path", installedNoPath, nil, Action{Kind: ActionLocal, Machine: "web-1", Reason: "installed"}},
 		{"installed, task todo (reinstall)", installed, task(StatusTodo), Action{Kind: ActionInstall, Machine: "web-1", Task: task(StatusTodo), Reason: "task pending"}},
+		{"rescue", &Machine{Name: "web-1", BootMode: BootModeRescue}, nil, Action{Kind: ActionRescue, Machine: "web-1", Reason: "rescue mode"}},
+		{"rescue, task todo (reinstall wins)", &Machine{Name: "web-1", BootMode: BootModeRescue}, task(StatusTodo), Action{Kind: ActionInstall, Machine: "web-1", Task: task(StatusTodo), Reason: "task pending"}},
 		{"installed, task cancelled", installed, task(StatusCancelled), Action{Kind: ActionLocal, Machine: "web-1", Reason: "installed", EFIBootloaderPath: `\efi\debian\grubx64.efi`}},
 		{"installed, task ovhError", installed, task(StatusOVHError), Action{Kind: ActionLocal, Machine: "web-1", Reason: "installed", EFIBootloaderPath: `\efi\debian\grubx64.efi`}},
 	}

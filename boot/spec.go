@@ -192,7 +192,7 @@ func (s *InstallSpec) Validate() error {
 		return invalid("Invalid hostname %s", Quote(s.Hostname))
 	}
 	if s.SSHKey != "" {
-		if err := validateSSHKey(s.SSHKey); err != nil {
+		if err := ValidateSSHKey(s.SSHKey); err != nil {
 			return err
 		}
 	}

@@ -221,8 +221,9 @@ func validatePart(mediaType string, body []byte, what string) error {
 	return validateCloudConfig(body, what)
 }
 
-// validateSSHKey checks that key is one authorized_keys line.
-func validateSSHKey(key string) error {
+// ValidateSSHKey checks that key is one authorized_keys line (type,
+// base64 key, optional comment).
+func ValidateSSHKey(key string) error {
 	if strings.ContainsAny(key, "\r\n\x00") {
 		return invalid("Invalid sshKey: a single public key line is expected")
 	}

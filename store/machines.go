@@ -44,6 +44,9 @@ func createMachine(tx *bolt.Tx, m boot.Machine) error {
 	if err := indexDiscovered(tx, nil, &m); err != nil {
 		return err
 	}
+	if err := indexRescue(tx, nil, &m); err != nil {
+		return err
+	}
 	return putJSON(machines, []byte(m.Name), m)
 }
 
@@ -136,6 +139,9 @@ func (s *Store) UpdateMachine(ctx context.Context, name string, fn func(*boot.Ma
 		if err := indexDiscovered(tx, &old, &m); err != nil {
 			return err
 		}
+		if err := indexRescue(tx, &old, &m); err != nil {
+			return err
+		}
 		out = m
 		return putJSON(tx.Bucket(bucketMachines), []byte(m.Name), m)
 	})
@@ -165,6 +171,11 @@ func deleteMachine(tx *bolt.Tx, m boot.Machine) error {
 	}
 	if err := indexDiscovered(tx, &m, nil); err != nil {
 		return err
+	}
+	if t := rescueToken(&m); t != "" {
+		if err := tx.Bucket(bucketRescue).Delete([]byte(t)); err != nil {
+			return err
+		}
 	}
 	if err := deleteIndexed(tx, bucketMachineTasks, bucketTasks, name, func(raw []byte) error {
 		var t boot.Task

@@ -64,13 +64,14 @@ var (
 	bucketCredentials  = []byte("credentials")    // id → Credential JSON
 	bucketDiscovered   = []byte("discovered")     // created (8 bytes BE unix ns) name → nothing, oldest first
 	bucketEventCounts  = []byte("event_counts")   // name → number of events kept (8 bytes BE)
+	bucketRescue       = []byte("rescue_tokens")  // rescue token hash → machine name
 
 	keyVersion = []byte("version")
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketMachines, bucketMACs, bucketTasks, bucketMachineTasks,
 		bucketActive, bucketTokens, bucketEvents, bucketMachineEvts, bucketLeases,
-		bucketCredentials, bucketDiscovered, bucketEventCounts,
+		bucketCredentials, bucketDiscovered, bucketEventCounts, bucketRescue,
 	}
 )
 

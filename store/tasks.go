@@ -221,6 +221,9 @@ func putTaskMachine(tx *bolt.Tx, old, t boot.Task, oldM, m boot.Machine) error {
 	if err := m.Validate(); err != nil {
 		return err
 	}
+	if err := indexRescue(tx, &oldM, &m); err != nil {
+		return err
+	}
 	return putJSON(tx.Bucket(bucketMachines), []byte(m.Name), m)
 }
 

@@ -53,6 +53,8 @@ func clientCommands() []*cli.Command {
 		credentialsCommand(),
 		keysCommand(),
 		powerCommand(),
+		rescueCommand(),
+		bootCommand(),
 	}
 }
 

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"errors"
 	nethttp "net/http"
 	"strings"
@@ -20,6 +21,8 @@ func (s *Server) agentRoutes(r *mux.Router) {
 	r.Handle(agentapi.PathProgress, s.agentAuthed(s.agentProgress)).Methods(nethttp.MethodPost)
 	r.Handle(agentapi.PathDone, s.agentAuthed(s.agentDone)).Methods(nethttp.MethodPost)
 	r.Handle(agentapi.PathError, s.agentAuthed(s.agentFailure)).Methods(nethttp.MethodPost)
+	r.Handle(agentapi.PathRescue, s.tokenAuthed(s.lc.AuthorizeRescue, s.rescueConfig)).Methods(nethttp.MethodGet)
+	r.Handle(agentapi.PathRescueReady, s.tokenAuthed(s.lc.AuthorizeRescue, s.rescueReady)).Methods(nethttp.MethodPost)
 }
 
 // agentHandler handles an agent call; hash is the SHA-256 of its token.
@@ -29,10 +32,15 @@ func agentFail(w nethttp.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, agentapi.Error{Message: msg})
 }
 
-// agentAuthed checks the bearer token before it reads the body
-// (size-limited): a request without a live installer token is answered
-// from its headers alone.
+// agentAuthed checks an installer token before it reads the body.
 func (s *Server) agentAuthed(h agentHandler) nethttp.Handler {
+	return s.tokenAuthed(s.lc.Authorize, h)
+}
+
+// tokenAuthed checks the bearer token with authorize before it reads the
+// body (size-limited): a request without a live token is answered from
+// its headers alone.
+func (s *Server) tokenAuthed(authorize func(context.Context, string) error, h agentHandler) nethttp.Handler {
 	return nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || token == "" {
@@ -41,7 +49,7 @@ func (s *Server) agentAuthed(h agentHandler) nethttp.Handler {
 			return
 		}
 		hash := lifecycle.HashToken(token)
-		if err := s.lc.Authorize(r.Context(), hash); err != nil {
+		if err := authorize(r.Context(), hash); err != nil {
 			closeUnread(w, r)
 			s.agentError(w, r, err)
 			return
@@ -131,6 +139,29 @@ func (s *Server) agentFailure(w nethttp.ResponseWriter, r *nethttp.Request, hash
 		return
 	}
 	if _, err := s.lc.Fail(r.Context(), hash, f); err != nil {
+		s.agentError(w, r, err)
+		return
+	}
+	w.WriteHeader(nethttp.StatusNoContent)
+}
+
+// rescueConfig hands the rescue system its SSH keys.
+func (s *Server) rescueConfig(w nethttp.ResponseWriter, r *nethttp.Request, hash string, _ []byte) {
+	out, err := s.lc.RescueConfig(r.Context(), hash)
+	if err != nil {
+		s.agentError(w, r, err)
+		return
+	}
+	writeJSON(w, nethttp.StatusOK, out)
+}
+
+// rescueReady records where the rescue system answers SSH.
+func (s *Server) rescueReady(w nethttp.ResponseWriter, r *nethttp.Request, hash string, body []byte) {
+	var rr agentapi.RescueReady
+	if !decodeAgent(w, body, &rr) {
+		return
+	}
+	if _, err := s.lc.RescueReady(r.Context(), hash, rr); err != nil {
 		s.agentError(w, r, err)
 		return
 	}

@@ -14,7 +14,7 @@ import (
 
 func agentReq(e *env, token, path, body string) *httptest.ResponseRecorder {
 	method := "POST"
-	if path == agentapi.PathTask {
+	if path == agentapi.PathTask || path == agentapi.PathRescue {
 		method = "GET"
 	}
 	return e.do(method, path, "Bearer "+token, body)
@@ -49,6 +49,14 @@ func bootInstallerSmall(t *testing.T, e *env, name, mac string) string {
 	if _, err := e.srv.lc.Create(context.Background(), name, spec, ""); err != nil {
 		t.Fatalf("Create(%s) = %v", name, err)
 	}
+	return scriptToken(t, e.do("GET", "/ipxe/machine?platform=efi&buildarch=x86_64&mac="+mac, "", "").Body.String())
+}
+
+// bootRescue registers a machine in rescue mode and boots it, returning
+// the rescue system's token.
+func bootRescue(t *testing.T, e *env, name, mac string) string {
+	t.Helper()
+	e.addMachine(boot.Machine{Name: name, MACs: []string{mac}, BootMode: boot.BootModeRescue})
 	return scriptToken(t, e.do("GET", "/ipxe/machine?platform=efi&buildarch=x86_64&mac="+mac, "", "").Body.String())
 }
 

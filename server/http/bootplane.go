@@ -46,11 +46,15 @@ func (s *Server) handleMachineScript(w nethttp.ResponseWriter, r *nethttp.Reques
 		return
 	}
 	p := ipxe.ScriptParams{BaseURL: s.baseURL(r), Firmware: fw, Arch: arch, MAC: mac}
-	if res.Action.Kind == boot.ActionInstall {
+	switch res.Action.Kind {
+	case boot.ActionInstall, boot.ActionRescue:
 		p.Token = res.Token
 		p.KernelURL = p.BaseURL + ipxe.FilesPath + s.cfg.KernelName
 		p.InitrdURL = p.BaseURL + ipxe.FilesPath + s.cfg.InitrdName
 		p.ExtraArgs = append([]string(nil), s.cfg.ExtraKernelArgs...)
+	}
+	if res.Action.Kind == boot.ActionRescue {
+		p.InitrdURLs = []string{p.BaseURL + ipxe.FilesPath + s.cfg.ToolsName, p.BaseURL + ipxe.FilesPath + s.cfg.RescueName}
 	}
 	var buf bytes.Buffer
 	if err := ipxe.Script(&buf, res.Action, p); err != nil {

@@ -34,6 +34,8 @@ func (s *Server) ovhRoutes(r *mux.Router) {
 		{nethttp.MethodGet, srv + "/task", s.ovhTaskList},
 		{nethttp.MethodGet, srv + "/task/{taskId}", s.ovhTask},
 		{nethttp.MethodPost, srv + "/reboot", s.ovhReboot},
+		{nethttp.MethodGet, srv + "/boot", s.ovhBootList},
+		{nethttp.MethodGet, srv + "/boot/{bootId}", s.ovhBoot},
 	}
 	for _, rt := range routes {
 		r.Handle(rt.path, s.authed(rt.h)).Methods(rt.method)
@@ -94,6 +96,8 @@ func (s *Server) machineIP(ctx context.Context, m boot.Machine) (string, error) 
 type ovhServerUpdate struct {
 	EFIBootloaderPath *string        `json:"efiBootloaderPath"`
 	BootMode          *boot.BootMode `json:"bootMode"`
+	BootID            *int64         `json:"bootId"`
+	RescueSSHKey      *string        `json:"rescueSshKey"`
 }
 
 // ovhPutServer changes efiBootloaderPath and the boot mode; OVH answers null.
@@ -109,12 +113,33 @@ func (s *Server) ovhPutServer(w nethttp.ResponseWriter, r *nethttp.Request, body
 		s.fail(w, r, err)
 		return
 	}
+	mode := ""
+	if u.BootID != nil {
+		switch *u.BootID {
+		case bootIDDisk:
+			mode = lifecycle.BootDisk
+		case bootIDRescue:
+			mode = lifecycle.BootRescue
+		default:
+			s.fail(w, r, errorf(nethttp.StatusBadRequest, "Invalid bootId %d: this server has boots %d (harddisk) and %d (rescue)", *u.BootID, bootIDDisk, bootIDRescue))
+			return
+		}
+	}
+	if u.RescueSSHKey != nil && *u.RescueSSHKey != "" {
+		if err := boot.ValidateSSHKey(*u.RescueSSHKey); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	apply := func(m *boot.Machine) error {
 		if u.EFIBootloaderPath != nil {
 			m.EFIBootloaderPath = *u.EFIBootloaderPath
 		}
 		if u.BootMode != nil {
 			m.BootMode = *u.BootMode
+		}
+		if u.RescueSSHKey != nil {
+			m.RescueSSHKey = *u.RescueSSHKey
 		}
 		return m.Validate()
 	}
@@ -129,6 +154,12 @@ func (s *Server) ovhPutServer(w nethttp.ResponseWriter, r *nethttp.Request, body
 		return
 	}
 	s.event(r.Context(), name, 0, boot.EventBootMode, fmt.Sprintf("boot mode %q, efiBootloaderPath %q (PUT /dedicated/server)", m.BootMode, m.EFIBootloaderPath))
+	if mode != "" { // the next boot; OVH applies it at the next reboot
+		if _, err := s.lc.SetBoot(r.Context(), name, mode, "", false); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	writeJSON(w, nethttp.StatusOK, nil)
 }
 
@@ -211,4 +242,33 @@ func (s *Server) ovhTask(w nethttp.ResponseWriter, r *nethttp.Request, _ []byte)
 		return
 	}
 	writeJSON(w, nethttp.StatusOK, toOVHTask(t))
+}
+
+// ovhBootList lists the boot ids (GET …/boot): the hard disk and rescue.
+func (s *Server) ovhBootList(w nethttp.ResponseWriter, r *nethttp.Request, _ []byte) {
+	if _, err := s.machine(r.Context(), mux.Vars(r)["serviceName"]); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ids := make([]int64, len(ovhBoots))
+	for i, b := range ovhBoots {
+		ids[i] = b.BootID
+	}
+	writeJSON(w, nethttp.StatusOK, ids)
+}
+
+// ovhBoot is GET …/boot/{bootId}.
+func (s *Server) ovhBoot(w nethttp.ResponseWriter, r *nethttp.Request, _ []byte) {
+	if _, err := s.machine(r.Context(), mux.Vars(r)["serviceName"]); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	raw := mux.Vars(r)["bootId"]
+	for _, b := range ovhBoots {
+		if fmt.Sprint(b.BootID) == raw {
+			writeJSON(w, nethttp.StatusOK, b)
+			return
+		}
+	}
+	writeError(w, nethttp.StatusNotFound, fmt.Sprintf("The requested object (bootId = %s) does not exist", boot.Clip(raw)))
 }

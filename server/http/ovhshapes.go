@@ -113,6 +113,34 @@ type ovhServer struct {
 	BootMode boot.BootMode `json:"bootMode"`
 	MACs     []string      `json:"macs"`
 	LastSeen ovhDate       `json:"lastSeen"`
+	// Rescue is where the rescue system answers SSH, while it runs.
+	Rescue *rescueView `json:"rescue,omitempty"`
+}
+
+// rescueView is what the rescue system reported (byoi's addition).
+type rescueView struct {
+	Addresses []string `json:"addresses"`
+	HostKeys  []string `json:"hostKeys"`
+	Ready     ovhDate  `json:"ready"`
+}
+
+// Boot ids of GET /dedicated/server/{serviceName}/boot.
+const (
+	bootIDDisk   int64 = 1
+	bootIDRescue int64 = 2
+)
+
+// ovhBoot is dedicated.server.Netboot.
+type ovhBoot struct {
+	BootID      int64  `json:"bootId"`
+	BootType    string `json:"bootType"`
+	Description string `json:"description"`
+	Kernel      string `json:"kernel"`
+}
+
+var ovhBoots = []ovhBoot{
+	{BootID: bootIDDisk, BootType: "harddisk", Description: "Boot from the hard disk", Kernel: "hd"},
+	{BootID: bootIDRescue, BootType: "rescue", Description: "byoi rescue system (SSH as root with the rescue key)", Kernel: "rescue-byoi"},
 }
 
 // Power states (dedicated.server.PowerStateEnum).
@@ -135,6 +163,21 @@ func (s *Server) serverView(ctx context.Context, m boot.Machine, ip string) ovhS
 	if m.EFIBootloaderPath != "" {
 		p := m.EFIBootloaderPath
 		out.EFIBootloaderPath = &p
+	}
+	switch m.BootMode {
+	case boot.BootModeLocal:
+		id := bootIDDisk
+		out.BootID = &id
+	case boot.BootModeRescue:
+		id := bootIDRescue
+		out.BootID = &id
+		if r := m.Rescue; r != nil && !r.Ready.IsZero() {
+			out.Rescue = &rescueView{Addresses: r.Addresses, HostKeys: r.HostKeys, Ready: ovhDate(r.Ready)}
+		}
+	}
+	if m.RescueSSHKey != "" {
+		k := m.RescueSSHKey
+		out.RescueSSHKey = &k
 	}
 	if m.BootMode == boot.BootModeLocal {
 		out.OS = boot.OSBYOI

@@ -125,15 +125,17 @@ func (s *Server) ovhBYOIGet(w nethttp.ResponseWriter, r *nethttp.Request, _ []by
 	writeJSON(w, nethttp.StatusOK, out)
 }
 
-// ovhBYOIDelete cancels the active deployment, if any, which also erases
-// its status from GET. The machine's boot mode is left as it was.
+// ovhBYOIDelete cancels the active deployment, if any (which also erases
+// its status from GET), and puts the server in rescue mode, as OVH's
+// guide says: it reboots into the rescue system (through its BMC, or by
+// hand).
 func (s *Server) ovhBYOIDelete(w nethttp.ResponseWriter, r *nethttp.Request, _ []byte) {
 	name := mux.Vars(r)["serviceName"]
 	if _, err := s.machine(r.Context(), name); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if _, _, err := s.lc.CancelActive(r.Context(), name, "Cancelled by DELETE bringYourOwnImage"); err != nil {
+	if err := s.lc.Rescue(r.Context(), name, "Cancelled by DELETE bringYourOwnImage"); err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -18,12 +18,36 @@ import (
 //	PUT  /api/v1/machines/{name}/power           power.Config → the machine (password never shown)
 //	POST /api/v1/machines/{name}/power/{action}  on, off, cycle, reset → powerView
 //	POST /api/v1/machines/{name}/reboot          a hardReboot task
+//	PUT  /api/v1/machines/{name}/boot            {mode: disk|rescue, sshKey, reboot} → the machine
 
 func (s *Server) powerRoutes(r *mux.Router) {
 	r.Handle("/machines/{name}/power", s.authed(s.getPower)).Methods(nethttp.MethodGet)
 	r.Handle("/machines/{name}/power", s.authed(s.putPower)).Methods(nethttp.MethodPut)
 	r.Handle("/machines/{name}/power/{action}", s.authed(s.powerAction)).Methods(nethttp.MethodPost)
 	r.Handle("/machines/{name}/reboot", s.authed(s.rebootMachine)).Methods(nethttp.MethodPost)
+	r.Handle("/machines/{name}/boot", s.authed(s.putBoot)).Methods(nethttp.MethodPut)
+}
+
+// bootInput is PUT /api/v1/machines/{name}/boot: what the machine boots
+// next (disk or rescue), the rescue SSH key, and whether to reboot it now.
+type bootInput struct {
+	Mode   string `json:"mode"`
+	SSHKey string `json:"sshKey"`
+	Reboot bool   `json:"reboot"`
+}
+
+func (s *Server) putBoot(w nethttp.ResponseWriter, r *nethttp.Request, body []byte) {
+	var in bootInput
+	if err := decodeStrict(body, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	m, err := s.lc.SetBoot(r.Context(), mux.Vars(r)["name"], in.Mode, in.SSHKey, in.Reboot)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, nethttp.StatusOK, m.Redacted())
 }
 
 // powerView is a machine's power as the native API shows it.

@@ -120,6 +120,7 @@ func TestEveryRouteLimitsBodies(t *testing.T) {
 	})
 	e.addMachine(boot.Machine{Name: "web-1", MACs: []string{"52:54:00:00:00:01"}})
 	installer := "Bearer " + bootInstallerSmall(t, e, "web-2", "52:54:00:00:00:02")
+	rescuer := "Bearer " + bootRescue(t, e, "web-3", "52:54:00:00:00:03")
 	big := `{"imageURL":"http://img/` + strings.Repeat("a", 100) + `"}`
 	checked := 0
 	for _, rt := range walkRoutes(t, e.srv) {
@@ -127,7 +128,10 @@ func TestEveryRouteLimitsBodies(t *testing.T) {
 			continue // they never read a body
 		}
 		auth := "Bearer good"
-		if strings.HasPrefix(rt.template, "/agent/") {
+		switch {
+		case strings.HasPrefix(rt.template, "/agent/v1/rescue"):
+			auth = rescuer
+		case strings.HasPrefix(rt.template, "/agent/"):
 			auth = installer
 		}
 		checked++

@@ -38,6 +38,8 @@ import (
 const (
 	DefaultKernelName   = "vmlinuz"
 	DefaultInitrdName   = "initrd.img"
+	DefaultToolsName    = "tools.img"
+	DefaultRescueName   = "rescue.img"
 	DefaultMaxBodyBytes = 1 << 20
 	// DefaultBodiesInFlight and DefaultBodyTimeout bound what request
 	// bodies may hold: see body.go.
@@ -104,8 +106,9 @@ type Config struct {
 	// FilesDir holds the iPXE binaries and the installer kernel and initrd,
 	// served read-only under /files/. Empty: no files are served.
 	FilesDir string
-	// KernelName and InitrdName are the installer's files in FilesDir.
-	KernelName, InitrdName string
+	// KernelName and InitrdName are the installer's files in FilesDir;
+	// ToolsName and RescueName the initrd layers the rescue system adds.
+	KernelName, InitrdName, ToolsName, RescueName string
 	// ExtraKernelArgs are appended to the installer's command line.
 	ExtraKernelArgs []string
 	Logger          *slog.Logger
@@ -164,7 +167,13 @@ func (c *Config) setDefaults() error {
 	if c.InitrdName == "" {
 		c.InitrdName = DefaultInitrdName
 	}
-	for _, n := range []string{c.KernelName, c.InitrdName} {
+	if c.ToolsName == "" {
+		c.ToolsName = DefaultToolsName
+	}
+	if c.RescueName == "" {
+		c.RescueName = DefaultRescueName
+	}
+	for _, n := range []string{c.KernelName, c.InitrdName, c.ToolsName, c.RescueName} {
 		if !validFileName(n) {
 			return fmt.Errorf("invalid installer file name %q: a plain file name is expected", n)
 		}

@@ -70,7 +70,7 @@ func (l *Lifecycle) Start(ctx context.Context, hash string) (boot.Task, boot.Mac
 	var was boot.BootMode
 	t, m, err := l.agentUpdate(ctx, hash, func(t *boot.Task, m *boot.Machine) error {
 		was = m.BootMode
-		m.BootMode = boot.BootModeNone
+		m.BootMode, m.Rescue = boot.BootModeNone, nil
 		if t.Status == boot.StatusDoing {
 			t.LastUpdate = now
 			return nil

@@ -43,6 +43,8 @@ type BootResult struct {
 //     token is ever handed out again for it; the task ends in ovhError and
 //     the machine exits (its disk is half-written and byoi cleared local boot
 //     when the installer started);
+//   - a machine in rescue mode gets a new per-boot rescue token (the
+//     previous one stops working) and boots the rescue system;
 //   - otherwise the machine boots its disk or exits, as boot.Decide says.
 func (l *Lifecycle) Boot(ctx context.Context, req BootRequest) (BootResult, error) {
 	mac, err := boot.NormalizeMAC(req.MAC)
@@ -104,14 +106,15 @@ var errUnchanged = errors.New("unchanged")
 // one transaction that re-reads the task.
 func (l *Lifecycle) decide(ctx context.Context, m boot.Machine, now time.Time) (BootResult, error) {
 	active, err := l.st.ActiveTask(ctx, m.Name)
-	if errors.Is(err, boot.ErrNotFound) {
+	if errors.Is(err, boot.ErrNotFound) || (err == nil && active.Function != FunctionReinstall) {
+		// Nothing to install (a power task is not an installation).
+		if boot.Decide(&m, nil).Kind == boot.ActionRescue {
+			return l.rescueBoot(ctx, m)
+		}
 		return BootResult{Action: boot.Decide(&m, nil)}, nil
 	}
 	if err != nil {
 		return BootResult{}, fmt.Errorf("active task of %s: %w", m.Name, err)
-	}
-	if active.Function != FunctionReinstall { // a power task: nothing to install
-		return BootResult{Action: boot.Decide(&m, nil)}, nil
 	}
 	token, hash, err := newToken()
 	if err != nil {
@@ -136,6 +139,9 @@ func (l *Lifecycle) decide(ctx context.Context, m boot.Machine, now time.Time) (
 			return fail(t, boot.StatusOVHError, "", msg, now)
 		}
 		res = BootResult{Action: boot.Decide(m, nil)} // it ended meanwhile
+		if res.Action.Kind == boot.ActionRescue {
+			res.Action = boot.Action{Kind: boot.ActionExit, Machine: m.Name, Reason: "task ended while booting: boot again"}
+		}
 		return errUnchanged
 	})
 	if errors.Is(err, errUnchanged) {

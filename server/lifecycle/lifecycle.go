@@ -44,6 +44,10 @@ type Store interface {
 	CreateTask(ctx context.Context, t boot.Task) (boot.Task, error)
 	UpdateTaskMachine(ctx context.Context, id int64, fn func(*boot.Task, *boot.Machine) error) (boot.Task, boot.Machine, error)
 	AppendEvent(ctx context.Context, e boot.Event) (boot.Event, error)
+	// For boot modes and the rescue system: machines' own settings.
+	UpdateMachine(ctx context.Context, name string, fn func(*boot.Machine) error) (boot.Machine, error)
+	MachineByRescueToken(ctx context.Context, hash string) (boot.Machine, error)
+	Tasks(ctx context.Context, machine string) ([]boot.Task, error)
 }
 
 // Task functions, as OVH names them in dedicated.server.Task.
