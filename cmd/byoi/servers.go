@@ -91,6 +91,7 @@ func runServers(ctx context.Context, cfg serveConfig) error {
 		Site:             cfg.Site,
 		APIURL:           cfg.APIURL,
 		Power:            powerCtl,
+		Network:          bootNetwork(cfg),
 	}, st)
 	if err != nil {
 		return err
@@ -179,3 +180,18 @@ var (
 	_ auth.Store      = (*store.Store)(nil)
 	_ lifecycle.Store = (*store.Store)(nil)
 )
+
+// bootNetwork is what byoi's DHCP hands machines, for network_data.json.
+func bootNetwork(cfg serveConfig) byoihttp.BootNetwork {
+	n := byoihttp.BootNetwork{FullDHCP: cfg.DHCPMode == "full"}
+	if ones, _ := cfg.Netmask.Size(); ones > 0 {
+		n.Prefix = ones
+	}
+	if cfg.Router != nil {
+		n.Router = cfg.Router.String()
+	}
+	for _, d := range cfg.DNS {
+		n.DNS = append(n.DNS, d.String())
+	}
+	return n
+}

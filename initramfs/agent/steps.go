@@ -156,6 +156,17 @@ func (r *run) configDrive(context.Context) (string, error) {
 	if spec.ConfigDriveUserData == "" {
 		c.UserData = nil
 	}
+	if n := r.task.Network; n != nil {
+		bootNIC := *n
+		if r.cfg.BootIf != nil { // the NIC this installer booted from
+			bootNIC.MAC = r.cfg.BootIf.String()
+		}
+		nic, err := configdrive.FromAgent(&bootNIC)
+		if err != nil {
+			return "", fmt.Errorf("config drive network: %w", err)
+		}
+		c.Network = nic
+	}
 	sector := r.disk.LogicalSectorSize
 	img, fs, err := configdrive.Image(c, sector)
 	if err != nil {

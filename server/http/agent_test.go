@@ -195,3 +195,24 @@ func TestCancelEndsToken(t *testing.T) {
 		t.Errorf("script after cancel still boots the installer:\n%s", script)
 	}
 }
+
+// TestAgentTaskNetwork: the installer learns how the machine's boot NIC is
+// configured, for network_data.json: its fixed address when byoi's DHCP
+// hands it out in full mode, DHCP otherwise.
+func TestAgentTaskNetwork(t *testing.T) {
+	e := newEnv(t, func(c *Config) {
+		c.Network = BootNetwork{FullDHCP: true, Prefix: 24, Router: "198.51.100.1", DNS: []string{"198.51.100.53"}}
+	})
+	e.addMachine(boot.Machine{Name: "fixed", MACs: []string{"52:54:00:00:00:0a"}, IPv4: "198.51.100.10"})
+	e.api("POST", "/1.0/dedicated/server/fixed/reinstall", validReinstall, 200)
+	tok := scriptToken(t, e.do("GET", "/ipxe/machine?platform=efi&buildarch=x86_64&mac=52:54:00:00:00:0a", "", "").Body.String())
+	got := decode[agentapi.Task](t, agentDo(t, e, tok, agentapi.PathTask, "", 200)).Network
+	want := &agentapi.Network{MAC: "52:54:00:00:00:0a", Mode: agentapi.NetworkStatic, Address: "198.51.100.10", Prefix: 24, Gateway: "198.51.100.1", DNS: []string{"198.51.100.53"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("task network (-want +got):\n%s", diff)
+	}
+	dyn := bootInstaller(t, e, "dyn", "52:54:00:00:00:0b", validReinstall)
+	if got := decode[agentapi.Task](t, agentDo(t, e, dyn, agentapi.PathTask, "", 200)).Network; got == nil || got.Mode != agentapi.NetworkDHCP || got.MAC != "52:54:00:00:00:0b" {
+		t.Errorf("task network without a fixed address = %+v, want DHCP on its MAC", got)
+	}
+}

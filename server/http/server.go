@@ -83,6 +83,14 @@ type PowerControl interface {
 	State(ctx context.Context, m boot.Machine) (power.State, error)
 }
 
+// BootNetwork is what byoi's DHCP hands out, for network_data.json.
+type BootNetwork struct {
+	FullDHCP bool
+	Prefix   int
+	Router   string
+	DNS      []string
+}
+
 // Site is where the machines are, as OVH's dedicated.server.Dedicated
 // shows it; a machine's own fields override it.
 type Site struct {
@@ -149,6 +157,10 @@ type Config struct {
 	// from its installer before the lifecycle's watchdog ends it in
 	// ovhError. 0: lifecycle.DefaultInstallerTimeout.
 	InstallerTimeout time.Duration
+	// Network describes the boot network for the config drive's
+	// network_data.json: with FullDHCP, a machine with a fixed IPv4 gets it
+	// as a static address (Prefix, Router, DNS); otherwise DHCP.
+	Network BootNetwork
 	// Discovery bounds how fast one source may create discovered machines.
 	Discovery lifecycle.DiscoveryLimit
 }
