@@ -10,6 +10,7 @@ import (
 	nethttp "net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 
 	"github.com/byoi/byoi/ipxe"
 	"github.com/byoi/byoi/server/auth"
@@ -59,6 +60,10 @@ func runServers(ctx context.Context, cfg serveConfig) error {
 	if err != nil {
 		return err
 	}
+	// The DHCP server, made below, is told when machines change.
+	var dhcpChanged atomic.Pointer[func()]
+	noop := func() {}
+	dhcpChanged.Store(&noop)
 	powerCtl := powerctl.New(st, keys, powerctl.Config{Logger: log.With("component", "power")})
 	defer powerCtl.Close()
 	authn, err := auth.New(st, keys, auth.Options{Logger: log.With("component", "auth"), TrustedProxies: cfg.TrustedProxies,
@@ -92,6 +97,7 @@ func runServers(ctx context.Context, cfg serveConfig) error {
 		APIURL:           cfg.APIURL,
 		Power:            powerCtl,
 		Network:          bootNetwork(cfg),
+		MachinesChanged:  func() { (*dhcpChanged.Load())() },
 	}, st)
 	if err != nil {
 		return err
@@ -140,6 +146,8 @@ func runServers(ctx context.Context, cfg serveConfig) error {
 		if err != nil {
 			return err
 		}
+		changed := d.MachinesChanged
+		dhcpChanged.Store(&changed)
 		g.Go(func() error { return d.ListenAndServe(ctx) })
 	}
 	log.Info("byoi serving", "interfaces", cfg.Interfaces, "address", cfg.Address.String(),

@@ -110,6 +110,7 @@ func (s *Server) createMachine(w nethttp.ResponseWriter, r *nethttp.Request, bod
 		return
 	}
 	s.event(r.Context(), m.Name, 0, boot.EventMachineAdded, fmt.Sprintf("added with MACs %v", m.MACs))
+	s.machinesChanged()
 	writeJSON(w, nethttp.StatusCreated, m.Redacted())
 }
 
@@ -179,6 +180,7 @@ func (s *Server) putMachine(w nethttp.ResponseWriter, r *nethttp.Request, body [
 		msg = "renamed from " + name
 	}
 	s.event(r.Context(), m.Name, 0, boot.EventMachineChanged, msg)
+	s.machinesChanged()
 	writeJSON(w, nethttp.StatusOK, m.Redacted())
 }
 
@@ -192,6 +194,7 @@ func (s *Server) deleteMachine(w nethttp.ResponseWriter, r *nethttp.Request, _ [
 		return
 	}
 	s.log.Info("machine deleted", "machine", name)
+	s.machinesChanged()
 	w.WriteHeader(nethttp.StatusNoContent)
 }
 

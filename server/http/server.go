@@ -161,6 +161,9 @@ type Config struct {
 	// network_data.json: with FullDHCP, a machine with a fixed IPv4 gets it
 	// as a static address (Prefix, Router, DNS); otherwise DHCP.
 	Network BootNetwork
+	// MachinesChanged, if set, is called after an operator added, changed
+	// or deleted a machine (byoi's DHCP refreshes its fixed addresses).
+	MachinesChanged func()
 	// Discovery bounds how fast one source may create discovered machines.
 	Discovery lifecycle.DiscoveryLimit
 }
@@ -443,4 +446,10 @@ func lifecyclePower(p PowerControl) lifecycle.Power {
 		return nil
 	}
 	return p
+}
+
+func (s *Server) machinesChanged() {
+	if s.cfg.MachinesChanged != nil {
+		s.cfg.MachinesChanged()
+	}
 }
