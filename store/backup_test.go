@@ -121,4 +121,3 @@ func TestOpenLockedSaysWho(t *testing.T) {
 		t.Errorf("error = %q, want it to contain %q and no bare timeout", err, want)
 	}
 }
-
