@@ -13,6 +13,7 @@ import (
 
 	"github.com/byoi/byoi/boot"
 	"github.com/byoi/byoi/store"
+	"github.com/google/go-cmp/cmp"
 )
 
 // TestBackupWhileWriting copies the store while writers keep adding
@@ -119,5 +120,55 @@ func TestOpenLockedSaysWho(t *testing.T) {
 	want := fmt.Sprintf("byoi is already running (pid %d)", os.Getpid())
 	if !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "timeout") {
 		t.Errorf("error = %q, want it to contain %q and no bare timeout", err, want)
+	}
+}
+
+func TestRecentTasks(t *testing.T) {
+	ctx := context.Background()
+	s, err := store.Open(filepath.Join(t.TempDir(), "byoi.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i, name := range []string{"a", "b"} {
+		if _, err := s.CreateMachine(ctx, boot.Machine{Name: name, MACs: []string{fmt.Sprintf("52:54:00:00:00:0%d", i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		machine string
+		status  boot.Status
+	}{{"a", boot.StatusDone}, {"b", boot.StatusDone}, {"a", boot.StatusCancelled}, {"b", boot.StatusTodo}} {
+		if _, err := s.CreateTask(ctx, boot.Task{Machine: tc.machine, Status: tc.status}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := func(ts []boot.Task) []int64 {
+		var out []int64
+		for _, t := range ts {
+			out = append(out, t.ID)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name  string
+		limit int
+		keep  func(boot.Task) bool
+		want  []int64
+	}{
+		{"all", 0, nil, []int64{4, 3, 2, 1}},
+		{"limit", 2, nil, []int64{4, 3}},
+		{"machine a", 0, func(t boot.Task) bool { return t.Machine == "a" }, []int64{3, 1}},
+		{"done, limit 1", 1, func(t boot.Task) bool { return t.Status == boot.StatusDone }, []int64{2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts, err := s.RecentTasks(ctx, tc.limit, tc.keep)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, ids(ts)); diff != "" {
+				t.Errorf("RecentTasks(%d) IDs (-want +got):\n%s", tc.limit, diff)
+			}
+		})
 	}
 }

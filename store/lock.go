@@ -46,10 +46,15 @@ func lockedError(path string, err error) error {
 // Backup writes a consistent copy of the whole store to w while it stays
 // in use (one read transaction: writers are not blocked, and the copy is the
 // state as of the transaction's start). It returns the bytes written. The
-// copy is a store file: Open reads it as it is.
-func (s *Store) Backup(ctx context.Context, w io.Writer) (int64, error) {
+// copy is a store file: Open reads it as it is. size, when not nil, is told
+// the copy's exact length before the first byte is written (an HTTP
+// Content-Length).
+func (s *Store) Backup(ctx context.Context, w io.Writer, size func(int64)) (int64, error) {
 	var n int64
 	err := s.view(ctx, func(tx *bolt.Tx) error {
+		if size != nil {
+			size(tx.Size())
+		}
 		var err error
 		n, err = tx.WriteTo(w)
 		return err
@@ -65,7 +70,7 @@ func (s *Store) Backup(ctx context.Context, w io.Writer) (int64, error) {
 // old file or a complete copy. The file is created with mode 0600 (it holds
 // token hashes and sealed secrets).
 func (s *Store) BackupFile(ctx context.Context, path string) (int64, error) {
-	return WriteFileAtomic(path, func(w io.Writer) (int64, error) { return s.Backup(ctx, w) })
+	return WriteFileAtomic(path, func(w io.Writer) (int64, error) { return s.Backup(ctx, w, nil) })
 }
 
 // WriteFileAtomic writes path through fill: into a temporary file in the

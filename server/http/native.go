@@ -20,9 +20,11 @@ func (s *Server) nativeRoutes(r *mux.Router) {
 		{nethttp.MethodPost, "/machines", s.createMachine},
 		{nethttp.MethodGet, "/machines/{name}", s.getMachine},
 		{nethttp.MethodPut, "/machines/{name}", s.putMachine},
+		{nethttp.MethodPatch, "/machines/{name}", s.patchMachine},
 		{nethttp.MethodDelete, "/machines/{name}", s.deleteMachine},
 		{nethttp.MethodPost, "/machines/{name}/tasks", s.createTask},
 		{nethttp.MethodGet, "/machines/{name}/tasks", s.listTasks},
+		{nethttp.MethodGet, "/tasks", s.listAllTasks},
 		{nethttp.MethodGet, "/tasks/{id}", s.getTask},
 		{nethttp.MethodPost, "/tasks/{id}/cancel", s.cancelTaskHandler},
 	}
@@ -132,42 +134,6 @@ func (s *Server) getMachine(w nethttp.ResponseWriter, r *nethttp.Request, _ []by
 	writeJSON(w, nethttp.StatusOK, v)
 }
 
-// putMachine replaces a machine's operator-set fields. A different
-// serviceName renames it; a discovered machine is adopted by it.
-func (s *Server) putMachine(w nethttp.ResponseWriter, r *nethttp.Request, body []byte) {
-	name := mux.Vars(r)["name"]
-	var in machineInput
-	if err := decodeStrict(body, &in); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if in.Name == "" {
-		in.Name = name
-	}
-	check := boot.Machine{}
-	in.apply(&check)
-	check.MACs = append([]string(nil), in.MACs...)
-	if err := check.Validate(); err != nil {
-		s.fail(w, r, errorf(nethttp.StatusBadRequest, "%s", err.Error()))
-		return
-	}
-	m, err := s.st.UpdateMachine(r.Context(), name, func(m *boot.Machine) error {
-		in.apply(m)
-		m.Discovered = false
-		return nil
-	})
-	if err != nil {
-		s.fail(w, r, machineError(err))
-		return
-	}
-	msg := "updated"
-	if m.Name != name {
-		msg = "renamed from " + name
-	}
-	s.event(r.Context(), m.Name, 0, boot.EventMachineChanged, msg)
-	writeJSON(w, nethttp.StatusOK, m)
-}
-
 func (s *Server) deleteMachine(w nethttp.ResponseWriter, r *nethttp.Request, _ []byte) {
 	name := mux.Vars(r)["name"]
 	if err := s.st.DeleteMachine(r.Context(), name); err != nil {
@@ -228,20 +194,23 @@ func (s *Server) getTask(w nethttp.ResponseWriter, r *nethttp.Request, _ []byte)
 	writeJSON(w, nethttp.StatusOK, redact(t))
 }
 
+// CancelledByOperator is the message of a task an operator cancelled
+// (the credential that did is logged, not shown).
+const CancelledByOperator = "Cancelled by an operator"
+
 func (s *Server) cancelTaskHandler(w nethttp.ResponseWriter, r *nethttp.Request, _ []byte) {
 	id, err := taskID(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	who := "an operator"
-	if p, ok := PrincipalFrom(r.Context()); ok {
-		who = "credential " + p.CredentialID
-	}
-	t, err := s.lc.Cancel(r.Context(), id, "Cancelled by "+who)
+	t, err := s.lc.Cancel(r.Context(), id, CancelledByOperator)
 	if err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	if p, ok := PrincipalFrom(r.Context()); ok { // who, for the log only
+		s.log.Info("task cancelled by an operator", "task", t.ID, "machine", t.Machine, "credential", p.CredentialID)
 	}
 	writeJSON(w, nethttp.StatusOK, redact(t))
 }
