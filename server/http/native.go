@@ -8,6 +8,7 @@ import (
 
 	"github.com/byoi/byoi/boot"
 	"github.com/byoi/byoi/server/lifecycle"
+	"github.com/byoi/byoi/server/web"
 	"github.com/gorilla/mux"
 )
 
@@ -38,14 +39,13 @@ func (s *Server) nativeRoutes(r *mux.Router) {
 	}
 }
 
+// listMachines answers every machine with its state, its active (else
+// latest) task in short and, with power control, its power state.
 func (s *Server) listMachines(w nethttp.ResponseWriter, r *nethttp.Request, _ []byte) {
-	ms, err := s.st.Machines(r.Context())
+	ms, err := web.Summarize(r.Context(), s.st, s.cfg.PowerControl)
 	if err != nil {
 		s.fail(w, r, err)
 		return
-	}
-	if ms == nil {
-		ms = []boot.Machine{}
 	}
 	writeJSON(w, nethttp.StatusOK, ms)
 }
@@ -107,6 +107,9 @@ type machineView struct {
 	boot.Machine
 	ActiveTask *boot.Task   `json:"activeTask"`
 	Events     []boot.Event `json:"events"`
+	// State and Power as in the machine list (web.MachineSummary).
+	State string         `json:"state"`
+	Power *web.PowerView `json:"power,omitempty"`
 }
 
 func (s *Server) getMachine(w nethttp.ResponseWriter, r *nethttp.Request, _ []byte) {
@@ -131,6 +134,13 @@ func (s *Server) getMachine(w nethttp.ResponseWriter, r *nethttp.Request, _ []by
 	if v.Events == nil {
 		v.Events = []boot.Event{}
 	}
+	ts, err := s.st.Tasks(ctx, m.Name)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	sum := web.Summary(ctx, m, ts, s.cfg.PowerControl)
+	v.State, v.Power = sum.State, sum.Power
 	writeJSON(w, nethttp.StatusOK, v)
 }
 

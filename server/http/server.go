@@ -27,6 +27,7 @@ import (
 
 	"github.com/byoi/byoi/boot"
 	"github.com/byoi/byoi/server/lifecycle"
+	"github.com/byoi/byoi/server/web"
 	"github.com/byoi/byoi/store"
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
@@ -85,6 +86,12 @@ type Config struct {
 	InstallerTimeout time.Duration
 	// Discovery bounds how fast one source may create discovered machines.
 	Discovery lifecycle.DiscoveryLimit
+	// PowerControl, when set, gives machines' power state to the machine
+	// list and view and the power actions of the web UI; nil: no power
+	// column (the UI shows "—").
+	PowerControl web.PowerControl
+	// NoUI turns the web UI (/ui/) off.
+	NoUI bool
 }
 
 func (c *Config) setDefaults() error {
