@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -23,11 +24,13 @@ import (
 const defaultServer = "http://127.0.0.1:8080"
 
 // clientFlags are the flags every client command takes: where the server
-// is, how to authenticate and how to print.
+// is, how to authenticate and how to print. Unset, --server and the token
+// come from the user's config (`byoi login`), else the defaults.
 func clientFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "server", Value: defaultServer, Usage: "URL of the byoi server", EnvVars: []string{"BYOI_SERVER"}},
-		&cli.StringFlag{Name: "token", Usage: "API bearer token (default: read STATE-DIR/" + auth.AdminTokenFile + ")", EnvVars: []string{"BYOI_TOKEN"}},
+		&cli.StringFlag{Name: "server", Value: defaultServer, Usage: "URL of the byoi server (default: the user config's, else " + defaultServer + ")", EnvVars: []string{"BYOI_SERVER"}},
+		&cli.StringFlag{Name: "token", Usage: "API bearer token", EnvVars: []string{"BYOI_TOKEN"}},
+		&cli.StringFlag{Name: "token-file", Usage: "file holding the API token (default: the user config's, else STATE-DIR/" + auth.AdminTokenFile + ")", EnvVars: []string{"BYOI_TOKEN_FILE"}},
 		&cli.StringFlag{Name: "state-dir", Value: "state", Usage: "state dir of a local server, to read its admin token", EnvVars: []string{"BYOI_STATE_DIR"}},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"},
 	}
@@ -39,7 +42,7 @@ func withClientFlags(flags ...cli.Flag) []cli.Flag { return append(flags, client
 // clientCommands are the commands that talk to a running server's native
 // API (/api/v1). main.go mounts them beside serve.
 func clientCommands() []*cli.Command {
-	return []*cli.Command{
+	return parseFlagsOurselves([]*cli.Command{
 		deployCommand(),
 		statusCommand(),
 		waitCommand(),
@@ -47,7 +50,7 @@ func clientCommands() []*cli.Command {
 		tasksCommand(),
 		machinesCommand(),
 		credentialsCommand(),
-	}
+	})
 }
 
 // apiClient calls the native API of one server.
@@ -58,29 +61,75 @@ type apiClient struct {
 	json  bool // --output json
 }
 
-// newAPIClient builds a client from the command's flags.
+// newAPIClient builds a client from the command's flags, the user's
+// config and the defaults, in that order.
 func newAPIClient(c *cli.Context) (*apiClient, error) {
 	out := c.String("output")
 	if out != "text" && out != "json" {
 		return nil, fmt.Errorf("--output %q: use text or json", out)
 	}
-	raw := strings.TrimRight(c.String("server"), "/")
+	cfg, cfgPath, err := loadUserConfig()
+	if err != nil {
+		return nil, err
+	}
+	raw := c.String("server")
+	if !c.IsSet("server") && cfg.Server != "" {
+		raw = cfg.Server
+	}
+	base, err := parseServerURL(raw)
+	if err != nil {
+		return nil, err
+	}
+	token, err := findToken(c, cfg, cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	return &apiClient{base: base, token: token, hc: &http.Client{Timeout: 30 * time.Second}, json: out == "json"}, nil
+}
+
+// parseServerURL checks a --server value.
+func parseServerURL(raw string) (*url.URL, error) {
+	raw = strings.TrimRight(strings.TrimSpace(raw), "/")
 	base, err := url.Parse(raw)
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return nil, fmt.Errorf("--server %q: an http:// or https:// URL is expected", raw)
 	}
-	token := strings.TrimSpace(c.String("token"))
-	if token == "" {
-		path := filepath.Join(c.String("state-dir"), auth.AdminTokenFile)
-		token, err = auth.ReadTokenFile(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("no API token: set --token or BYOI_TOKEN, or run beside the server so %s can be read", path)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("reading the API token: %w", err)
-		}
+	return base, nil
+}
+
+// findToken returns the API token: --token, else --token-file, else the
+// user config's token file, else a local server's admin token.
+func findToken(c *cli.Context, cfg userConfig, cfgPath string) (string, error) {
+	if t := strings.TrimSpace(c.String("token")); t != "" {
+		return t, nil
 	}
-	return &apiClient{base: base, token: token, hc: &http.Client{Timeout: 30 * time.Second}, json: out == "json"}, nil
+	path, from := "", ""
+	switch {
+	case c.IsSet("token-file"):
+		path, from = c.String("token-file"), "--token-file"
+	case cfg.TokenFile != "" && !c.IsSet("state-dir"):
+		path, from = cfg.TokenFile, cfgPath
+	default:
+		path, from = filepath.Join(c.String("state-dir"), auth.AdminTokenFile), ""
+	}
+	token, err := auth.ReadTokenFile(path)
+	switch {
+	case err == nil:
+		return token, nil
+	case errors.Is(err, fs.ErrNotExist) && from == "":
+		return "", fmt.Errorf("no API token: run `byoi login` once (it keeps the server URL and a token file in %s), or set --token or BYOI_TOKEN", displayPath(cfgPath))
+	case errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("token file %s (from %s) does not exist: run `byoi login` again", path, from)
+	}
+	return "", fmt.Errorf("reading the API token from %s: %w", path, err)
+}
+
+// displayPath shows a path under the home directory as ~/….
+func displayPath(p string) string {
+	if home, err := os.UserHomeDir(); err == nil && strings.HasPrefix(p, home+"/") {
+		return "~/" + strings.TrimPrefix(p, home+"/")
+	}
+	return p
 }
 
 // apiError is an error answered by the server: its status and the class

@@ -27,8 +27,11 @@ const (
 // server has power control. GET /api/v1/machines lists these.
 type MachineSummary struct {
 	boot.Machine
-	State string       `json:"state"`
-	Task  *TaskSummary `json:"task,omitempty"`
+	State string `json:"state"`
+	// IP is the fixed IPv4, else the address of the machine's current DHCP
+	// lease (full mode), else empty.
+	IP   string       `json:"ip,omitempty"`
+	Task *TaskSummary `json:"task,omitempty"`
 	// Power is absent when the server has no power control for machines.
 	Power *PowerView `json:"power,omitempty"`
 }
@@ -75,11 +78,27 @@ type PowerControl interface {
 // PowerActions are the actions the UI offers when there is power control.
 var PowerActions = []string{"reboot", "rescue"}
 
+// leaseReader is optional: a store with DHCP leases gives machines their
+// leased address.
+type leaseReader interface {
+	Leases(ctx context.Context) ([]boot.Lease, error)
+}
+
 // Summarize builds the summary of every machine, sorted by name.
 func Summarize(ctx context.Context, st Reader, power PowerControl) ([]MachineSummary, error) {
 	ms, err := st.Machines(ctx)
 	if err != nil {
 		return nil, err
+	}
+	leased := map[string]string{}
+	if lr, ok := st.(leaseReader); ok {
+		ls, err := lr.Leases(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range ls {
+			leased[l.MAC] = l.IP
+		}
 	}
 	out := make([]MachineSummary, 0, len(ms))
 	for _, m := range ms {
@@ -90,14 +109,20 @@ func Summarize(ctx context.Context, st Reader, power PowerControl) ([]MachineSum
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Summary(ctx, m, ts, power))
+		sum := Summary(ctx, m, ts, power)
+		for _, mac := range m.MACs {
+			if ip := leased[mac]; sum.IP == "" && ip != "" {
+				sum.IP = ip
+			}
+		}
+		out = append(out, sum)
 	}
 	return out, nil
 }
 
 // Summary is one machine's summary from its tasks (newest first).
 func Summary(ctx context.Context, m boot.Machine, tasks []boot.Task, power PowerControl) MachineSummary {
-	s := MachineSummary{Machine: m, State: StateNew}
+	s := MachineSummary{Machine: m, State: StateNew, IP: m.IPv4}
 	var cur *boot.Task
 	for i := range tasks {
 		if tasks[i].Status.Active() {
