@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -43,6 +44,7 @@ func withClientFlags(flags ...cli.Flag) []cli.Flag { return append(flags, client
 // API (/api/v1). main.go mounts them beside serve.
 func clientCommands() []*cli.Command {
 	return parseFlagsOurselves([]*cli.Command{
+		loginCommand(),
 		deployCommand(),
 		statusCommand(),
 		waitCommand(),
@@ -50,6 +52,7 @@ func clientCommands() []*cli.Command {
 		tasksCommand(),
 		machinesCommand(),
 		credentialsCommand(),
+		backupCommand(),
 	})
 }
 
@@ -84,7 +87,16 @@ func newAPIClient(c *cli.Context) (*apiClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &apiClient{base: base, token: token, hc: &http.Client{Timeout: 30 * time.Second}, json: out == "json"}, nil
+	return &apiClient{base: base, token: token, hc: newHTTPClient(), json: out == "json"}, nil
+}
+
+// newHTTPClient is the client's HTTP client: a server that does not answer
+// is noticed within seconds (connect timeout), a slow answer gets 30 s.
+func newHTTPClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	tr.ResponseHeaderTimeout = 30 * time.Second
+	return &http.Client{Transport: tr, Timeout: 5 * time.Minute}
 }
 
 // parseServerURL checks a --server value.
@@ -213,3 +225,6 @@ func unwrapURLError(err error) error {
 	}
 	return err
 }
+
+// queryEscape escapes a query parameter value.
+func queryEscape(s string) string { return url.QueryEscape(s) }
