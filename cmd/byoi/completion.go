@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 )
@@ -55,6 +56,48 @@ func completionCommand(app *cli.App) *cli.Command {
 				}
 				return fmt.Errorf("completion: unknown shell %q: use bash, zsh or fish", sh)
 			}
+		},
+	}
+}
+
+// helpCommand is `byoi help [COMMAND [SUBCOMMAND]]`. byoi has its own:
+// urfave/cli's help command is one package-level value it appends to
+// every command group and mutates, which breaks a second App in the same
+// process.
+func helpCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "help",
+		Aliases:   []string{"h"},
+		Usage:     "show the commands, or one command's help: byoi help machines set",
+		ArgsUsage: "[COMMAND [SUBCOMMAND]]",
+		Action: func(c *cli.Context) error {
+			args := c.Args().Slice()
+			if len(args) == 0 {
+				return cli.ShowAppHelp(c)
+			}
+			cmds, path := c.App.Commands, ""
+			var cmd *cli.Command
+			for _, a := range args {
+				var found *cli.Command
+				for _, x := range cmds {
+					if x.HasName(a) {
+						found = x
+					}
+				}
+				if found == nil {
+					return unknownCommand(path, cmds, a)
+				}
+				cmd, cmds, path = found, found.Subcommands, strings.TrimSpace(path+" "+found.Name)
+			}
+			if cmd.HelpName == "" {
+				cmd.HelpName = "byoi " + path
+			}
+			tmpl := cli.CommandHelpTemplate
+			if len(cmd.Subcommands) > 0 {
+				tmpl = cli.SubcommandHelpTemplate
+			}
+			cli.HelpPrinter(c.App.Writer, tmpl, cmd)
+			return nil
 		},
 	}
 }

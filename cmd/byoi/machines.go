@@ -194,6 +194,10 @@ func machinesAdopt(c *cli.Context, args []string) error {
 	if mac, err := boot.NormalizeMAC(old); err == nil {
 		old = store.DiscoveredName(mac)
 	}
+	var check machineBody
+	if err := applyMachineFlags(c, &check); err != nil { // before any request
+		return err
+	}
 	api, err := newAPIClient(c)
 	if err != nil {
 		return err

@@ -149,6 +149,17 @@ func diskGroupsPatch(values []string) (map[string]any, error) {
 	if len(values) == 0 {
 		return nil, nil
 	}
+	// StringSliceFlag splits values on commas: put each group's rule back
+	// together ("1:serial=A", "min-size=1G" → "1:serial=A,min-size=1G").
+	var joined []string
+	for _, v := range values {
+		if id, _, ok := strings.Cut(v, ":"); ok && id != "" && strings.Trim(id, "0123456789") == "" || len(joined) == 0 {
+			joined = append(joined, v)
+		} else {
+			joined[len(joined)-1] += "," + v
+		}
+	}
+	values = joined
 	out := map[string]any{}
 	keys := map[string]string{"path": "path", "serial": "serial", "wwn": "wwn", "min-size": "minSize", "max-size": "maxSize"}
 	for _, v := range values {

@@ -51,7 +51,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		EnableBashCompletion: true,
 		ExitErrHandler:       func(*cli.Context, error) {}, // main prints and exits
 	}
-	app.Commands = append(app.Commands, completionCommand(app))
+	app.Commands = append(app.Commands, completionCommand(app), helpCommand())
+	app.HideHelpCommand = true
 	app.Action = func(c *cli.Context) error {
 		if c.Args().Len() == 0 {
 			return cli.ShowAppHelp(c)
@@ -72,6 +73,7 @@ func guardSubcommands(cmd *cli.Command, parent string) {
 	}
 	path := parent + cmd.Name
 	subs := cmd.Subcommands
+	cmd.HideHelpCommand = true // byoi help GROUP SUB instead (see helpCommand)
 	if cmd.Action == nil {
 		cmd.Action = func(c *cli.Context) error {
 			if c.Args().Len() == 0 {
