@@ -30,11 +30,15 @@ func TestHelpVersionCompletion(t *testing.T) {
 		{[]string{"completion", "zsh"}, "bashcompinit"},
 		{[]string{"completion", "fish"}, "complete -r -c byoi -n '__fish_byoi_no_subcommand' -a 'deploy'"},
 		{[]string{"machines", "--generate-bash-completion"}, "set\n"},
-		{[]string{"help", "machines"}, "byoi machines command [command options]"},
+		{[]string{"help", "machines"}, "   set          change a machine's fields"},
 		{[]string{"help"}, "COMMANDS:"},
 		{[]string{"deploy", "--image", "--generate-bash-completion"}, "--image-url\n--image-type\n"},
 	} {
+		// urfave/cli's completion reads os.Args, not the arguments given.
+		saved := os.Args
+		os.Args = append([]string{"byoi"}, tc.args...)
 		out, _, err := runCLI(t, tc.args...)
+		os.Args = saved
 		if err != nil || !strings.Contains(out, tc.want) {
 			t.Errorf("byoi %s = %v, output lacks %q:\n%s", strings.Join(tc.args, " "), err, tc.want, out)
 		}

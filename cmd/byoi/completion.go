@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
 )
@@ -92,12 +93,19 @@ func helpCommand() *cli.Command {
 			if cmd.HelpName == "" {
 				cmd.HelpName = "byoi " + path
 			}
-			tmpl := cli.CommandHelpTemplate
-			if len(cmd.Subcommands) > 0 {
-				tmpl = cli.SubcommandHelpTemplate
+			if len(cmd.Subcommands) == 0 {
+				cli.HelpPrinter(c.App.Writer, cli.CommandHelpTemplate, cmd)
+				return nil
 			}
-			cli.HelpPrinter(c.App.Writer, tmpl, cmd)
-			return nil
+			w := tabwriter.NewWriter(c.App.Writer, 0, 4, 3, ' ', 0)
+			fmt.Fprintf(w, "NAME:\n   byoi %s - %s\n\nUSAGE:\n   byoi %s COMMAND [options]\n\nCOMMANDS:\n", path, cmd.Usage, path)
+			for _, sub := range cmd.Subcommands {
+				if !sub.Hidden {
+					fmt.Fprintf(w, "   %s\t%s\n", strings.Join(sub.Names(), ", "), sub.Usage)
+				}
+			}
+			fmt.Fprintf(w, "\nbyoi help %s COMMAND shows a command's options.\n", path)
+			return w.Flush()
 		},
 	}
 }
