@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v2/altsrc"
 )
 
 // clientAction adapts fn so that flags may also follow the positional
@@ -164,11 +165,11 @@ func commandName(c *cli.Context) string {
 // without Go's internals ("strconv.ParseInt: parsing …: invalid syntax").
 func flagValueProblem(f cli.Flag, err error) string {
 	switch f.(type) {
-	case *cli.DurationFlag:
+	case *cli.DurationFlag, *altsrc.DurationFlag:
 		return "a duration such as 500ms, 2s or 1m30s is expected"
-	case *cli.IntFlag, *cli.Int64Flag, *cli.UintFlag:
+	case *cli.IntFlag, *cli.Int64Flag, *cli.UintFlag, *altsrc.IntFlag:
 		return "a whole number is expected"
-	case *cli.BoolFlag:
+	case *cli.BoolFlag, *altsrc.BoolFlag:
 		return "true or false is expected"
 	}
 	return err.Error()

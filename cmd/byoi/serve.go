@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -18,7 +19,8 @@ import (
 // environment variable (BYOI_…) or a key of the YAML file given by --config.
 func serveFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "config", Usage: "YAML file whose keys are these flag names", EnvVars: []string{"BYOI_CONFIG"}},
+		&cli.StringFlag{Name: "config", Usage: "YAML file whose keys are these flag names (unknown keys are refused)", EnvVars: []string{"BYOI_CONFIG"}},
+		&cli.BoolFlag{Name: "check", Usage: "check the configuration (flags, environment, --config file, files dir, state dir) and exit"},
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "interface", Usage: "interface(s) to answer DHCP on (default: the only up, non-loopback interface with IPv4)", EnvVars: []string{"BYOI_INTERFACE"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "address", Usage: "IPv4 address machines reach this server at (default: the first IPv4 of the first interface)", EnvVars: []string{"BYOI_ADDRESS"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "dhcp-mode", Value: "proxy", Usage: "full (address pool), proxy (beside the lab's DHCP server) or off", EnvVars: []string{"BYOI_DHCP_MODE"}}),
@@ -27,6 +29,7 @@ func serveFlags() []cli.Flag {
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "dhcp-router", Usage: "router option (full mode)", EnvVars: []string{"BYOI_DHCP_ROUTER"}}),
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "dhcp-dns", Usage: "DNS server option (full mode)", EnvVars: []string{"BYOI_DHCP_DNS"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "dhcp-lease-time", Value: time.Hour, Usage: "lease time (full mode)", EnvVars: []string{"BYOI_DHCP_LEASE_TIME"}}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "dhcp-known-only", Usage: "answer DHCP only for registered machines' MACs (machines reaching byoi's HTTP another way are still recorded as discovered)", EnvVars: []string{"BYOI_DHCP_KNOWN_ONLY"}}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "snponly", Usage: "hand x86-64 UEFI clients snponly.efi instead of ipxe.efi", EnvVars: []string{"BYOI_SNPONLY"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "http-listen", Value: ":8080", Usage: "HTTP listen address (API, scripts, boot files)", EnvVars: []string{"BYOI_HTTP_LISTEN"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "base-url", Usage: "URL machines use to reach the HTTP server (default: http://ADDRESS:PORT)", EnvVars: []string{"BYOI_BASE_URL"}}),
@@ -46,11 +49,14 @@ func serveCommand() *cli.Command {
 		Name:   "serve",
 		Usage:  "serve DHCP, TFTP and HTTP (API, iPXE scripts, boot files) in one process",
 		Flags:  flags,
-		Before: altsrc.InitInputSourceWithContext(flags, altsrc.NewYamlSourceFromFlagFunc("config")),
+		Before: loadConfigFile,
 		Action: func(c *cli.Context) error {
 			cfg, err := serveConfigFrom(c)
 			if err != nil {
 				return err
+			}
+			if c.Bool("check") {
+				return checkServe(c.App.Writer, cfg)
 			}
 			return runServers(c.Context, cfg)
 		},
@@ -69,6 +75,7 @@ type serveConfig struct {
 	DNS              []net.IP
 	LeaseTime        time.Duration
 	SNPOnly          bool
+	DHCPKnownOnly    bool
 	HTTPListen       string
 	BaseURL          string
 	TFTPListen       string
@@ -85,6 +92,7 @@ func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 		DHCPMode:         c.String("dhcp-mode"),
 		LeaseTime:        c.Duration("dhcp-lease-time"),
 		SNPOnly:          c.Bool("snponly"),
+		DHCPKnownOnly:    c.Bool("dhcp-known-only"),
 		HTTPListen:       c.String("http-listen"),
 		BaseURL:          strings.TrimRight(c.String("base-url"), "/"),
 		TFTPListen:       c.String("tftp-listen"),
@@ -96,7 +104,7 @@ func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 	if cfg.InstallerTimeout < time.Minute {
 		return cfg, fmt.Errorf("--installer-timeout %s: at least 1m (the installer reports every few seconds while it works)", cfg.InstallerTimeout)
 	}
-	logger, err := newLogger(c.String("log-level"), c.String("log-format"))
+	logger, err := newLogger(c.String("log-level"), c.String("log-format"), c.App.ErrWriter)
 	if err != nil {
 		return cfg, err
 	}
@@ -165,7 +173,7 @@ func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 	return cfg, nil
 }
 
-func newLogger(level, format string) (*slog.Logger, error) {
+func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
@@ -173,9 +181,9 @@ func newLogger(level, format string) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: lv}
 	switch format {
 	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+		return slog.New(slog.NewTextHandler(w, opts)), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: use text or json", format)
 }
