@@ -173,4 +173,3 @@ func joinLines(errs []error) error {
 	}
 	return errors.New(msg)
 }
-
