@@ -167,7 +167,13 @@ func New(cfg Config, st *store.Store) (*Server, error) {
 	if err := cfg.Registerer.Register(&droppedCollector{st: st, lc: s.lc.Limited}); err != nil {
 		return nil, fmt.Errorf("http server: register metrics: %w", err)
 	}
-	s.handler = s.routes()
+	var ui nethttp.Handler
+	if !cfg.NoUI {
+		if ui, err = s.newUI(); err != nil {
+			return nil, fmt.Errorf("http server: %w", err)
+		}
+	}
+	s.handler = s.routes(ui)
 	return s, nil
 }
 
@@ -207,7 +213,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	return nil
 }
 
-func (s *Server) routes() nethttp.Handler {
+func (s *Server) routes(ui nethttp.Handler) nethttp.Handler {
 	r := mux.NewRouter()
 	r.Use(s.metrics.middleware)
 	r.NotFoundHandler = s.metrics.wrapUnmatched(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, _ *nethttp.Request) {
@@ -229,6 +235,9 @@ func (s *Server) routes() nethttp.Handler {
 	s.agentRoutes(r)
 	s.ovhRoutes(r.PathPrefix("/1.0").Subrouter())
 	s.nativeRoutes(r.PathPrefix("/api/v1").Subrouter())
+	if ui != nil {
+		s.uiRoutes(r, ui) // its own logins (session cookie + CSRF), see server/web
+	}
 	return r
 }
 
