@@ -16,11 +16,9 @@ const recheck = 10 * time.Second
 // by the same template as the page, sent when it changed. A session whose
 // token stops working gets a "logout" event and the stream ends.
 func (u *UI) events(w http.ResponseWriter, r *http.Request) {
-	fl, ok := w.(http.Flusher)
-	if !ok {
-		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
-		return
-	}
+	// Through middleware that wraps w (metrics), ResponseController finds
+	// the flusher underneath.
+	fl := http.NewResponseController(w)
 	view, name := r.URL.Query().Get("view"), r.URL.Query().Get("name")
 	switch view {
 	case "fleet", "tasks", "machine":
@@ -34,7 +32,10 @@ func (u *UI) events(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	fmt.Fprintf(w, "retry: 2000\n\n")
-	fl.Flush()
+	if err := fl.Flush(); err != nil {
+		u.log.Error("web: events cannot be streamed", "err", err)
+		return
+	}
 
 	last := map[string]string{}
 	tick := time.NewTicker(u.cfg.Refresh)
