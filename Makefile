@@ -135,7 +135,7 @@ deb: build
 # The .deb in a clean Debian root: installs, its unit passes
 # systemd-analyze verify, the installed byoi serves as its unit says.
 package-test: deb
-	BYOI_INTEGRATION=1 BYOI_ROOT=$(CURDIR) BYOI_DEB=$$(ls -t $(BIN)/byoi_*.deb | head -n1) BYOI_VERSION=$(VERSION) \
+	BYOI_INTEGRATION=1 BYOI_ROOT=$(CURDIR) BYOI_DEB=$(CURDIR)/$$(ls -t $(BIN)/byoi_*.deb | head -n1) BYOI_VERSION=$(VERSION) \
 		$(GO) test -count=1 -v -timeout 20m ./packaging/
 
 clean:
