@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // ErrLocked is returned by Open when another process holds the store file
@@ -33,7 +34,7 @@ func (e *LockedError) Unwrap() error { return ErrLocked }
 
 // lockedError builds the error of an Open that timed out on the file lock.
 func lockedError(path string, err error) error {
-	if !errors.Is(err, bolt.ErrTimeout) {
+	if !errors.Is(err, bolterrors.ErrTimeout) {
 		return err
 	}
 	abs, aerr := filepath.Abs(path)

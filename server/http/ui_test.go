@@ -123,11 +123,11 @@ func TestUILoginSessionCSRF(t *testing.T) {
 	defer hs.Close()
 	c := newUIClient(t, hs.URL, hs.Client())
 
-	_, page := c.do("GET", "/ui/login", nil, nil)
+	c.do("GET", "/ui/login", nil, nil)
 	if resp, _ := c.do("POST", "/ui/login", url.Values{"token": {se.token.Token}}, nil); resp.StatusCode != 403 {
 		t.Errorf("login without the form's CSRF token = %d, want 403", resp.StatusCode)
 	}
-	_, page = c.do("GET", "/ui/login", nil, nil)
+	_, page := c.do("GET", "/ui/login", nil, nil)
 	if resp, body := c.do("POST", "/ui/login", url.Values{"csrf": {csrfOf(t, page)}, "token": {"byoi_wrong"}}, nil); resp.StatusCode != 401 || !strings.Contains(body, "This token was refused") {
 		t.Errorf("login with a wrong token = %d", resp.StatusCode)
 	}
