@@ -30,6 +30,8 @@ func serveFlags() []cli.Flag {
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "dhcp-dns", Usage: "DNS server option (full mode)", EnvVars: []string{"BYOI_DHCP_DNS"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "dhcp-lease-time", Value: time.Hour, Usage: "lease time (full mode)", EnvVars: []string{"BYOI_DHCP_LEASE_TIME"}}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "dhcp-known-only", Usage: "answer DHCP only for registered machines' MACs (machines reaching byoi's HTTP another way are still recorded as discovered)", EnvVars: []string{"BYOI_DHCP_KNOWN_ONLY"}}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "dhcp-probe-interval", Value: 10 * time.Minute, Usage: "how often to look again for other DHCP/PXE servers on the segment (proxy mode; byoi always looks once at start; 0: only then)", EnvVars: []string{"BYOI_DHCP_PROBE_INTERVAL"}}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "dhcp-no-probe", Usage: "do not look for other DHCP/PXE servers at start (it takes 4 s)", EnvVars: []string{"BYOI_DHCP_NO_PROBE"}}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "snponly", Usage: "hand x86-64 UEFI clients snponly.efi instead of ipxe.efi", EnvVars: []string{"BYOI_SNPONLY"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "http-listen", Value: ":8080", Usage: "HTTP listen address (API, scripts, boot files)", EnvVars: []string{"BYOI_HTTP_LISTEN"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "base-url", Usage: "URL machines use to reach the HTTP server (default: http://ADDRESS:PORT)", EnvVars: []string{"BYOI_BASE_URL"}}),
@@ -65,41 +67,45 @@ func serveCommand() *cli.Command {
 
 // serveConfig is the validated configuration of `byoi serve`.
 type serveConfig struct {
-	Interfaces       []string
-	Address          net.IP
-	DHCPMode         string
-	PoolStart        net.IP
-	PoolEnd          net.IP
-	Netmask          net.IPMask
-	Router           net.IP
-	DNS              []net.IP
-	LeaseTime        time.Duration
-	SNPOnly          bool
-	DHCPKnownOnly    bool
-	HTTPListen       string
-	BaseURL          string
-	TFTPListen       string
-	StateDir         string
-	FilesDir         string
-	KernelArgs       []string
-	InstallerTimeout time.Duration
-	Logger           *slog.Logger
+	Interfaces        []string
+	Address           net.IP
+	DHCPMode          string
+	PoolStart         net.IP
+	PoolEnd           net.IP
+	Netmask           net.IPMask
+	Router            net.IP
+	DNS               []net.IP
+	LeaseTime         time.Duration
+	SNPOnly           bool
+	DHCPKnownOnly     bool
+	DHCPNoProbe       bool
+	DHCPProbeInterval time.Duration
+	HTTPListen        string
+	BaseURL           string
+	TFTPListen        string
+	StateDir          string
+	FilesDir          string
+	KernelArgs        []string
+	InstallerTimeout  time.Duration
+	Logger            *slog.Logger
 }
 
 func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 	cfg := serveConfig{
-		Interfaces:       c.StringSlice("interface"),
-		DHCPMode:         c.String("dhcp-mode"),
-		LeaseTime:        c.Duration("dhcp-lease-time"),
-		SNPOnly:          c.Bool("snponly"),
-		DHCPKnownOnly:    c.Bool("dhcp-known-only"),
-		HTTPListen:       c.String("http-listen"),
-		BaseURL:          strings.TrimRight(c.String("base-url"), "/"),
-		TFTPListen:       c.String("tftp-listen"),
-		StateDir:         c.String("state-dir"),
-		FilesDir:         c.String("files-dir"),
-		KernelArgs:       strings.Fields(c.String("kernel-args")),
-		InstallerTimeout: c.Duration("installer-timeout"),
+		Interfaces:        c.StringSlice("interface"),
+		DHCPMode:          c.String("dhcp-mode"),
+		LeaseTime:         c.Duration("dhcp-lease-time"),
+		SNPOnly:           c.Bool("snponly"),
+		DHCPKnownOnly:     c.Bool("dhcp-known-only"),
+		DHCPNoProbe:       c.Bool("dhcp-no-probe"),
+		DHCPProbeInterval: c.Duration("dhcp-probe-interval"),
+		HTTPListen:        c.String("http-listen"),
+		BaseURL:           strings.TrimRight(c.String("base-url"), "/"),
+		TFTPListen:        c.String("tftp-listen"),
+		StateDir:          c.String("state-dir"),
+		FilesDir:          c.String("files-dir"),
+		KernelArgs:        strings.Fields(c.String("kernel-args")),
+		InstallerTimeout:  c.Duration("installer-timeout"),
 	}
 	if cfg.InstallerTimeout < time.Minute {
 		return cfg, fmt.Errorf("--installer-timeout %s: at least 1m (the installer reports every few seconds while it works)", cfg.InstallerTimeout)

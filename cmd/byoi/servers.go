@@ -125,6 +125,15 @@ func runServers(ctx context.Context, cfg serveConfig) error {
 		if err != nil {
 			return err
 		}
+		// Before byoi's own DHCP is up: who else answers on the segment.
+		watch, err := newDHCPWatch(cfg, log.With("component", "dhcp"), reg)
+		if err != nil {
+			return err
+		}
+		if !cfg.DHCPNoProbe {
+			watch.check(ctx)
+			go watch.run(ctx, cfg.DHCPProbeInterval)
+		}
 		if dhcpConns, err = d.Listen(ctx); err != nil {
 			return err
 		}
