@@ -36,17 +36,17 @@ func TestTwoServersOnOneSegment(t *testing.T) {
 		t.Fatal(err)
 	}
 	files := filesDir(t)
-	serve := func(ns *netns.NS, extra ...string) (*exec.Cmd, *strings.Builder) {
+	serve := func(ns *netns.NS, extra ...string) (*exec.Cmd, *syncWriter) {
 		args := append([]string{"serve", "--interface", "eth0", "--dhcp-mode", "proxy", "--tftp-listen", "", "--http-listen", ":8080",
 			"--state-dir", t.TempDir(), "--files-dir", files}, extra...)
 		cmd := ns.Command(context.Background(), bin, args...)
-		var logs strings.Builder
-		cmd.Stderr = &syncWriter{w: &logs}
+		logs := &syncWriter{w: &strings.Builder{}}
+		cmd.Stderr = logs
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
-		return cmd, &logs
+		return cmd, logs
 	}
 	_, logsA := serve(a, "--dhcp-no-probe")
 	waitHTTP(t, a, "http://198.51.100.1:8080/boot.ipxe")

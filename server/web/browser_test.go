@@ -209,7 +209,7 @@ func TestBrowser(t *testing.T) {
 	}
 	must := func(what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		sctx, cancel := context.WithTimeout(bctx, 30*time.Second)
+		sctx, cancel := context.WithTimeout(bctx, 60*time.Second)
 		defer cancel()
 		if err := chromedp.Do(sctx, actions...); err != nil {
 			hctx, cancel := context.WithTimeout(bctx, 5*time.Second)
@@ -240,7 +240,7 @@ func TestBrowser(t *testing.T) {
 	}
 	poll := func(what, expr string) chromedp.Action[chromedp.Void] {
 		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
-			_, err := chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(15*time.Second))(ctx, tg)
+			_, err := chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(30*time.Second))(ctx, tg)
 			if err != nil {
 				err = fmt.Errorf("%s: %w", what, err)
 			}
@@ -254,7 +254,8 @@ func TestBrowser(t *testing.T) {
 	if url := get("location", chromedp.Location()); !strings.Contains(url, "/ui/login?next=") {
 		t.Errorf("not logged in: landed on %s, want the login page", url)
 	}
-	must("log in", chromedp.SendKeys(css("#token"), admin.Token), chromedp.Submit(css("#login")), chromedp.WaitVisible(css("#fleet-table")))
+	must("log in", chromedp.SendKeys(css("#token"), admin.Token), chromedp.Submit(css("#login")))
+	must("fleet page", chromedp.WaitVisible(css("#fleet-table")))
 	if rows := eval(`document.querySelectorAll("tr.machine").length`); rows != float64(3) || !strings.Contains(text(`tr[data-machine="rack1-07"]`), "new") {
 		t.Errorf("fleet shows %v machines (%q), want 3, rack1-07 new", rows, text(`tr[data-machine="rack1-07"]`))
 	}
@@ -263,14 +264,16 @@ func TestBrowser(t *testing.T) {
 	// Deploy, with a confirmation page in between.
 	must("deploy form", chromedp.Navigate(hs.URL+"/ui/machines/rack1-07/deploy"), chromedp.WaitVisible(css("#imageURL")),
 		chromedp.SendKeys(css("#imageURL"), "http://198.51.100.9/debian-12.qcow2"),
-		chromedp.Submit(css("#deploy")), chromedp.WaitVisible(css("#confirm-button")))
+		chromedp.Submit(css("#deploy")))
+	must("confirmation page", chromedp.WaitVisible(css("#confirm-button")))
 	if q := text(".question"); q != "Install http://198.51.100.9/debian-12.qcow2 on rack1-07?" {
 		t.Errorf("confirmation asks %q", q)
 	}
 	if ts, _ := st.Tasks(ctx, "rack1-07"); len(ts) != 0 {
 		t.Fatal("a task exists before the deployment was confirmed")
 	}
-	must("confirm", chromedp.Click(css("#confirm-button")), chromedp.WaitVisible(css("#task")))
+	must("confirm", chromedp.Click(css("#confirm-button")))
+	must("task page", chromedp.WaitVisible(css("#task")))
 	if s := text("#task-status"); s != "waiting" {
 		t.Errorf("task status after deploy = %q, want waiting", s)
 	}
@@ -317,8 +320,8 @@ func TestBrowser(t *testing.T) {
 
 	// Cancel, confirmed.
 	must("cancel", chromedp.Navigate(hs.URL+"/ui/machines/rack1-07"), chromedp.WaitVisible(css("#cancel")),
-		chromedp.Click(css("#cancel")), chromedp.WaitVisible(css("#confirm-button")),
-		chromedp.Click(css("#confirm-button")))
+		chromedp.Click(css("#cancel")))
+	must("cancel confirmation", chromedp.WaitVisible(css("#confirm-button")), chromedp.Click(css("#confirm-button")))
 	must("after cancel", chromedp.WaitVisible(css(".flash")), poll("cancelled", `(document.getElementById("task-status")||{}).textContent === "cancelled"`))
 	if code := agent.progress(agentapi.Progress{Step: boot.StepWrite, Status: boot.StepDoing, BytesDone: 1, BytesTotal: 2}); code != 401 {
 		t.Errorf("agent report after cancel = %d, want 401", code)

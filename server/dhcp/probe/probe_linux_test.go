@@ -35,7 +35,7 @@ func dnsmasq(t *testing.T, ns *netns.NS, extra ...string) {
 	bin := netns.RequireCommand(t, "dnsmasq")
 	dir := t.TempDir()
 	args := append([]string{"--no-daemon", "--conf-file=/dev/null", "--port=0", "--interface=eth0", "--bind-interfaces",
-		"--dhcp-leasefile=" + filepath.Join(dir, "leases"), "--pid-file=" + filepath.Join(dir, "pid"), "--log-dhcp", "--log-facility=-"}, extra...)
+		"--no-ping", "--dhcp-leasefile=" + filepath.Join(dir, "leases"), "--pid-file=" + filepath.Join(dir, "pid"), "--log-dhcp", "--log-facility=-"}, extra...)
 	cmd := ns.Command(context.Background(), bin, args...)
 	var log strings.Builder
 	cmd.Stdout, cmd.Stderr = &log, &log
