@@ -107,7 +107,7 @@ func machinesList(c *cli.Context, api *apiClient) error {
 
 func tasksFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "status", Usage: "only tasks in these statuses (comma-separated: waiting/active, installing, done, failed, cancelled, or the API's todo, doing, customerError, ovhError)"},
+		&cli.StringFlag{Name: "status", Usage: "only tasks in these statuses (comma-separated: active, waiting, installing, done, failed, cancelled)"},
 		&cli.IntFlag{Name: "limit", Value: 50, Usage: "at most this many tasks (1-1000)"},
 	}
 }

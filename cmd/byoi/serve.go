@@ -38,7 +38,7 @@ func serveFlags() []cli.Flag {
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "tftp-listen", Value: ":69", Usage: "TFTP listen address; empty disables TFTP", EnvVars: []string{"BYOI_TFTP_LISTEN"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "state-dir", Value: "state", Usage: "directory of the bbolt store, server key and admin token", EnvVars: []string{"BYOI_STATE_DIR"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "files-dir", Usage: "iPXE binaries, installer kernel (vmlinuz) and initramfs (initrd.img) (default: boot/ beside the byoi binary)", EnvVars: []string{"BYOI_FILES_DIR"}}),
-		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "installer-timeout", Value: 15 * time.Minute, Usage: "a running installation with no installer report for this long ends in ovhError", EnvVars: []string{"BYOI_INSTALLER_TIMEOUT"}}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "installer-timeout", Value: 15 * time.Minute, Usage: "a running installation with no installer report for this long fails (machine or byoi error)", EnvVars: []string{"BYOI_INSTALLER_TIMEOUT"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "kernel-args", Usage: "extra installer kernel arguments, e.g. \"console=ttyS0,115200\"", EnvVars: []string{"BYOI_KERNEL_ARGS"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"BYOI_LOG_LEVEL"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json", EnvVars: []string{"BYOI_LOG_FORMAT"}}),
