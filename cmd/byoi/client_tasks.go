@@ -18,8 +18,10 @@ import (
 // and its recent events.
 type machineView struct {
 	boot.Machine
-	ActiveTask *boot.Task   `json:"activeTask"`
-	Events     []boot.Event `json:"events"`
+	ActiveTask *boot.Task     `json:"activeTask"`
+	Events     []boot.Event   `json:"events"`
+	State      string         `json:"state"`
+	Power      *web.PowerView `json:"power"`
 }
 
 // currentTask returns the machine's active task or, when it has none, its

@@ -315,3 +315,14 @@ func TestBackupCommand(t *testing.T) {
 		t.Errorf("backup of an empty dir = %v", err)
 	}
 }
+
+func TestMachinesShowStateAndPower(t *testing.T) {
+	r := newRealServer(t)
+	if _, err := r.run(t, "machines", "add", "a", "--mac", "52:54:00:00:00:01"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := r.run(t, "machines", "show", "a")
+	if err != nil || !strings.Contains(out, "State:          new\n") || !strings.Contains(out, "Power:          —\n") {
+		t.Errorf("machines show = %v:\n%s", err, out)
+	}
+}

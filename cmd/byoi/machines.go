@@ -136,8 +136,14 @@ func printMachine(w io.Writer, v machineView) error {
 	m := v.Machine
 	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
 	fmt.Fprintf(tw, "Name:\t%s\n", m.Name)
-	if m.Discovered {
+	switch {
+	case m.Discovered:
 		fmt.Fprintf(tw, "State:\tdiscovered (adopt it with `byoi machines adopt %s NEW-NAME`)\n", m.Name)
+	case v.State != "":
+		fmt.Fprintf(tw, "State:\t%s\n", v.State)
+	}
+	if v.State != "" { // a server that says
+		fmt.Fprintf(tw, "Power:\t%s\n", powerText(v.Power))
 	}
 	fmt.Fprintf(tw, "MACs:\t%s\n", strings.Join(m.MACs, ", "))
 	fmt.Fprintf(tw, "IPv4:\t%s\n", dash(m.IPv4))
