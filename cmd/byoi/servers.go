@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"time"
 
 	"github.com/byoi/byoi/ipxe"
 	"github.com/byoi/byoi/server/auth"
@@ -50,7 +51,9 @@ func runServers(ctx context.Context, cfg serveConfig) error {
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return fmt.Errorf("state dir: %w", err)
 	}
-	st, err := store.Open(filepath.Join(cfg.StateDir, storeFile), store.Options{Logger: log})
+	// A second byoi on the same state dir fails after this timeout, naming
+	// the first one's PID.
+	st, err := store.Open(filepath.Join(cfg.StateDir, storeFile), store.Options{Logger: log, Timeout: 2 * time.Second})
 	if err != nil {
 		return err
 	}
@@ -81,7 +84,7 @@ func runServers(ctx context.Context, cfg serveConfig) error {
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), currentBuild().collector())
 
 	web, err := byoihttp.New(byoihttp.Config{
 		BaseURL:          cfg.BaseURL,
@@ -102,33 +105,35 @@ func runServers(ctx context.Context, cfg serveConfig) error {
 	if err != nil {
 		return err
 	}
+	// Every port is bound before "serving" is said: a port in use fails
+	// here, with nothing started.
 	httpLn, err := net.Listen("tcp", cfg.HTTPListen)
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
 	}
+	defer httpLn.Close()
 	apiLn, err := apiListener(cfg)
 	if err != nil {
-		httpLn.Close()
 		return err
 	}
-
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		if apiLn != nil {
-			return web.ServeSplit(ctx, httpLn, apiLn)
-		}
-		return web.Serve(ctx, httpLn)
-	})
-
+	if apiLn != nil {
+		defer apiLn.Close()
+	}
+	var tftpConn net.PacketConn
+	var tf *tftp.Server
 	if cfg.TFTPListen != "" {
-		tf, err := tftp.New(tftp.Config{Root: cfg.FilesDir, Logger: log.With("component", "tftp"), Registerer: reg})
-		if err != nil {
+		if tf, err = tftp.New(tftp.Config{Root: cfg.FilesDir, Logger: log.With("component", "tftp"), Registerer: reg}); err != nil {
 			return err
 		}
-		g.Go(func() error { return tf.ListenAndServe(ctx, cfg.TFTPListen) })
+		if tftpConn, err = net.ListenPacket("udp", cfg.TFTPListen); err != nil {
+			return fmt.Errorf("tftp: listen %s: %w", cfg.TFTPListen, err)
+		}
+		defer tftpConn.Close()
 	}
+	var d *dhcp.Server
+	var dhcpConns []net.PacketConn
 	if cfg.DHCPMode != "off" {
-		d, err := dhcp.New(dhcp.Config{
+		d, err = dhcp.New(dhcp.Config{
 			Mode:       dhcp.Mode(cfg.DHCPMode),
 			Interfaces: cfg.Interfaces,
 			ServerIP:   cfg.Address,
@@ -140,6 +145,7 @@ func runServers(ctx context.Context, cfg serveConfig) error {
 			DNS:        cfg.DNS,
 			LeaseTime:  cfg.LeaseTime,
 			IPXE:       ipxe.Options{SNPOnly: cfg.SNPOnly},
+			KnownOnly:  cfg.DHCPKnownOnly,
 			Logger:     log.With("component", "dhcp"),
 			Registerer: reg,
 		}, st)
@@ -148,11 +154,49 @@ func runServers(ctx context.Context, cfg serveConfig) error {
 		}
 		changed := d.MachinesChanged
 		dhcpChanged.Store(&changed)
-		g.Go(func() error { return d.ListenAndServe(ctx) })
+		// Before byoi's own DHCP is up: who else answers on the segment.
+		watch, err := newDHCPWatch(cfg, log.With("component", "dhcp"), reg)
+		if err != nil {
+			return err
+		}
+		if !cfg.DHCPNoProbe {
+			watch.check(ctx)
+			go watch.run(ctx, cfg.DHCPProbeInterval)
+		}
+		if dhcpConns, err = d.Listen(ctx); err != nil {
+			return err
+		}
 	}
-	log.Info("byoi serving", "interfaces", cfg.Interfaces, "address", cfg.Address.String(),
-		"dhcp", cfg.DHCPMode, "http", cfg.HTTPListen, "api", cmp.Or(cfg.APIURL, "on the http listener"),
-		"base_url", cfg.BaseURL, "tftp", cfg.TFTPListen, "files", cfg.FilesDir, "state", cfg.StateDir)
+	stopControl, err := serveControl(ctx, cfg.StateDir, st, log.With("component", "control"))
+	if err != nil {
+		for _, c := range dhcpConns {
+			c.Close()
+		}
+		return err
+	}
+	defer stopControl()
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if apiLn != nil {
+			return web.ServeSplit(ctx, httpLn, apiLn)
+		}
+		return web.Serve(ctx, httpLn)
+	})
+	if tf != nil {
+		g.Go(func() error { return tf.Serve(ctx, tftpConn) })
+	}
+	if d != nil {
+		g.Go(func() error { return d.ServeConns(ctx, dhcpConns) })
+	}
+	ui := cfg.BaseURL + "/ui/"
+	if cfg.APIURL != "" {
+		ui = cfg.APIURL + "/ui/"
+	}
+	log.Info("byoi serving", "version", version, "interfaces", cfg.Interfaces, "address", cfg.Address.String(),
+		"dhcp", cfg.DHCPMode, "dhcp_known_only", cfg.DHCPKnownOnly, "http", httpLn.Addr().String(),
+		"api", cmp.Or(cfg.APIURL, "on the http listener"), "base_url", cfg.BaseURL,
+		"ui", ui, "tftp", orOff(cfg.TFTPListen), "files", cfg.FilesDir, "state", cfg.StateDir)
 	err = g.Wait()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err

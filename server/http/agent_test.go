@@ -111,7 +111,7 @@ func TestAgentInstallSuccess(t *testing.T) {
 	metrics := e.api("GET", "/metrics", "", 200).Body.String()
 	for _, want := range []string{
 		`byoi_tasks{status="done"} 1`,
-		`byoi_install_bytes_written_total 4000`,
+		`byoi_install_written_bytes_total 4000`,
 		`byoi_install_duration_seconds_count{status="done"} 1`,
 		`byoi_install_duration_seconds_sum{status="done"} 60`,
 		`byoi_http_requests_total{code="204",method="POST",route="/agent/v1/progress"} 3`,
@@ -186,8 +186,8 @@ func TestCancelEndsToken(t *testing.T) {
 	agentDo(t, e, tok, agentapi.PathTask, "", 200)
 	task, _ := e.st.ActiveTask(ctx, "web-1")
 	got := decode[boot.Task](t, e.api("POST", "/api/v1/tasks/"+itoa(task.ID)+"/cancel", "", 200))
-	if got.Status != boot.StatusCancelled || got.Message != "Cancelled by credential cred-1" {
-		t.Errorf("cancel = %s %q, want cancelled by cred-1", got.Status, got.Message)
+	if got.Status != boot.StatusCancelled || got.Message != "Cancelled by an operator" {
+		t.Errorf("cancel = %s %q, want cancelled, %q (no credential ID)", got.Status, got.Message, "Cancelled by an operator")
 	}
 	e.api("POST", "/api/v1/tasks/"+itoa(task.ID)+"/cancel", "", 409)
 	agentDo(t, e, tok, agentapi.PathProgress, `{"step":"download","status":"doing"}`, 401)

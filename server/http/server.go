@@ -166,6 +166,8 @@ type Config struct {
 	MachinesChanged func()
 	// Discovery bounds how fast one source may create discovered machines.
 	Discovery lifecycle.DiscoveryLimit
+	// NoUI turns the web UI (/ui/) off.
+	NoUI bool
 }
 
 func (c *Config) setDefaults() error {
@@ -276,7 +278,13 @@ func New(cfg Config, st *store.Store) (*Server, error) {
 	if err := cfg.Registerer.Register(&droppedCollector{st: st, lc: s.lc.Limited}); err != nil {
 		return nil, fmt.Errorf("http server: register metrics: %w", err)
 	}
-	s.router = s.routes()
+	var ui nethttp.Handler
+	if !cfg.NoUI {
+		if ui, err = s.newUI(); err != nil {
+			return nil, fmt.Errorf("http server: %w", err)
+		}
+	}
+	s.router = s.routes(ui)
 	return s, nil
 }
 
@@ -388,7 +396,7 @@ func isBootPlanePath(p string) bool {
 // same routes under both.
 var ovhPrefixes = []string{"/1.0", "/v1"}
 
-func (s *Server) routes() *mux.Router {
+func (s *Server) routes(ui nethttp.Handler) *mux.Router {
 	r := mux.NewRouter()
 	r.Use(s.requestLog, s.metrics.middleware)
 	r.NotFoundHandler = s.requestLog(s.metrics.wrapUnmatched(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, _ *nethttp.Request) {
@@ -412,6 +420,9 @@ func (s *Server) routes() *mux.Router {
 		s.ovhRoutes(r.PathPrefix(prefix).Subrouter())
 	}
 	s.nativeRoutes(r.PathPrefix("/api/v1").Subrouter())
+	if ui != nil {
+		s.uiRoutes(r, ui) // its own logins (session cookie + CSRF), see server/web
+	}
 	return r
 }
 
