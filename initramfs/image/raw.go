@@ -36,8 +36,7 @@ func (in *installer) raw(head []byte) (*sparseWriter, error) {
 		peek = head
 	}
 	if kind != "" && isQcow2(peek) {
-		return nil, customer(boot.StepCheck, "image provided is a "+kind+
-			" compressed qcow2 image, which cannot be streamed: serve the qcow2 file uncompressed", nil)
+		return nil, &Error{Kind: KindCompressedQcow2, Step: boot.StepCheck, Compression: kind}
 	}
 	if in.o.Type != "raw" {
 		return nil, mismatchError("raw", in.o.Type)
@@ -50,7 +49,7 @@ func (in *installer) raw(head []byte) (*sparseWriter, error) {
 		virtual = size
 	}
 	if virtual > in.t.Size() {
-		return nil, sizeError(virtual, in.t)
+		return nil, sizeError(virtual, false, in.t)
 	}
 	in.checked(max(virtual, 0))
 	w := newSparseWriter(in.t, in.o.Type, func(done int64) {
@@ -68,20 +67,20 @@ func (in *installer) raw(head []byte) (*sparseWriter, error) {
 	return w, nil
 }
 
-// copyStream writes the decoded stream in aligned chunks and returns its size.
+// copyStream writes the decoded stream in aligned chunks and returns its
+// size. It never reads more than one byte past the end of the target: a
+// stream longer than the target (a decompression bomb, or a raw file
+// served without a length) fails there, as "at least size+1 bytes".
 func (in *installer) copyStream(w *sparseWriter, r io.Reader, kind string) (int64, error) {
 	buf := alignedBuf(writeChunk)
+	limit := in.t.Size()
 	var off int64
 	for {
-		n, err := fill(r, buf)
+		n, err := fill(r, buf[:min(int64(len(buf)), limit-off+1)])
+		if off+int64(n) > limit {
+			return off, sizeError(off+int64(n), true, in.t)
+		}
 		if n > 0 {
-			if off+int64(n) > in.t.Size() {
-				total, cerr := io.Copy(io.Discard, r)
-				if cerr != nil {
-					return off, in.readError(kind, cerr)
-				}
-				return off, sizeError(off+int64(n)+total, in.t)
-			}
 			if werr := w.writeAt(buf[:n], off); werr != nil {
 				return off, werr
 			}
@@ -112,10 +111,6 @@ func (in *installer) readError(kind string, err error) error {
 		return corruptError(kind, err)
 	}
 	return downloadError(err)
-}
-
-func corruptError(kind string, err error) *Error {
-	return customer(boot.StepCheck, "image provided is not a valid "+kind+" stream: "+err.Error(), err)
 }
 
 // fill reads until buf is full or r fails; io.EOF (only) means the end.
