@@ -71,7 +71,7 @@ func (in *installer) raw(head []byte) (*sparseWriter, error) {
 // size. It never reads more than one byte past the end of the target: a
 // stream longer than the target (a decompression bomb, or a raw file
 // served without a length) fails there, as "at least size+1 bytes".
-func (in *installer) copyStream(w *sparseWriter, r io.Reader, kind string) (int64, error) {
+func (in *installer) copyStream(w *sparseWriter, r *bufio.Reader, kind string) (int64, error) {
 	buf := alignedBuf(writeChunk)
 	limit := in.t.Size()
 	var off int64
@@ -79,6 +79,17 @@ func (in *installer) copyStream(w *sparseWriter, r io.Reader, kind string) (int6
 		n, err := fill(r, buf[:min(int64(len(buf)), limit-off+1)])
 		if off+int64(n) > limit {
 			return off, sizeError(off+int64(n), true, in.t)
+		}
+		if err == nil {
+			// Decode ahead of the write: a stream that ends badly right
+			// after this piece (gzip trailing garbage, a bad xz index or
+			// check) is refused before the image's last piece is written.
+			if _, perr := r.Peek(1); perr != io.EOF {
+				err = perr
+			}
+		}
+		if err != nil && err != io.EOF {
+			return off, in.readError(kind, err)
 		}
 		if n > 0 {
 			if werr := w.writeAt(buf[:n], off); werr != nil {
@@ -88,9 +99,6 @@ func (in *installer) copyStream(w *sparseWriter, r io.Reader, kind string) (int6
 		}
 		if err == io.EOF {
 			return off, nil
-		}
-		if err != nil {
-			return off, in.readError(kind, err)
 		}
 		if in.ctx.Err() != nil {
 			return off, in.ctx.Err()
