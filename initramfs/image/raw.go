@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"io"
-	"math"
 
 	"github.com/byoi/byoi/boot"
 )
@@ -18,8 +17,7 @@ const writeChunk = 1 << 20
 func (in *installer) raw(head []byte) (*sparseWriter, error) {
 	kind := in.res.Compression
 	size := in.src.Size()
-	var sr io.Reader = io.NewSectionReader(in.src, 0, math.MaxInt64)
-	dec, err := decompress(kind, sr)
+	dec, err := decompress(kind, in.src.sequential(0))
 	if err != nil {
 		if kind != "" && in.o.Type == "qcow2" {
 			return nil, mismatchError("raw", in.o.Type)
