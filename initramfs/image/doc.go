@@ -20,7 +20,7 @@
 // own (at most 1 MiB behind the download; nothing is hashed when no checksum
 // is asked), and that resumes with Range
 // + If-Range after a cut or a stall. Everything reads the file through an
-// io.ReaderAt backed by that stream and an 8 MiB LRU of 256 KiB blocks:
+// io.ReaderAt backed by that stream and an 8 MiB LRU of 64 KiB blocks:
 // blocks ahead of the stream advance it, blocks behind it that were evicted
 // are re-fetched with a Range request (or a second sequential GET on servers
 // without Range). qemu-img lays out qcow2 files roughly in guest order, so a

@@ -40,13 +40,13 @@ func Install(ctx context.Context, o Options, t Target) (Result, error) {
 	defer src.Close()
 	in.src = src
 	err = in.run()
-	in.res.Downloaded = f.downloaded.Load()
+	in.res.Downloaded, in.res.Requests, in.res.Refetched = f.downloaded.Load(), f.requests.Load(), src.refetched()
 	if err != nil {
 		return in.res, in.fail(err)
 	}
 	o.Logger.Info("image installed", "format", in.res.Format, "compression", in.res.Compression,
 		"virtualSize", in.res.VirtualSize, "downloaded", in.res.Downloaded, "requests", f.requests.Load(),
-		"refetchedBlocks", src.backFetches, "written", in.res.Written, "zeroed", in.res.Zeroed)
+		"refetchedBlocks", in.res.Refetched, "written", in.res.Written, "zeroed", in.res.Zeroed)
 	return in.res, nil
 }
 

@@ -137,6 +137,8 @@ type Result struct {
 	Compression string // "", "gzip", "xz" or "zstd" (raw only)
 	VirtualSize int64  // bytes of disk the image describes
 	Downloaded  int64  // bytes received over the network, re-fetches included (0 from a local file)
+	Requests    int64  // HTTP requests sent (0 from a local file)
+	Refetched   int64  // blocks of the file read again because the stream had passed them
 	Written     int64  // bytes written with data
 	Zeroed      int64  // bytes zeroed with Target.ZeroRange instead of written
 	// Digest is the hex ChecksumType digest of the image file, equal to

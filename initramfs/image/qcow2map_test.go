@@ -159,8 +159,9 @@ func TestQcow2DownloadedOnce(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Install(%s) = %v", name, err)
 			}
-			if size := fileSize(t, p); res.Downloaded != size {
-				t.Errorf("Install(%s) downloaded %d bytes of a %d-byte file, want each byte once", name, res.Downloaded, size)
+			if size := fileSize(t, p); res.Downloaded != size || res.Refetched != 0 || res.Requests != 1 {
+				t.Errorf("Install(%s) downloaded %d bytes of a %d-byte file in %d requests, %d blocks re-fetched; want each byte once, one request",
+					name, res.Downloaded, size, res.Requests, res.Refetched)
 			}
 		})
 	}

@@ -2,8 +2,10 @@ package image
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
+	"sync"
 
 	"github.com/byoi/byoi/boot"
 )
@@ -65,20 +67,67 @@ func (in *installer) raw(head []byte) (*sparseWriter, error) {
 	return w, nil
 }
 
+// rawBufs write buffers of writeChunk bytes exist for a raw stream: one
+// being filled, one being written and one in between.
+const rawBufs = 3
+
+// piece is a chunk of the decoded stream on its way to the writer, or the
+// error that ended the stream.
+type piece struct {
+	buf []byte
+	off int64
+	err error
+}
+
 // copyStream writes the decoded stream in aligned chunks and returns its
-// size. It never reads more than one byte past the end of the target: a
-// stream longer than the target (a decompression bomb, or a raw file
-// served without a length) fails there, as "at least size+1 bytes".
+// size. A goroutine decodes (or, uncompressed, receives) the stream into
+// chunks while this one writes them, so the two overlap. It never reads
+// more than one byte past the end of the target: a stream longer than the
+// target (a decompression bomb, or a raw file served without a length)
+// fails there, as "at least size+1 bytes".
 func (in *installer) copyStream(w *sparseWriter, r *bufio.Reader, kind string) (int64, error) {
-	buf := alignedBuf(writeChunk)
+	ctx, cancel := context.WithCancel(in.ctx)
+	free := make(chan []byte, rawBufs)
+	full := make(chan piece, rawBufs)
+	for range rawBufs {
+		free <- alignedBuf(writeChunk)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { in.decodeChunks(ctx, r, kind, free, full) })
+	defer wg.Wait()
+	defer cancel()
+	var off int64
+	for p := range full {
+		if p.err != nil {
+			return off, p.err
+		}
+		if err := w.writeAt(p.buf, p.off); err != nil {
+			return off, err
+		}
+		off = p.off + int64(len(p.buf))
+		free <- p.buf[:cap(p.buf)]
+	}
+	return off, in.ctx.Err()
+}
+
+// decodeChunks reads r into buffers from free and sends them to full, in
+// order, ending with an error piece if the stream fails; it closes full.
+func (in *installer) decodeChunks(ctx context.Context, r *bufio.Reader, kind string, free chan []byte, full chan<- piece) {
+	defer close(full)
 	limit := in.t.Size()
 	var off int64
 	for {
-		n, err := fill(r, buf[:min(int64(len(buf)), limit-off+1)])
-		if off+int64(n) > limit {
-			return off, sizeError(off+int64(n), true, in.t)
+		var buf []byte
+		select {
+		case buf = <-free:
+		case <-ctx.Done():
+			return
 		}
-		if err == nil {
+		if ctx.Err() != nil {
+			return
+		}
+		n, err := fill(r, buf[:min(int64(len(buf)), limit-off+1)])
+		if err == nil && off+int64(n) <= limit {
 			// Decode ahead of the write: a stream that ends badly right
 			// after this piece (gzip trailing garbage, a bad xz index or
 			// check) is refused before the image's last piece is written.
@@ -86,20 +135,23 @@ func (in *installer) copyStream(w *sparseWriter, r *bufio.Reader, kind string) (
 				err = perr
 			}
 		}
-		if err != nil && err != io.EOF {
-			return off, in.readError(kind, err)
+		var perr error
+		switch {
+		case off+int64(n) > limit:
+			perr = sizeError(off+int64(n), true, in.t)
+		case err != nil && err != io.EOF:
+			perr = in.readError(kind, err)
+		}
+		if perr != nil {
+			full <- piece{err: perr} // full has room for every buffer: never blocks
+			return
 		}
 		if n > 0 {
-			if werr := w.writeAt(buf[:n], off); werr != nil {
-				return off, werr
-			}
+			full <- piece{buf: buf[:n], off: off}
 			off += int64(n)
 		}
 		if err == io.EOF {
-			return off, nil
-		}
-		if in.ctx.Err() != nil {
-			return off, in.ctx.Err()
+			return
 		}
 	}
 }
