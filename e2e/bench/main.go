@@ -97,7 +97,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		name string
 		fn   func(context.Context, *config, *report) error
 	}{
-		{"P1", benchQcow2}, {"P2", benchRaw}, {"P3", benchMemory}, {"P4", benchStorm}, {"P5", benchAPI},
+		{"P1", benchHTTP}, {"P2", benchRaw}, {"P3", benchMemory}, {"P4", benchStorm}, {"P5", benchAPI},
 	}
 	var failed []string
 	for _, p := range parts {
@@ -139,6 +139,8 @@ func runRole(ctx context.Context, role string, args []string, stdout io.Writer) 
 		return roleStaticHTTP(ctx, args)
 	case "idle":
 		return roleIdle(stdout)
+	case "image-http":
+		return roleImageHTTP(ctx, args, stdout)
 	}
 	return fmt.Errorf("unknown role %q", role)
 }

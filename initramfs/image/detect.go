@@ -57,8 +57,9 @@ func isZstd(head []byte) bool {
 	}
 }
 
-// decompress wraps r with the decoder for kind.
-func decompress(kind string, r io.Reader) (io.ReadCloser, error) {
+// decompress wraps r with the decoder for kind; threads is how many xz
+// blocks may be decoded at once.
+func decompress(kind string, r io.Reader, threads int) (io.ReadCloser, error) {
 	switch kind {
 	case "gzip":
 		z, err := newGzipStream(r)
@@ -67,7 +68,7 @@ func decompress(kind string, r io.Reader) (io.ReadCloser, error) {
 		}
 		return z, nil
 	case "xz":
-		z, err := newXZReader(r, xzWorkers())
+		z, err := newXZReader(r, threads)
 		if err != nil {
 			return nil, fmt.Errorf("xz: %w", err)
 		}

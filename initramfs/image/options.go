@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"time"
 
@@ -56,7 +57,15 @@ type Options struct {
 	ProgressGap time.Duration
 	// Logger receives debug and info records; nil discards.
 	Logger *slog.Logger
+	// DecodeThreads is how many xz blocks are decoded at once (when their
+	// headers give their sizes, as xz -T writes them); 0 means
+	// DefaultDecodeThreads.
+	DecodeThreads int
 }
+
+// DefaultDecodeThreads returns the default Options.DecodeThreads: 2, or 1
+// when Go may use only one CPU.
+func DefaultDecodeThreads() int { return min(2, runtime.GOMAXPROCS(0)) }
 
 // withDefaults returns a copy of o with zero fields replaced by defaults.
 func (o Options) withDefaults() Options {
@@ -80,6 +89,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ProgressGap == 0 {
 		o.ProgressGap = DefaultProgressGap
+	}
+	if o.DecodeThreads <= 0 {
+		o.DecodeThreads = DefaultDecodeThreads()
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -19,7 +19,7 @@ const writeChunk = 1 << 20
 func (in *installer) raw(head []byte) (*sparseWriter, error) {
 	kind := in.res.Compression
 	size := in.src.Size()
-	dec, err := decompress(kind, in.src.sequential(0))
+	dec, err := decompress(kind, in.src.sequential(0), in.o.DecodeThreads)
 	if err != nil {
 		if kind != "" && in.o.Type == "qcow2" {
 			return nil, mismatchError("raw", in.o.Type)

@@ -37,6 +37,7 @@ type remote struct {
 
 	cache   map[int64]*list.Element
 	lru     list.List // of *block, most recent first
+	keep    int       // blocks the cache keeps
 	free    [][]byte
 	side    io.ReadCloser // no-Range fallback stream
 	sidePos int64
@@ -54,7 +55,7 @@ type block struct {
 // openRemote sends the first GET; its error is a download error. A nil h
 // hashes nothing and finish then returns an empty digest.
 func openRemote(ctx context.Context, f *fetcher, h hash.Hash, progress func(done, total int64)) (*remote, error) {
-	r := &remote{ctx: ctx, f: f, progress: progress, cache: make(map[int64]*list.Element)}
+	r := &remote{ctx: ctx, f: f, progress: progress, cache: make(map[int64]*list.Element), keep: cacheBlocks}
 	if h != nil {
 		r.h = newAsyncHash(h)
 	}
@@ -200,8 +201,19 @@ func starving(err error) bool {
 func (r *remote) ReadAt(p []byte, off int64) (int, error) { return r.readAt(p, off, false) }
 
 // sequential returns a reader of the file from off on, for a consumer that
-// never reads backwards (raw images): its long reads bypass the cache.
-func (r *remote) sequential(off int64) io.Reader { return &seqReader{r: r, off: off} }
+// never reads backwards (raw images): its long reads bypass the cache,
+// which from then on keeps only a few blocks (the memory goes to the
+// decompressors).
+func (r *remote) sequential(off int64) io.Reader {
+	r.mu.Lock()
+	r.keep = seqCacheBlocks
+	r.evict()
+	r.mu.Unlock()
+	return &seqReader{r: r, off: off}
+}
+
+// seqCacheBlocks is the cache of a file read sequentially.
+const seqCacheBlocks = 4
 
 type seqReader struct {
 	r   *remote
@@ -398,10 +410,18 @@ func (r *remote) alloc() []byte {
 
 func (r *remote) put(idx int64, data []byte) {
 	r.cache[idx] = r.lru.PushFront(&block{idx, data})
-	for r.lru.Len() > cacheBlocks {
+	r.evict()
+}
+
+// evict drops the least recently used blocks beyond r.keep; their memory
+// is reused up to r.keep blocks, and left to the collector beyond.
+func (r *remote) evict() {
+	for r.lru.Len() > r.keep {
 		old := r.lru.Remove(r.lru.Back()).(*block)
 		delete(r.cache, old.idx)
-		r.free = append(r.free, old.data[:cap(old.data)])
+		if len(r.free) < r.keep {
+			r.free = append(r.free, old.data[:cap(old.data)])
+		}
 	}
 }
 

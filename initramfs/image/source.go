@@ -94,7 +94,9 @@ func (l *localSource) ReadAt(p []byte, off int64) (int, error) {
 
 func (l *localSource) Size() int64 { return l.size }
 
-func (l *localSource) sequential(off int64) io.Reader { return io.NewSectionReader(l, off, math.MaxInt64-off) }
+func (l *localSource) sequential(off int64) io.Reader {
+	return io.NewSectionReader(l, off, math.MaxInt64-off)
+}
 
 func (l *localSource) failure() error {
 	l.mu.Lock()

@@ -87,6 +87,19 @@ func (t *FileTarget) WriteAt(p []byte, off int64) (int, error) {
 	return t.f.WriteAt(p, off)
 }
 
+// UsePageCache turns direct I/O off: every later write goes through the
+// page cache (and Sync flushes it). For comparisons with tools that write
+// that way, and devices that misbehave with O_DIRECT.
+func (t *FileTarget) UsePageCache() {
+	if t.direct != nil {
+		t.direct.Close()
+		t.direct = nil
+	}
+}
+
+// Direct reports whether aligned writes use direct I/O.
+func (t *FileTarget) Direct() bool { return t.direct != nil }
+
 // Size returns the size in bytes.
 func (t *FileTarget) Size() int64 { return t.size }
 

@@ -7,8 +7,9 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"runtime"
 	"sync"
+
+	"github.com/byoi/byoi/initramfs/image/lzma2"
 )
 
 // The xz container (stream header, blocks, index, stream footer, stream
@@ -56,7 +57,19 @@ type xzReader struct {
 	cur   *xzPiece
 	rest  []byte
 	err   error
+
+	// Memory reused for the whole file: the sequential decoder and its
+	// dictionary, the pieces it emits, the workers' decoders and the
+	// buffers of blocks decoded in parallel.
+	seq    *lzma2.Reader
+	pieces chan []byte
+	decs   chan *lzma2.Reader
+	bufs   bufPool
 }
+
+// xzPieceSize is the size of the pieces blocks decoded sequentially are
+// handed out in.
+const xzPieceSize = 256 << 10
 
 // xzPiece is a run of decoded bytes, ready once done is closed.
 type xzPiece struct {
@@ -64,6 +77,10 @@ type xzPiece struct {
 	err    error
 	done   chan struct{}
 	tokens int // budget tokens to give back once consumed
+	// in and out return to the reader's buffers once consumed; piece
+	// says buf is a sequential piece instead.
+	in, out []byte
+	piece   bool
 }
 
 // newXZReader reads the stream header from r and returns the decoder,
@@ -82,13 +99,12 @@ func newXZReader(r io.Reader, workers int) (*xzReader, error) {
 		ready:  make(chan struct{}),
 		budget: make(chan struct{}, xzBudget>>20),
 		sem:    make(chan struct{}, workers),
+		pieces: make(chan []byte, 8),
+		decs:   make(chan *lzma2.Reader, workers),
 	}
 	close(x.ready)
 	return x, nil
 }
-
-// xzWorkers is how many goroutines decode blocks in parallel.
-func xzWorkers() int { return min(2, runtime.GOMAXPROCS(0)) }
 
 // Read returns the decoded bytes of every stream, in order.
 func (x *xzReader) Read(p []byte) (int, error) {
@@ -124,15 +140,36 @@ func (x *xzReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// release hands the budget of the consumed piece back to run.
+// release hands the memory and the budget of the consumed piece back to run.
 func (x *xzReader) release() {
-	if x.cur == nil {
+	pc := x.cur
+	if pc == nil {
 		return
 	}
-	for range x.cur.tokens {
+	switch {
+	case pc.piece:
+		select {
+		case x.pieces <- pc.buf[:0]:
+		default:
+		}
+	case pc.out != nil:
+		x.bufs.put(pc.in)
+		x.bufs.put(pc.out)
+	}
+	for range pc.tokens {
 		<-x.budget
 	}
 	x.cur = nil
+}
+
+// piece returns an empty sequential piece buffer.
+func (x *xzReader) piece() []byte {
+	select {
+	case b := <-x.pieces:
+		return b
+	default:
+		return make([]byte, 0, xzPieceSize)
+	}
 }
 
 // Close stops the decoding goroutines (a worker finishes its block first).

@@ -11,7 +11,7 @@ var litNext = [16]uint8{0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 4, 5}
 // limit (at most the end of buf), in a chunk with chunkLeft bytes left. A
 // match that crosses limit is finished by the next call.
 func (d *decoder) decode(limit, chunkLeft int) error {
-	buf, size := d.buf, len(d.buf)
+	buf, size, dict := d.buf, len(d.buf), d.dict
 	pos, total := d.pos, d.total
 	chunkEnd := pos + chunkLeft
 	if d.pending > 0 {
@@ -76,7 +76,7 @@ func (d *decoder) decode(limit, chunkLeft int) error {
 			if b == 0 {
 				r, b = r.norm(in).bit(&p.isRep0Long[(state<<4|posState)&0xff])
 				if b == 0 { // short rep: one byte from rep0
-					if int(rep0) >= total || int(rep0) >= size {
+					if int(rep0) >= total || int(rep0) >= dict {
 						err = fmt.Errorf("lzma2: distance %d beyond the %d bytes decoded: %w", int(rep0)+1, total, ErrCorrupt)
 						break
 					}
@@ -111,8 +111,8 @@ func (d *decoder) decode(limit, chunkLeft int) error {
 			state = 8 + 3*(state/7)
 		}
 		dist := int(rep0) + 1
-		if dist > total || dist > size {
-			err = fmt.Errorf("lzma2: distance %d beyond the %d bytes decoded: %w", dist, min(total, size), ErrCorrupt)
+		if dist > total || dist > dict {
+			err = fmt.Errorf("lzma2: distance %d beyond the %d bytes decoded: %w", dist, min(total, dict), ErrCorrupt)
 			break
 		}
 		length := int(n) + minMatch

@@ -48,6 +48,7 @@ type probs struct {
 // decoder is the LZMA decoder with its dictionary and range coder.
 type decoder struct {
 	buf   []byte // the dictionary, a circular buffer
+	dict  int    // the dictionary size: matches reach at most this far back (≤ len(buf))
 	pos   int    // where the next byte goes in buf
 	total int    // bytes written since the dictionary was reset
 
