@@ -38,7 +38,8 @@ var xzMagic = []byte{0xfd, '7', 'z', 'X', 'Z', 0}
 // xzReader decodes an xz file. A goroutine (run) parses the container and
 // emits the decoded data in order as pieces on out; blocks whose headers
 // give both sizes are decoded by up to workers goroutines at once, within
-// xzBudget bytes; other blocks are decoded by run itself, 1 MiB at a time.
+// xzBudget bytes; other blocks are decoded by run itself, in pieces of
+// xzPieceSize.
 type xzReader struct {
 	src     *xzSource
 	check   byte // the first stream's check type, read by newXZReader

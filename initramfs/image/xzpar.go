@@ -13,9 +13,11 @@ import (
 // bytes read ahead, dictionaries and decoded bytes not yet read, together.
 // A block needing more than half of it is decoded sequentially instead.
 // xz -T (liblzma's default block of 3× the dictionary) at presets 0 to 2
-// fits: an xz -1 block is 3 MiB of data, about 1.2 MiB compressed and a
-// 1 MiB dictionary.
-const xzBudget = 24 << 20
+// fits: an xz -1 block is 3 MiB of data (also its dictionary: a block is
+// decoded in place) and about 1.2 MiB compressed, so three blocks are in
+// flight, two decoding and one being read; an xz -2 block (6 MiB) still
+// fits half of it.
+const xzBudget = 18 << 20
 
 // parallel reports whether b is decoded on a worker: its header gives both
 // sizes (as xz -T writes them) and it fits the budget.
@@ -118,8 +120,8 @@ type bufPool struct {
 	free [][]byte
 }
 
-// bufPoolKeep is how many free buffers a pool keeps.
-const bufPoolKeep = 6
+// bufPoolKeep is how many free buffers a pool keeps: those of one block.
+const bufPoolKeep = 2
 
 // get returns a buffer of n bytes.
 func (p *bufPool) get(n int) []byte {
