@@ -91,6 +91,9 @@ func benchHTTP(ctx context.Context, c *config, rep *report) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if !c.wantCase(pc.name()) {
+			continue
+		}
 		if err := p1Run(ctx, rep, im, srv, tg, pc); err != nil {
 			return fmt.Errorf("%s: %w", pc.name(), err)
 		}

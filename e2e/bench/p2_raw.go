@@ -57,6 +57,9 @@ func benchRaw(ctx context.Context, c *config, rep *report) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if !c.wantCase(pc.name()) {
+			continue
+		}
 		if err := p2Run(ctx, rep, im, srv, tg, pc); err != nil {
 			return fmt.Errorf("%s: %w", pc.name(), err)
 		}

@@ -6,6 +6,8 @@ import (
 	"io"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/byoi/byoi/initramfs/image/lzma2"
 )
 
 // sniffSize is how much of the start of an image detection looks at (the
@@ -58,8 +60,9 @@ func isZstd(head []byte) bool {
 }
 
 // decompress wraps r with the decoder for kind; threads is how many xz
-// blocks may be decoded at once.
-func decompress(kind string, r io.Reader, threads int) (io.ReadCloser, error) {
+// blocks may be decoded at once; hist, if not nil, reads decoded bytes back
+// (xz keeps less of its dictionary in memory).
+func decompress(kind string, r io.Reader, threads int, hist lzma2.History) (io.ReadCloser, error) {
 	switch kind {
 	case "gzip":
 		z, err := newGzipStream(r)
@@ -72,6 +75,7 @@ func decompress(kind string, r io.Reader, threads int) (io.ReadCloser, error) {
 		if err != nil {
 			return nil, fmt.Errorf("xz: %w", err)
 		}
+		z.hist = hist
 		return z, nil
 	case "zstd":
 		z, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),

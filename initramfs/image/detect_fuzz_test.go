@@ -87,7 +87,7 @@ func FuzzDetect(f *testing.F) {
 		}
 		hasPartitionTable(head)
 		if kind != "" {
-			if dec, err := decompress(kind, bytes.NewReader(head), 2); err == nil {
+			if dec, err := decompress(kind, bytes.NewReader(head), 2, nil); err == nil {
 				io.Copy(io.Discard, io.LimitReader(dec, maxDecoded)) // errors are expected; panics are not
 				dec.Close()
 			}
@@ -100,7 +100,7 @@ func FuzzDetect(f *testing.F) {
 			if got := compression(z); got != k {
 				t.Fatalf("compression(%s of %d bytes) = %q, want %q", k, len(head), got, k)
 			}
-			dec, err := decompress(k, bytes.NewReader(z), 2)
+			dec, err := decompress(k, bytes.NewReader(z), 2, nil)
 			if err != nil {
 				t.Fatalf("decompress(%s) = %v", k, err)
 			}

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/byoi/byoi/boot"
+	"github.com/byoi/byoi/initramfs/image/lzma2"
 )
 
 var errEOF = io.EOF
@@ -19,7 +20,15 @@ const writeChunk = 1 << 20
 func (in *installer) raw(head []byte) (*sparseWriter, error) {
 	kind := in.res.Compression
 	size := in.src.Size()
-	dec, err := decompress(kind, in.src.sequential(0), in.o.DecodeThreads)
+	// A target that can be read back serves the decoder's older bytes.
+	var rb *readBack
+	var hist lzma2.History
+	if ra, ok := in.t.(io.ReaderAt); ok && kind == "xz" {
+		rb = newReadBack(ra)
+		defer rb.close()
+		hist = rb
+	}
+	dec, err := decompress(kind, in.src.sequential(0), in.o.DecodeThreads, hist)
 	if err != nil {
 		if kind != "" && in.o.Type == "qcow2" {
 			return nil, mismatchError("raw", in.o.Type)
@@ -55,6 +64,7 @@ func (in *installer) raw(head []byte) (*sparseWriter, error) {
 	w := newSparseWriter(in.t, in.o.Type, func(done int64) {
 		in.prog.report(boot.StepWrite, done, virtual)
 	})
+	w.rb = rb
 	off, err := in.copyStream(w, br, kind)
 	if err != nil {
 		return w, err

@@ -100,6 +100,10 @@ func (t *FileTarget) UsePageCache() {
 // Direct reports whether aligned writes use direct I/O.
 func (t *FileTarget) Direct() bool { return t.direct != nil }
 
+// ReadAt reads back what the target holds (through the page cache, which
+// the kernel keeps coherent with direct writes).
+func (t *FileTarget) ReadAt(p []byte, off int64) (int, error) { return t.f.ReadAt(p, off) }
+
 // Size returns the size in bytes.
 func (t *FileTarget) Size() int64 { return t.size }
 

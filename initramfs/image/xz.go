@@ -66,7 +66,18 @@ type xzReader struct {
 	pieces chan []byte
 	decs   chan *lzma2.Reader
 	bufs   bufPool
+
+	// hist, if set, serves the decoded stream's bytes back (from the disk
+	// they were written to): a block decoded sequentially then keeps only
+	// xzWindow bytes of a larger dictionary in memory. produced counts the
+	// bytes of the blocks before the current one (run's goroutine only).
+	hist     lzma2.History
+	produced int64
 }
+
+// xzWindow is the part of a dictionary kept in memory when the decoded
+// bytes can be read back: xz -9's 64 MiB dictionary costs 16 MiB.
+const xzWindow = 16 << 20
 
 // xzPieceSize is the size of the pieces blocks decoded sequentially are
 // handed out in.
@@ -245,6 +256,7 @@ func (x *xzReader) stream(sn int, check byte) error {
 			return err
 		}
 		if err == nil {
+			x.produced += b.uncompressed
 			err = idx.add(b.unpadded(), b.uncompressed)
 		}
 		if err != nil {

@@ -144,7 +144,13 @@ func (x *xzReader) blockSync(b *xzBlock) error {
 		x.seq = new(lzma2.Reader)
 	}
 	dec := x.seq
-	if err := dec.Reset(in, b.dictCap()); err != nil {
+	var err error
+	if x.hist != nil {
+		err = dec.ResetWindow(in, xzWindow, b.dictCap(), streamHistory{x.hist, x.produced})
+	} else {
+		err = dec.Reset(in, b.dictCap())
+	}
+	if err != nil {
 		return x.src.lzmaError(err)
 	}
 	sum := newXZCheck(b.check)
@@ -191,6 +197,15 @@ func (x *xzReader) blockSync(b *xzBlock) error {
 	}
 	return checkTail(b, tail, sum)
 }
+
+// streamHistory maps a block's History offsets (from the block's start)
+// to the stream's.
+type streamHistory struct {
+	h    lzma2.History
+	base int64
+}
+
+func (s streamHistory) ReadHistory(p []byte, off int64) error { return s.h.ReadHistory(p, s.base+off) }
 
 // checkTail verifies the block padding and the check of the decoded data.
 func checkTail(b *xzBlock, tail []byte, sum *xzCheck) error {

@@ -16,7 +16,13 @@ func (d *decoder) decode(limit, chunkLeft int) error {
 	chunkEnd := pos + chunkLeft
 	if d.pending > 0 {
 		k := min(d.pending, limit-pos)
-		copyMatch(buf, pos, int(d.rep[0])+1, k)
+		if dist := int(d.rep[0]) + 1; dist > size {
+			if err := d.far(buf, pos, total, dist, k); err != nil {
+				return err
+			}
+		} else {
+			copyMatch(buf, pos, dist, k)
+		}
 		pos, total, d.pending = pos+k, total+k, d.pending-k
 	}
 	var prev byte
@@ -47,11 +53,16 @@ func (d *decoder) decode(limit, chunkLeft int) error {
 			if state < 7 {
 				r, sym = r.literal(probs, in)
 			} else {
-				i := pos - int(rep0) - 1
-				if i < 0 {
-					i += size
+				var mb byte
+				if i := pos - int(rep0) - 1; int(rep0) < size {
+					if i < 0 {
+						i += size
+					}
+					mb = buf[i]
+				} else if mb, err = d.farByte(total, int(rep0)+1); err != nil {
+					break
 				}
-				r, sym = r.matchedLiteral(probs, uint32(buf[i]), in)
+				r, sym = r.matchedLiteral(probs, uint32(mb), in)
 			}
 			prev = byte(sym)
 			buf[pos] = prev
@@ -81,11 +92,14 @@ func (d *decoder) decode(limit, chunkLeft int) error {
 						break
 					}
 					state = 9 + 2*(state/7)
-					i := pos - int(rep0) - 1
-					if i < 0 {
-						i += size
+					if i := pos - int(rep0) - 1; int(rep0) < size {
+						if i < 0 {
+							i += size
+						}
+						prev = buf[i]
+					} else if prev, err = d.farByte(total, int(rep0)+1); err != nil {
+						break
 					}
-					prev = buf[i]
 					buf[pos] = prev
 					pos++
 					total++
@@ -121,7 +135,13 @@ func (d *decoder) decode(limit, chunkLeft int) error {
 			break
 		}
 		k := min(length, limit-pos)
-		copyMatch(buf, pos, dist, k)
+		if dist > size {
+			if err = d.far(buf, pos, total, dist, k); err != nil {
+				break
+			}
+		} else {
+			copyMatch(buf, pos, dist, k)
+		}
 		pos, total, d.pending = pos+k, total+k, length-k
 		prev = buf[pos-1]
 	}

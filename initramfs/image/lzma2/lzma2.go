@@ -119,13 +119,14 @@ func checkDict(dictSize int) error {
 }
 
 func (r *Reader) reset(src io.Reader, buf []byte, dict int) {
-	in := r.d.in
+	in, pages := r.d.in, r.d.pages
 	if in == nil {
 		in = new(inWindow)
 	}
 	*r = Reader{src: src}
 	r.byteRd, _ = src.(io.ByteReader)
-	r.d.buf, r.d.dict, r.d.in = buf, dict, in
+	r.d.buf, r.d.dict, r.d.in, r.d.pages = buf, dict, in, pages
+	r.d.pages.clear()
 }
 
 // Next returns the next decoded bytes, a slice of the dictionary that
