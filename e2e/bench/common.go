@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -129,19 +130,32 @@ func imageFixture(ctx context.Context, c *config) (images, *imageServer, *target
 }
 
 // rotate runs every side n times, rotating which goes first in each run
-// (run i starts with side i mod len), and returns each side's times in
-// seconds, in run order.
-func rotate(n int, sides ...func(run int) (time.Duration, error)) ([][]float64, error) {
-	times := make([][]float64, len(sides))
+// (run i starts with side i mod len), and returns each side's wall times
+// and CPU times (user + system of the processes it ran and waited for:
+// getrusage(RUSAGE_CHILDREN); the long-running image server is not
+// counted) in seconds, in run order.
+func rotate(n int, sides ...func(run int) (time.Duration, error)) (wall, cpu [][]float64, err error) {
+	wall, cpu = make([][]float64, len(sides)), make([][]float64, len(sides))
 	for run := range n {
 		for k := range sides {
 			i := (run + k) % len(sides)
+			c0 := childrenCPU()
 			d, err := sides[i](run)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
-			times[i] = append(times[i], d.Seconds())
+			wall[i] = append(wall[i], d.Seconds())
+			cpu[i] = append(cpu[i], (childrenCPU() - c0).Seconds())
 		}
 	}
-	return times, nil
+	return wall, cpu, nil
+}
+
+// childrenCPU is the CPU time of the children this process has waited for.
+func childrenCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

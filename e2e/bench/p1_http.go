@@ -119,7 +119,7 @@ func p1Run(ctx context.Context, rep *report, im images, srv *imageServer, tg *ta
 	}
 	var child childReport
 	var lineA, lineB string
-	runs, err := rotate(p1Runs,
+	runs, cpu, err := rotate(p1Runs,
 		func(run int) (time.Duration, error) {
 			d, r, err := p1Byoi(ctx, tg, srv, pc, file, raw, sum, run == 0)
 			child = r
@@ -146,14 +146,15 @@ func p1Run(ctx context.Context, rep *report, im images, srv *imageServer, tg *ta
 	if pc.comp == "none" {
 		goalB = 0.9
 	}
-	extra := map[string]float64{"byoiMiBps": float64(pc.spec.size) / mib / median(runs[0]),
-		"downloadedMiB": float64(child.Downloaded) / mib, "requests": float64(child.Requests),
-		"refetchedBlocks": float64(child.Refetched), "peakRSSMiB": float64(child.VmHWMKiB) / 1024}
 	for _, ref := range []struct {
 		name, line string
-		times      []float64
+		times, cpu []float64
 		goal       float64
-	}{{"(a) " + refA, lineA, runs[1], goalA}, {"(b) " + refB, lineB, runs[2], goalB}} {
+	}{{"(a) " + refA, lineA, runs[1], cpu[1], goalA}, {"(b) " + refB, lineB, runs[2], cpu[2], goalB}} {
+		extra := map[string]float64{"byoiMiBps": float64(pc.spec.size) / mib / median(runs[0]),
+			"downloadedMiB": float64(child.Downloaded) / mib, "requests": float64(child.Requests),
+			"refetchedBlocks": float64(child.Refetched), "peakRSSMiB": float64(child.VmHWMKiB) / 1024,
+			"byoiCPUs": median(cpu[0]), "refCPUs": median(ref.cpu), "cpuRatio": median(ref.cpu) / median(cpu[0])}
 		row := Row{Part: "P1", Case: pc.name(), Metric: "s", RefName: ref.name, Target: ref.goal, Command: ref.line, Extra: extra}
 		for i := range runs[0] {
 			row.Runs = append(row.Runs, Run{Byoi: runs[0][i], Ref: ref.times[i]})

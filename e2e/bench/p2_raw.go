@@ -94,7 +94,7 @@ func p2Run(ctx context.Context, rep *report, im images, srv *imageServer, tg *ta
 		return err
 	}
 	var line string
-	runs, err := rotate(p2Runs,
+	runs, cpu, err := rotate(p2Runs,
 		func(run int) (time.Duration, error) {
 			pcase := p1Case{spec: pc.spec, format: "raw", comp: pc.comp, check: true, target: "file", threads: pc.threads}
 			d, _, err := p1Byoi(ctx, tg, srv, pcase, file, raw, sum, run == 0)
@@ -126,7 +126,8 @@ func p2Run(ctx context.Context, rep *report, im images, srv *imageServer, tg *ta
 		goal = 1.0
 	}
 	row := Row{Part: "P2", Case: pc.name(), Metric: "s", RefName: "curl|" + pc.comp + "|dd", Target: goal, Command: line,
-		Extra: map[string]float64{"byoiMiBps": float64(pc.spec.size) / mib / median(runs[0])}}
+		Extra: map[string]float64{"byoiMiBps": float64(pc.spec.size) / mib / median(runs[0]),
+			"byoiCPUs": median(cpu[0]), "refCPUs": median(cpu[1]), "cpuRatio": median(cpu[1]) / median(cpu[0])}}
 	if pc.comp == "none" {
 		row.RefName = "curl|dd"
 	}

@@ -213,7 +213,11 @@ func (r *report) add(row Row) {
 	r.mu.Lock()
 	r.Rows = append(r.Rows, row)
 	r.mu.Unlock()
-	fmt.Fprintf(os.Stderr, "   %s %-48s byoi %s  %s %s  ratio %s\n", row.Part, row.Case, num(row.Byoi), row.RefName, num(row.Ref), ratio(row.Ratio))
+	cpu := ""
+	if c, ok := row.Extra["cpuRatio"]; ok {
+		cpu = fmt.Sprintf("  (CPU %s: byoi %s s, ref %s s)", ratio(c), num(row.Extra["byoiCPUs"]), num(row.Extra["refCPUs"]))
+	}
+	fmt.Fprintf(os.Stderr, "   %s %-48s byoi %s  %s %s  ratio %s%s\n", row.Part, row.Case, num(row.Byoi), row.RefName, num(row.Ref), ratio(row.Ratio), cpu)
 }
 
 func (r *report) note(format string, args ...any) {
