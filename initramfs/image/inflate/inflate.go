@@ -38,7 +38,12 @@ type Decoder struct {
 	bb   uint64 // bit buffer, least significant bits first
 	bl   uint   // bits in bb
 	over int    // zero bytes loaded past the end of src
+	more bool   // src may grow (a Reader): block stops when it runs low
 }
+
+// errNeedInput stops block at a symbol boundary when src runs low and
+// more may come.
+var errNeedInput = errors.New("inflate: more input needed")
 
 const (
 	maxLit  = 286 // literal/length symbols a block may use
@@ -47,7 +52,7 @@ const (
 
 // Decode fills dst with the deflate stream in src.
 func (d *Decoder) Decode(dst, src []byte) error {
-	d.src, d.ip, d.bb, d.bl, d.over = src, 0, 0, 0, 0
+	d.src, d.ip, d.bb, d.bl, d.over, d.more = src, 0, 0, 0, 0, false
 	op := 0
 	for op < len(dst) {
 		d.refill()
@@ -59,10 +64,10 @@ func (d *Decoder) Decode(dst, src []byte) error {
 			op, err = d.stored(dst, op)
 		case 1:
 			d.fixed()
-			op, err = d.block(dst, op)
+			op, _, err = d.block(dst, op, len(dst))
 		case 2:
 			if err = d.dynamic(); err == nil {
-				op, err = d.block(dst, op)
+				op, _, err = d.block(dst, op, len(dst))
 			}
 		default:
 			err = fmt.Errorf("inflate: block type 3: %w", ErrCorrupt)
@@ -138,22 +143,31 @@ func (d *Decoder) stored(dst []byte, op int) (int, error) {
 }
 
 // block decodes a Huffman-coded block into dst from op, until its end of
-// block or dst is full. The bit reader lives in locals here: this is the
-// hot loop.
-func (d *Decoder) block(dst []byte, op int) (int, error) {
+// block (eob) or op reaches end (≤ len(dst)): a match that crosses end is
+// finished, one that crosses len(dst) is cut there (Decode fills dst and
+// stops; a Reader passes end = len(dst) - 258, so no match is cut). The
+// bit reader lives in locals here: this is the hot loop.
+func (d *Decoder) block(dst []byte, op, end int) (_ int, eob bool, _ error) {
 	lit, dist := d.lit.t, d.dist.t
 	litMask, distMask := uint64(1)<<d.lit.bits-1, uint64(1)<<d.dist.bits-1
 	src, ip := d.src, d.ip
 	bb, bl := d.bb, d.bl
 	var err error
-	for op < len(dst) { // not a bit more is read once dst is full
+	for op < end { // not a bit more is read once dst is full
 		if bl < 48 { // a length (15 + 5 bits) and a distance (15 + 13) fit in 48
 			if ip+8 <= len(src) {
 				bb |= binary.LittleEndian.Uint64(src[ip:]) << bl
 				ip += int(63-bl) >> 3
 				bl |= 56
+			} else if d.more {
+				err = errNeedInput
+				break
 			} else {
 				d.ip, d.bb, d.bl = ip, bb, bl
+				if d.overread() { // zeros past the end were decoded
+					err = d.truncated()
+					break
+				}
 				d.refill()
 				ip, bb, bl = d.ip, d.bb, d.bl
 			}
@@ -171,7 +185,7 @@ func (d *Decoder) block(dst []byte, op int) (int, error) {
 			op++
 			// A second literal without a refill, when its code is in the
 			// main table and bits remain (the codes are at most 15).
-			if bl < 15 || op == len(dst) {
+			if bl < 15 || op == end {
 				continue
 			}
 			e = lit[bb&litMask]
@@ -186,6 +200,7 @@ func (d *Decoder) block(dst []byte, op int) (int, error) {
 		}
 		if e&kindLen == 0 {
 			if e&kindEnd != 0 {
+				eob = true
 				break
 			}
 			err = fmt.Errorf("inflate: invalid literal/length code: %w", ErrCorrupt)
@@ -218,7 +233,7 @@ func (d *Decoder) block(dst []byte, op int) (int, error) {
 		op = copyMatch(dst, op, back, min(length, len(dst)-op))
 	}
 	d.ip, d.bb, d.bl = ip, bb, bl
-	return op, err
+	return op, eob, err
 }
 
 // copyMatch copies length bytes from dist back to dst[op:] and returns
