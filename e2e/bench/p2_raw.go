@@ -60,9 +60,11 @@ func benchRaw(ctx context.Context, c *config, rep *report) error {
 		if !c.wantCase(pc.name()) {
 			continue
 		}
+		t0 := time.Now()
 		if err := p2Run(ctx, rep, im, srv, tg, pc); err != nil {
 			return fmt.Errorf("%s: %w", pc.name(), err)
 		}
+		logf("%s: %.0f s", pc.name(), time.Since(t0).Seconds())
 	}
 	var dense []float64
 	for _, row := range rep.Rows {
