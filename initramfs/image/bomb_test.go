@@ -34,13 +34,14 @@ func endless(t testing.TB, first, rest []byte) *httptest.Server {
 // TestStreamPastTarget: a stream that decodes to more than the target
 // holds (a decompression bomb, or raw data served without a length) fails
 // at the first byte past the end of the target, as "at least size+1
-// bytes", without decoding the rest. The streams here never end: an
+// bytes", without decoding the rest (the old code decoded on until it
+// learned the real size: 3.6-43 s for a 10 GiB bomb). The streams here never end: an
 // installer that decodes the rest to learn the real size never returns.
 func TestStreamPastTarget(t *testing.T) {
-	const disk = 64 * mib
-	head := make([]byte, 16*mib)
+	const disk = 16 * mib
+	head := make([]byte, 4*mib)
 	copy(head, mbrSector())
-	zeros := make([]byte, 16*mib)
+	zeros := make([]byte, 4*mib)
 	for _, kind := range []string{"", "gzip", "zstd", "xz"} {
 		name := kind
 		if name == "" {

@@ -74,17 +74,19 @@ func TestInstallPzstd(t *testing.T) {
 // refused at its first byte, naming where it is, and nothing decoded in
 // the same piece as the garbage is written.
 func TestGzipTrailing(t *testing.T) {
-	variants, _ := loadFixtures(t)
-	raw, err := os.ReadFile(variants["raw"])
-	if err != nil {
+	// 6 MiB: data, zeros, and 512 KiB of data at the end.
+	const size = 6 * mib
+	raw := make([]byte, size)
+	copy(raw, randomBytes(mib, 21))
+	copy(raw, mbrSector())
+	copy(raw[size-512<<10:], randomBytes(512<<10, 22))
+	rawPath := filepath.Join(t.TempDir(), "disk.raw")
+	if err := os.WriteFile(rawPath, raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	member, err := os.ReadFile(variants["raw-gzip"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	half := compressBytes(t, nil, "gzip", raw[:testImageSize/2])
-	rest := compressBytes(t, nil, "gzip", raw[testImageSize/2:])
+	member := compressBytes(t, nil, "gzip", raw)
+	half := compressBytes(t, nil, "gzip", raw[:size/2])
+	rest := compressBytes(t, nil, "gzip", raw[size/2:])
 	m := int64(len(member))
 	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 	for _, tc := range []struct {
@@ -111,13 +113,13 @@ func TestGzipTrailing(t *testing.T) {
 				t.Fatal(err)
 			}
 			srv := fileServer(t, p, nil)
-			tg := garbageTarget(t, filepath.Join(dir, "disk"), testImageSize)
+			tg := garbageTarget(t, filepath.Join(dir, "disk"), size)
 			_, err := Install(testCtx(t), fast(Options{URL: srv.URL, Type: "raw"}), tg)
 			if tc.want == "" {
 				if err != nil {
 					t.Fatalf("Install(%s) = %v, want success", tc.name, err)
 				}
-				sameContent(t, tg.Name(), variants["raw"], testImageSize)
+				sameContent(t, tg.Name(), rawPath, size)
 				return
 			}
 			e := failure(t, err)
@@ -127,10 +129,10 @@ func TestGzipTrailing(t *testing.T) {
 			// The image ends with 512 KiB of data: the piece decoded
 			// together with the garbage is not written.
 			got := make([]byte, 4096)
-			if _, err := tg.f.ReadAt(got, testImageSize-4096); err != nil {
+			if _, err := tg.f.ReadAt(got, size-4096); err != nil {
 				t.Fatal(err)
 			}
-			if bytes.Equal(got, raw[testImageSize-4096:]) {
+			if bytes.Equal(got, raw[size-4096:]) {
 				t.Errorf("Install(%s) wrote the image's last piece before refusing the trailing data", tc.name)
 			}
 		})
