@@ -115,17 +115,3 @@ func pipeline(ctx context.Context, stages ...stage) (time.Duration, error) {
 func command(ctx context.Context, args ...string) (time.Duration, error) {
 	return pipeline(ctx, stage{args: args})
 }
-
-// commandOutput runs one process directly and returns its standard output.
-func commandOutput(ctx context.Context, args ...string) (string, time.Duration, error) {
-	c := exec.CommandContext(ctx, args[0], args[1:]...)
-	var out, errb bytes.Buffer
-	c.Stdout, c.Stderr = &out, &errb
-	t0 := time.Now()
-	err := c.Run()
-	d := time.Since(t0)
-	if err != nil {
-		return "", 0, fmt.Errorf("%s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
-	}
-	return out.String(), d, nil
-}
