@@ -116,7 +116,7 @@ func sameContent(a, b string, n int64) error {
 // the work dir, served over HTTP from 127.0.0.1 by a child process, and a
 // place for targets.
 func imageFixture(ctx context.Context, c *config) (images, *imageServer, *targets, error) {
-	im := images{dir: c.work, sums: map[string]string{}}
+	im := images{dir: c.work, sums: map[string]string{}, prepare: c.prepare}
 	srv, err := startImageServer(ctx, c.work)
 	if err != nil {
 		return im, nil, nil, err

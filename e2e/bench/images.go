@@ -47,8 +47,9 @@ func sizeName(n int64) string {
 
 // images creates and caches test images in a work directory.
 type images struct {
-	dir  string
-	sums map[string]string // path → sha256, computed once per run
+	dir     string
+	sums    map[string]string // path → sha256, computed once per run
+	prepare bool              // generate only: the parts measure nothing
 }
 
 // file returns the image of raw in format ("qcow2" or "raw") with comp

@@ -48,6 +48,7 @@ type config struct {
 	only    map[string]bool
 	quick   bool
 	cases   *regexp.Regexp // P1-P3: only the cases whose names match
+	prepare bool           // P1-P3: only generate the images
 	role    string
 	roleArg []string
 }
@@ -66,6 +67,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&only, "only", "", "comma-separated parts to run (P1,P2,P3,P4,P5); default all")
 	fs.BoolVar(&c.quick, "quick", false, "smaller sizes, for a smoke run (figures not comparable)")
 	cases := fs.String("cases", "", "P1-P3: only the cases whose names match this regular expression")
+	fs.BoolVar(&c.prepare, "prepare", false, "P1-P3: generate the images the cases need (cached in -work), measure nothing")
 	fs.StringVar(&c.role, "role", "", "internal: child role (install, storm, static-http)")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -125,6 +125,9 @@ func p1Run(ctx context.Context, rep *report, im images, srv *imageServer, tg *ta
 			return err
 		}
 	}
+	if im.prepare {
+		return nil
+	}
 	var child childReport
 	var lineA, lineB string
 	runs, cpu, err := rotate(p1Runs,

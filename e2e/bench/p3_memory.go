@@ -107,6 +107,9 @@ func p3Run(ctx context.Context, rep *report, im images, srv *imageServer, tg *ta
 	if err != nil {
 		return err
 	}
+	if im.prepare {
+		return nil
+	}
 	disk := pc.disk
 	if disk == 0 {
 		disk = pc.spec.size
