@@ -72,6 +72,10 @@ const (
 // ESPSizeMiB is the EFI system partition of the default layout (OVH's size).
 const ESPSizeMiB = 511
 
+// MinSizeMiB is the smallest size mkfs accepts (or, for vfat, that makes
+// the FAT32 file system firmware expects on an ESP), per file system.
+var MinSizeMiB = map[string]int64{FSExt4: 16, FSXFS: 300, FSBtrfs: 128, FSVFAT: 64, FSSwap: 1}
+
 // VolumeGroup is the LVM volume group every logical volume of a layout
 // goes into.
 const VolumeGroup = "vg"
@@ -206,6 +210,9 @@ func (e *LayoutEntry) validate() error {
 	}
 	if e.Size < 0 || e.Size > 1<<40 {
 		return invalid("Invalid size %d MiB for mountPoint %s: expected 0 (the rest) or a positive number of MiB", e.Size, mp)
+	}
+	if m := MinSizeMiB[fs]; e.Size > 0 && e.Size < m {
+		return invalid("size %d MiB for mountPoint %s is too small: %s needs at least %d MiB", e.Size, mp, fs, m)
 	}
 	if _, ok := minDisks[e.Level()]; !ok {
 		return invalid("raidLevel %d is not supported for mountPoint %s: expected 0, 1, 5, 6 or 10", e.Level(), mp)

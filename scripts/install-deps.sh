@@ -12,7 +12,8 @@ run) ;;
 test | bench)
 	pkgs+=(qemu-system-x86 qemu-utils seabios busybox-static mtools dosfstools gdisk fdisk
 		systemd-boot-efi binutils dnsmasq-base xz-utils zstd gzip curl cpio kmod
-		syslinux syslinux-common extlinux genisoimage udhcpc)
+		syslinux syslinux-common extlinux genisoimage udhcpc
+		rsync acl attr e2fsprogs xfsprogs btrfs-progs util-linux)
 	;;
 *)
 	echo "usage: install-deps.sh [run|test|bench]" >&2
