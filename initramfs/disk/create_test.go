@@ -80,4 +80,3 @@ func TestCreateGPTRefuses(t *testing.T) {
 		t.Errorf("a refused CreateGPT wrote to the disk")
 	}
 }
-
