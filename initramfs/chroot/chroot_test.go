@@ -53,7 +53,11 @@ type collect struct {
 
 func (c *collect) add(l string) { c.mu.Lock(); c.lines = append(c.lines, l); c.mu.Unlock() }
 
-func (c *collect) get() []string { c.mu.Lock(); defer c.mu.Unlock(); return append([]string(nil), c.lines...) }
+func (c *collect) get() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.lines...)
+}
 
 // mountsUnder lists the mount points under dir.
 func mountsUnder(t *testing.T, dir string) []string {
