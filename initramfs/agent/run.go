@@ -11,7 +11,6 @@ import (
 	"github.com/byoi/byoi/boot"
 	"github.com/byoi/byoi/boot/agentapi"
 	"github.com/byoi/byoi/initramfs/disk"
-	"github.com/byoi/byoi/initramfs/image"
 )
 
 // Failure is how Run ends when the installation failed: what the server
@@ -117,7 +116,7 @@ func (r *run) install(ctx context.Context) error {
 		}
 		comment, err := s.fn(ctx)
 		if err != nil {
-			return err
+			return stepError(s.id, err)
 		}
 		if err := r.report(ctx, agentapi.Progress{Step: s.id, Status: boot.StepDone, Comment: comment}); err != nil {
 			return err
@@ -186,14 +185,7 @@ func (r *run) finish(ctx context.Context) error {
 
 // fail reports err to the server and returns it as a *Failure.
 func (r *run) fail(ctx context.Context, err error) error {
-	f := &Failure{Failure: agentapi.Failure{Step: r.step, Class: agentapi.ClassInternal, Message: err.Error()}, Err: err}
-	var ie *image.Error
-	if errors.As(err, &ie) {
-		f.Step, f.Message = ie.Step, ie.Msg
-		if ie.Customer {
-			f.Class = agentapi.ClassCustomer
-		}
-	}
+	f := &Failure{Failure: failure(r.step, err), Err: err}
 	if errors.Is(err, ErrTokenRejected) {
 		return f // nobody to tell
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -25,17 +24,44 @@ func compression(head []byte) string {
 		return "gzip"
 	case hasXZMagic(head):
 		return "xz"
-	case bytes.HasPrefix(head, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+	case isZstd(head):
 		return "zstd"
 	}
 	return ""
+}
+
+// zstdMagic starts a zstd frame; a skippable frame starts with 0x50-0x5f
+// and then zstdSkippable.
+var (
+	zstdMagic     = []byte{0x28, 0xb5, 0x2f, 0xfd}
+	zstdSkippable = []byte{0x2a, 0x4d, 0x18}
+)
+
+// isZstd reports whether head starts a zstd file: a zstd frame, possibly
+// after skippable frames (pzstd starts every frame with one that gives
+// its size). Skippable frames are followed through head; one that runs
+// past it is taken as zstd, which the decoder then confirms or refuses.
+func isZstd(head []byte) bool {
+	for {
+		if bytes.HasPrefix(head, zstdMagic) {
+			return true
+		}
+		if len(head) < 8 || head[0]&0xf0 != 0x50 || !bytes.Equal(head[1:4], zstdSkippable) {
+			return false
+		}
+		n := uint64(head[4]) | uint64(head[5])<<8 | uint64(head[6])<<16 | uint64(head[7])<<24
+		if n >= uint64(len(head)-8) {
+			return true
+		}
+		head = head[8+n:]
+	}
 }
 
 // decompress wraps r with the decoder for kind.
 func decompress(kind string, r io.Reader) (io.ReadCloser, error) {
 	switch kind {
 	case "gzip":
-		z, err := gzip.NewReader(r)
+		z, err := newGzipStream(r)
 		if err != nil {
 			return nil, fmt.Errorf("gzip: %w", err)
 		}

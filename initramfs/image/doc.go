@@ -4,8 +4,9 @@
 //	t, err := image.OpenTarget("/dev/vda")
 //	res, err := image.Install(ctx, image.Options{URL: u, Type: "qcow2",
 //		ChecksumType: "sha256", Checksum: sum}, t)
-//	// err is an *image.Error with OVH's wording; success means the whole
-//	// file was downloaded, matched its checksum and is on the disk (synced).
+//	// err is an *image.Error: its Kind and values say what went wrong (the
+//	// agent turns them into OVH's words); success means the whole file was
+//	// downloaded, matched its checksum and is on the disk (synced).
 //
 // Formats: raw (must carry an MBR or GPT signature), raw compressed with
 // gzip, xz or zstd (streamed), and qcow2 v2/v3 with zlib or zstd compressed

@@ -89,16 +89,16 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// validate checks the declared fields with OVH's messages.
+// validate checks the declared fields.
 func (o Options) validate() error {
 	if o.Type != "raw" && o.Type != "qcow2" {
-		return customer(boot.StepCheck, "Bad format image, expected: qcow2, raw.", nil)
+		return &Error{Kind: KindBadImageType, Step: boot.StepCheck, Declared: o.Type}
 	}
 	if (o.ChecksumType == "") != (o.Checksum == "") {
-		return customer(boot.StepCheck, "Please provide checkSum AND checkSumType or none of them", nil)
+		return &Error{Kind: KindChecksumPair, Step: boot.StepCheck}
 	}
 	if o.ChecksumType != "" && newHash(o.ChecksumType) == nil {
-		return customer(boot.StepCheck, "Bad checkSumType, expected: md5, sha1, sha256, sha512.", nil)
+		return &Error{Kind: KindBadChecksumType, Step: boot.StepCheck, ChecksumType: o.ChecksumType}
 	}
 	return nil
 }

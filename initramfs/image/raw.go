@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"io"
-	"math"
 
 	"github.com/byoi/byoi/boot"
 )
@@ -18,8 +17,7 @@ const writeChunk = 1 << 20
 func (in *installer) raw(head []byte) (*sparseWriter, error) {
 	kind := in.res.Compression
 	size := in.src.Size()
-	var sr io.Reader = io.NewSectionReader(in.src, 0, math.MaxInt64)
-	dec, err := decompress(kind, sr)
+	dec, err := decompress(kind, in.src.sequential(0))
 	if err != nil {
 		if kind != "" && in.o.Type == "qcow2" {
 			return nil, mismatchError("raw", in.o.Type)
@@ -36,8 +34,7 @@ func (in *installer) raw(head []byte) (*sparseWriter, error) {
 		peek = head
 	}
 	if kind != "" && isQcow2(peek) {
-		return nil, customer(boot.StepCheck, "image provided is a "+kind+
-			" compressed qcow2 image, which cannot be streamed: serve the qcow2 file uncompressed", nil)
+		return nil, &Error{Kind: KindCompressedQcow2, Step: boot.StepCheck, Compression: kind}
 	}
 	if in.o.Type != "raw" {
 		return nil, mismatchError("raw", in.o.Type)
@@ -50,7 +47,7 @@ func (in *installer) raw(head []byte) (*sparseWriter, error) {
 		virtual = size
 	}
 	if virtual > in.t.Size() {
-		return nil, sizeError(virtual, in.t)
+		return nil, sizeError(virtual, false, in.t)
 	}
 	in.checked(max(virtual, 0))
 	w := newSparseWriter(in.t, in.o.Type, func(done int64) {
@@ -68,20 +65,31 @@ func (in *installer) raw(head []byte) (*sparseWriter, error) {
 	return w, nil
 }
 
-// copyStream writes the decoded stream in aligned chunks and returns its size.
-func (in *installer) copyStream(w *sparseWriter, r io.Reader, kind string) (int64, error) {
+// copyStream writes the decoded stream in aligned chunks and returns its
+// size. It never reads more than one byte past the end of the target: a
+// stream longer than the target (a decompression bomb, or a raw file
+// served without a length) fails there, as "at least size+1 bytes".
+func (in *installer) copyStream(w *sparseWriter, r *bufio.Reader, kind string) (int64, error) {
 	buf := alignedBuf(writeChunk)
+	limit := in.t.Size()
 	var off int64
 	for {
-		n, err := fill(r, buf)
-		if n > 0 {
-			if off+int64(n) > in.t.Size() {
-				total, cerr := io.Copy(io.Discard, r)
-				if cerr != nil {
-					return off, in.readError(kind, cerr)
-				}
-				return off, sizeError(off+int64(n)+total, in.t)
+		n, err := fill(r, buf[:min(int64(len(buf)), limit-off+1)])
+		if off+int64(n) > limit {
+			return off, sizeError(off+int64(n), true, in.t)
+		}
+		if err == nil {
+			// Decode ahead of the write: a stream that ends badly right
+			// after this piece (gzip trailing garbage, a bad xz index or
+			// check) is refused before the image's last piece is written.
+			if _, perr := r.Peek(1); perr != io.EOF {
+				err = perr
 			}
+		}
+		if err != nil && err != io.EOF {
+			return off, in.readError(kind, err)
+		}
+		if n > 0 {
 			if werr := w.writeAt(buf[:n], off); werr != nil {
 				return off, werr
 			}
@@ -89,9 +97,6 @@ func (in *installer) copyStream(w *sparseWriter, r io.Reader, kind string) (int6
 		}
 		if err == io.EOF {
 			return off, nil
-		}
-		if err != nil {
-			return off, in.readError(kind, err)
 		}
 		if in.ctx.Err() != nil {
 			return off, in.ctx.Err()
@@ -112,10 +117,6 @@ func (in *installer) readError(kind string, err error) error {
 		return corruptError(kind, err)
 	}
 	return downloadError(err)
-}
-
-func corruptError(kind string, err error) *Error {
-	return customer(boot.StepCheck, "image provided is not a valid "+kind+" stream: "+err.Error(), err)
 }
 
 // fill reads until buf is full or r fails; io.EOF (only) means the end.

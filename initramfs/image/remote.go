@@ -188,7 +188,29 @@ func starving(err error) bool {
 }
 
 // ReadAt implements io.ReaderAt over the remote file.
-func (r *remote) ReadAt(p []byte, off int64) (int, error) {
+func (r *remote) ReadAt(p []byte, off int64) (int, error) { return r.readAt(p, off, false) }
+
+// sequential returns a reader of the file from off on, for a consumer that
+// never reads backwards (raw images): its long reads bypass the cache.
+func (r *remote) sequential(off int64) io.Reader { return &seqReader{r: r, off: off} }
+
+type seqReader struct {
+	r   *remote
+	off int64
+}
+
+func (s *seqReader) Read(p []byte) (int, error) {
+	n, err := s.r.readAt(p, s.off, true)
+	s.off += int64(n)
+	if n > 0 && err == io.EOF {
+		err = nil
+	}
+	return n, err
+}
+
+// readAt reads p at off: whole blocks at the stream's position straight
+// from the stream (see direct), the rest through the cache.
+func (r *remote) readAt(p []byte, off int64, seq bool) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := 0
@@ -197,6 +219,14 @@ func (r *remote) ReadAt(p []byte, off int64) (int, error) {
 			return n, io.EOF
 		}
 		idx := off / blockSize
+		if d := r.direct(p, off, seq); d > 0 {
+			n += d
+			p = p[d:]
+			off += int64(d)
+			continue
+		} else if d < 0 {
+			return n, r.failed
+		}
 		data, err := r.block(idx)
 		if err != nil {
 			return n, err
@@ -214,6 +244,38 @@ func (r *remote) ReadAt(p []byte, off int64) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// direct reads whole blocks of p straight from the stream, bypassing the
+// cache, when off is the stream's (block-aligned) position: the long
+// sequential reads of raw images and qcow2 data runs cost one copy instead
+// of two. Those blocks are not cached: a later read of one is a re-fetch.
+// Random reads (seq false) keep the block holding their last byte cached,
+// as the next read may start in it (qcow2 compressed clusters share
+// sectors). It returns the bytes read, 0 when it does not apply (or at the
+// end of the file) and -1 on a failure (in r.failed).
+func (r *remote) direct(p []byte, off int64, seq bool) int {
+	if off != r.pos || r.eof || off%blockSize != 0 || len(p) < blockSize {
+		return 0
+	}
+	if _, ok := r.cache[off/blockSize]; ok {
+		return 0
+	}
+	n := len(p) / blockSize * blockSize
+	if !seq {
+		n = (len(p) - 1) / blockSize * blockSize
+	}
+	if n == 0 {
+		return 0
+	}
+	if r.f.size >= 0 {
+		n = int(min(int64(n), r.f.size-off))
+	}
+	m, err := r.readStream(p[:n])
+	if err != nil {
+		return -1
+	}
+	return m
 }
 
 // block returns block idx from the cache, the stream or a re-fetch.
@@ -249,6 +311,7 @@ func (r *remote) block(idx int64) ([]byte, error) {
 // fetchBehind re-reads a block the stream has already passed.
 func (r *remote) fetchBehind(idx int64) ([]byte, error) {
 	r.backFetches++
+	r.f.o.Logger.Debug("re-fetching a block behind the stream", "offset", idx*blockSize, "stream", r.pos)
 	start := idx * blockSize
 	end := start + blockSize
 	if r.f.size >= 0 {

@@ -48,15 +48,15 @@ type decoded struct {
 const virtualCacheBytes = 4 << 20
 
 // OpenVirtual starts the download of o.URL and checks that it is a valid
-// qcow2 image (o.Type must be "qcow2"). Errors are *Error with OVH's
-// wording: download failures, another format, a broken header.
+// qcow2 image (o.Type must be "qcow2"). Errors are *Error of the usual
+// kinds: download failures, another format, a broken header.
 func OpenVirtual(ctx context.Context, o Options) (*Virtual, error) {
 	o = o.withDefaults()
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
 	if o.Type != "qcow2" {
-		return nil, customer(boot.StepCheck, "Bad format image, expected: qcow2.", nil)
+		return nil, &Error{Kind: KindBadImageType, Step: boot.StepCheck, Declared: o.Type}
 	}
 	f := &fetcher{o: o}
 	src, err := openRemote(ctx, f, newHash(o.ChecksumType), func(done, total int64) {
@@ -93,10 +93,10 @@ func (v *Virtual) open() error {
 		if v.src.failure() != nil {
 			return downloadError(v.src.failure())
 		}
-		return customer(boot.StepCheck, "image provided is not a valid qcow2 image: "+err.Error(), err)
+		return qcow2Invalid(err.Error(), err)
 	}
 	if h.Size == 0 {
-		return customer(boot.StepCheck, "image provided is not a valid qcow2 image: virtual size is 0", nil)
+		return qcow2Invalid("virtual size is 0", nil)
 	}
 	m, err := newQcow2Map(v.src, h)
 	if err != nil {
@@ -196,7 +196,7 @@ func (v *Virtual) readError(err error) *Error {
 	if f := v.src.failure(); f != nil {
 		return downloadError(f)
 	}
-	return customer(boot.StepCheck, "image provided is not a valid qcow2 image: "+err.Error(), err)
+	return qcow2Invalid(err.Error(), err)
 }
 
 // Verify reads the rest of the file through the hash and compares it with

@@ -156,14 +156,15 @@ func TestVirtualRefusals(t *testing.T) {
 	}
 	sum := strings.Repeat("0", 64)
 	tests := []struct {
-		name, path, typ, sum, want string
-		verify                     bool
+		name, path, typ, sum string
+		want                 Kind
+		verify               bool
 	}{
-		{"raw", raw, "qcow2", "", "image provided format is raw which does not match expected qcow2 format", false},
-		{"gzip", variants["raw-gzip"], "qcow2", "", "image provided format is gzip which does not match expected qcow2 format", false},
-		{"raw type", variants["qcow2-v3"], "raw", "", "Bad format image, expected: qcow2.", false},
-		{"broken header", bad, "qcow2", "", "image provided is not a valid qcow2 image: ", false},
-		{"bad checksum", variants["qcow2-v3"], "qcow2", sum, "Bad sha256 for downloaded file, got: ", true},
+		{"raw", raw, "qcow2", "", KindFormatMismatch, false},
+		{"gzip", variants["raw-gzip"], "qcow2", "", KindFormatMismatch, false},
+		{"raw type", variants["qcow2-v3"], "raw", "", KindBadImageType, false},
+		{"broken header", bad, "qcow2", "", KindBadQcow2, false},
+		{"bad checksum", variants["qcow2-v3"], "qcow2", sum, KindChecksumMismatch, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -177,8 +178,11 @@ func TestVirtualRefusals(t *testing.T) {
 				v.Close()
 			}
 			var e *Error
-			if !errors.As(err, &e) || !e.Customer || !strings.HasPrefix(e.Msg, tt.want) {
-				t.Fatalf("OpenVirtual(%s) = %v, want a customer *Error starting %q", tt.name, err, tt.want)
+			if !errors.As(err, &e) || e.Kind != tt.want {
+				t.Fatalf("OpenVirtual(%s) = %v, want an *Error of kind %s", tt.name, err, tt.want)
+			}
+			if tt.name == "gzip" && e.Found != "gzip" {
+				t.Errorf("OpenVirtual(gzip) found %q, want gzip", e.Found)
 			}
 		})
 	}
