@@ -1,7 +1,5 @@
 package boot
 
-import "context"
-
 // ActionKind is what a machine boots now.
 type ActionKind int
 
@@ -54,12 +52,4 @@ func Decide(m *Machine, t *Task) Action {
 	default:
 		return Action{Kind: ActionExit, Machine: m.Name, Reason: "nothing to install"}
 	}
-}
-
-// Registry is what the boot decision needs from persistence. The store
-// satisfies it. Both methods return an error wrapping ErrNotFound when there
-// is nothing, and any other error when the store itself failed.
-type Registry interface {
-	MachineByMAC(ctx context.Context, mac string) (Machine, error)
-	ActiveTask(ctx context.Context, machine string) (Task, error)
 }

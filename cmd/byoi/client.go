@@ -164,30 +164,3 @@ func unwrapURLError(err error) error {
 	}
 	return err
 }
-
-// printJSON writes a server answer indented, or v encoded when raw is nil.
-func printJSON(w io.Writer, raw []byte, v any) error {
-	if raw == nil {
-		b, err := json.MarshalIndent(v, "", "  ")
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(w, "%s\n", b)
-		return err
-	}
-	var buf bytes.Buffer
-	if err := json.Indent(&buf, bytes.TrimSpace(raw), "", "  "); err != nil {
-		return fmt.Errorf("server answer is not JSON: %w", err)
-	}
-	buf.WriteByte('\n')
-	_, err := w.Write(buf.Bytes())
-	return err
-}
-
-// formatTime shows a server time in the local zone, "-" when unset.
-func formatTime(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.Local().Format("2006-01-02 15:04:05")
-}

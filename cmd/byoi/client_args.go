@@ -22,11 +22,26 @@ func clientAction(fn func(c *cli.Context, args []string) error) cli.ActionFunc {
 	}
 }
 
-// machineAction is clientAction for commands whose one argument is a
-// machine name and that talk to the server.
-func machineAction(fn func(c *cli.Context, api *apiClient, name string) error) cli.ActionFunc {
+// apiAction is clientAction for commands that take no argument and talk
+// to the server.
+func apiAction(fn func(c *cli.Context, api *apiClient) error) cli.ActionFunc {
 	return clientAction(func(c *cli.Context, args []string) error {
-		name, err := oneArg(c, args, "the machine name")
+		if len(args) != 0 {
+			return fmt.Errorf("%s: unexpected arguments %q", commandName(c), args)
+		}
+		api, err := newAPIClient(c)
+		if err != nil {
+			return err
+		}
+		return fn(c, api)
+	})
+}
+
+// argAction is clientAction for commands whose one argument is what (e.g.
+// "the credential ID") and that talk to the server.
+func argAction(what string, fn func(c *cli.Context, api *apiClient, arg string) error) cli.ActionFunc {
+	return clientAction(func(c *cli.Context, args []string) error {
+		arg, err := oneArg(c, args, what)
 		if err != nil {
 			return err
 		}
@@ -34,8 +49,14 @@ func machineAction(fn func(c *cli.Context, api *apiClient, name string) error) c
 		if err != nil {
 			return err
 		}
-		return fn(c, api, name)
+		return fn(c, api, arg)
 	})
+}
+
+// machineAction is argAction for commands whose one argument is a machine
+// name.
+func machineAction(fn func(c *cli.Context, api *apiClient, name string) error) cli.ActionFunc {
+	return argAction("the machine name", fn)
 }
 
 // lateFlags sets the flags found among c's arguments and returns the

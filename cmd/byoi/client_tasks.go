@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/byoi/byoi/boot"
@@ -49,17 +48,25 @@ func (a *apiClient) currentTask(ctx context.Context, name string) (boot.Task, er
 	return latest, nil
 }
 
+// currentTaskAction is machineAction for commands about the machine's
+// active (or latest) task: fn gets that task.
+func currentTaskAction(fn func(c *cli.Context, api *apiClient, t boot.Task) error) cli.ActionFunc {
+	return machineAction(func(c *cli.Context, api *apiClient, name string) error {
+		t, err := api.currentTask(c.Context, name)
+		if err != nil {
+			return err
+		}
+		return fn(c, api, t)
+	})
+}
+
 func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "status",
 		Usage:     "show a machine's active (or latest) task and its steps",
 		ArgsUsage: "NAME",
 		Flags:     withClientFlags(),
-		Action: machineAction(func(c *cli.Context, api *apiClient, name string) error {
-			t, err := api.currentTask(c.Context, name)
-			if err != nil {
-				return err
-			}
+		Action: currentTaskAction(func(c *cli.Context, api *apiClient, t boot.Task) error {
 			if api.json {
 				return printJSON(c.App.Writer, nil, t)
 			}
@@ -103,11 +110,7 @@ func waitCommand() *cli.Command {
 		Usage:     "follow a machine's active (or latest) task until it ends; fails unless it ends done",
 		ArgsUsage: "NAME",
 		Flags:     withClientFlags(waitFlags()...),
-		Action: machineAction(func(c *cli.Context, api *apiClient, name string) error {
-			t, err := api.currentTask(c.Context, name)
-			if err != nil {
-				return err
-			}
+		Action: currentTaskAction(func(c *cli.Context, api *apiClient, t boot.Task) error {
 			return api.follow(c, t.ID)
 		}),
 	}
@@ -201,24 +204,14 @@ func cancelCommand() *cli.Command {
 		Usage:     "cancel a machine's active task",
 		ArgsUsage: "NAME",
 		Flags:     withClientFlags(),
-		Action: machineAction(func(c *cli.Context, api *apiClient, name string) error {
-			cur, err := api.currentTask(c.Context, name)
-			if err != nil {
-				return err
-			}
+		Action: currentTaskAction(func(c *cli.Context, api *apiClient, cur boot.Task) error {
 			if !cur.Status.Active() {
-				return fmt.Errorf("machine %s has no active task (its latest, %d, is %s)", name, cur.ID, cur.Status)
+				return fmt.Errorf("machine %s has no active task (its latest, %d, is %s)", cur.Machine, cur.ID, cur.Status)
 			}
-			var t boot.Task
-			raw, err := api.do(c.Context, "POST", apiPath("tasks", strconv.FormatInt(cur.ID, 10), "cancel"), nil, &t)
-			if err != nil {
+			return exchange(c, api, "POST", apiPath("tasks", strconv.FormatInt(cur.ID, 10), "cancel"), nil, func(w io.Writer, t boot.Task) error {
+				_, err := fmt.Fprintf(w, "Task %d on %s: %s\n", t.ID, t.Machine, t.Status)
 				return err
-			}
-			if api.json {
-				return printJSON(c.App.Writer, raw, nil)
-			}
-			fmt.Fprintf(c.App.Writer, "Task %d on %s: %s\n", t.ID, t.Machine, t.Status)
-			return nil
+			})
 		}),
 	}
 }
@@ -230,21 +223,13 @@ func tasksCommand() *cli.Command {
 		ArgsUsage: "NAME",
 		Flags:     withClientFlags(),
 		Action: machineAction(func(c *cli.Context, api *apiClient, name string) error {
-			var ts []boot.Task
-			raw, err := api.do(c.Context, "GET", apiPath("machines", name, "tasks"), nil, &ts)
-			if err != nil {
-				return err
-			}
-			if api.json {
-				return printJSON(c.App.Writer, raw, nil)
-			}
-			sort.Slice(ts, func(i, j int) bool { return ts[i].ID > ts[j].ID })
-			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tSTATUS\tIMAGE\tCREATED\tDONE\tMESSAGE")
-			for _, t := range ts {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Status, t.Spec.ImageURL, formatTime(t.Created), formatTime(t.DoneDate), t.Message)
-			}
-			return tw.Flush()
+			tasksTable := table([]string{"ID", "STATUS", "IMAGE", "CREATED", "DONE", "MESSAGE"}, func(t boot.Task) []string {
+				return []string{strconv.FormatInt(t.ID, 10), string(t.Status), t.Spec.ImageURL, formatTime(t.Created), formatTime(t.DoneDate), t.Message}
+			})
+			return exchange(c, api, "GET", apiPath("machines", name, "tasks"), nil, func(w io.Writer, ts []boot.Task) error {
+				sort.Slice(ts, func(i, j int) bool { return ts[i].ID > ts[j].ID })
+				return tasksTable(w, ts)
+			})
 		}),
 	}
 }

@@ -145,10 +145,8 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 		reply(w, 200, ts)
 	})
 	mux.HandleFunc("GET /api/v1/tasks/{id}", func(w http.ResponseWriter, r *http.Request) {
-		id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
-		states, ok := f.tasks[id]
+		id, states, ok := f.task(w, r)
 		if !ok {
-			replyError(w, 404, fmt.Sprintf("task %d: not found", id))
 			return
 		}
 		n := f.polls[id]
@@ -156,10 +154,8 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 		reply(w, 200, states[min(n, len(states)-1)])
 	})
 	mux.HandleFunc("POST /api/v1/tasks/{id}/cancel", func(w http.ResponseWriter, r *http.Request) {
-		id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
-		states, ok := f.tasks[id]
+		id, states, ok := f.task(w, r)
 		if !ok {
-			replyError(w, 404, fmt.Sprintf("task %d: not found", id))
 			return
 		}
 		t := states[len(states)-1]
@@ -192,6 +188,16 @@ func (f *fakeAPI) machine(w http.ResponseWriter, r *http.Request) (boot.Machine,
 		replyError(w, 404, "The requested object (serviceName = "+r.PathValue("name")+") does not exist")
 	}
 	return m, ok
+}
+
+// task finds the task of the request's {id} and its states, or answers 404.
+func (f *fakeAPI) task(w http.ResponseWriter, r *http.Request) (int64, []boot.Task, bool) {
+	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	states, ok := f.tasks[id]
+	if !ok {
+		replyError(w, 404, fmt.Sprintf("task %d: not found", id))
+	}
+	return id, states, ok
 }
 
 // last returns the last request received with the given method.

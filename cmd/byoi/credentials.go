@@ -2,7 +2,7 @@ package main
 
 import (
 	"fmt"
-	"text/tabwriter"
+	"io"
 
 	"github.com/byoi/byoi/boot"
 	"github.com/byoi/byoi/server/auth"
@@ -21,8 +21,8 @@ func credentialsCommand() *cli.Command {
 					&cli.StringFlag{Name: "name", Usage: "what the credential is for; required"},
 				),
 			},
-			{Name: "list", Aliases: []string{"ls"}, Usage: "list credentials (never their secrets)", Flags: withClientFlags(), Action: clientAction(credentialsList)},
-			{Name: "revoke", Usage: "revoke a credential at once", ArgsUsage: "ID", Flags: withClientFlags(), Action: clientAction(credentialsRevoke)},
+			{Name: "list", Aliases: []string{"ls"}, Usage: "list credentials (never their secrets)", Flags: withClientFlags(), Action: apiAction(credentialsList)},
+			{Name: "revoke", Usage: "revoke a credential at once", ArgsUsage: "ID", Flags: withClientFlags(), Action: argAction("the credential ID", credentialsRevoke)},
 		},
 	}
 }
@@ -39,65 +39,29 @@ func credentialsCreate(c *cli.Context, args []string) error {
 		return err
 	}
 	req := auth.CreateRequest{Kind: boot.CredentialKind(c.String("kind")), Name: c.String("name")}
-	var iss auth.Issued
-	raw, err := api.do(c.Context, "POST", apiPath("credentials"), req, &iss)
-	if err != nil {
-		return err
-	}
-	if api.json {
-		return printJSON(c.App.Writer, raw, nil)
-	}
-	w := c.App.Writer
-	fmt.Fprintf(w, "Created %s credential %s (%s). Its secret is shown only now; store it safely.\n", iss.Kind, iss.ID, iss.Name)
-	switch iss.Kind {
-	case boot.CredentialToken:
-		fmt.Fprintf(w, "  token: %s\n", iss.Token)
-		fmt.Fprintf(w, "Use it with --token or BYOI_TOKEN.\n")
-	case boot.CredentialOVH:
-		fmt.Fprintf(w, "  application key:    %s\n", iss.ApplicationKey)
-		fmt.Fprintf(w, "  application secret: %s\n", iss.ApplicationSecret)
-		fmt.Fprintf(w, "  consumer key:       %s\n", iss.ConsumerKey)
-		fmt.Fprintf(w, "Use them with any OVH API client, endpoint %s/1.0\n", api.base)
-	}
-	return nil
+	return exchange(c, api, "POST", apiPath("credentials"), req, func(w io.Writer, iss auth.Issued) error {
+		fmt.Fprintf(w, "Created %s credential %s (%s). Its secret is shown only now; store it safely.\n", iss.Kind, iss.ID, iss.Name)
+		switch iss.Kind {
+		case boot.CredentialToken:
+			fmt.Fprintf(w, "  token: %s\n", iss.Token)
+			fmt.Fprintf(w, "Use it with --token or BYOI_TOKEN.\n")
+		case boot.CredentialOVH:
+			fmt.Fprintf(w, "  application key:    %s\n", iss.ApplicationKey)
+			fmt.Fprintf(w, "  application secret: %s\n", iss.ApplicationSecret)
+			fmt.Fprintf(w, "  consumer key:       %s\n", iss.ConsumerKey)
+			fmt.Fprintf(w, "Use them with any OVH API client, endpoint %s/1.0\n", api.base)
+		}
+		return nil
+	})
 }
 
-func credentialsList(c *cli.Context, args []string) error {
-	api, err := newAPIClient(c)
-	if err != nil {
-		return err
-	}
-	var cs []auth.CredentialView
-	raw, err := api.do(c.Context, "GET", apiPath("credentials"), nil, &cs)
-	if err != nil {
-		return err
-	}
-	if api.json {
-		return printJSON(c.App.Writer, raw, nil)
-	}
-	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tKIND\tNAME\tCREATED\tLAST USED")
-	for _, cr := range cs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", cr.ID, cr.Kind, cr.Name, formatTime(cr.Created), formatTime(cr.LastUsed))
-	}
-	return tw.Flush()
+func credentialsList(c *cli.Context, api *apiClient) error {
+	return exchange(c, api, "GET", apiPath("credentials"), nil, table([]string{"ID", "KIND", "NAME", "CREATED", "LAST USED"},
+		func(cr auth.CredentialView) []string {
+			return []string{cr.ID, string(cr.Kind), cr.Name, formatTime(cr.Created), formatTime(cr.LastUsed)}
+		}))
 }
 
-func credentialsRevoke(c *cli.Context, args []string) error {
-	id, err := oneArg(c, args, "the credential ID")
-	if err != nil {
-		return err
-	}
-	api, err := newAPIClient(c)
-	if err != nil {
-		return err
-	}
-	if _, err := api.do(c.Context, "DELETE", apiPath("credentials", id), nil, nil); err != nil {
-		return err
-	}
-	if api.json {
-		return printJSON(c.App.Writer, nil, map[string]string{"revoked": id})
-	}
-	fmt.Fprintf(c.App.Writer, "Credential %s revoked.\n", id)
-	return nil
+func credentialsRevoke(c *cli.Context, api *apiClient, id string) error {
+	return remove(c, api, apiPath("credentials", id), "revoked", id, "Credential "+id+" revoked.")
 }

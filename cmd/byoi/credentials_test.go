@@ -60,6 +60,8 @@ func TestCredentialsCommands(t *testing.T) {
 		{[]string{"credentials", "create", "--name", "x"}, `required flag "kind" not set`},
 		{[]string{"credentials", "create", "--kind", "ssh", "--name", "x"}, `Invalid kind "ssh": use "ovh" or "token" (HTTP 400)`},
 		{[]string{"credentials", "revoke"}, "credentials revoke: expected one argument, the credential ID, got 0"},
+		{[]string{"credentials", "list", "ci"}, `credentials list: unexpected arguments ["ci"]`},
+		{[]string{"machines", "list", "rack1", "-o", "json"}, `machines list: unexpected arguments ["rack1"]`},
 	} {
 		if _, err := f.run(t, tc.args...); err == nil || err.Error() != tc.wantErr {
 			t.Errorf("byoi %s = %v, want %q", strings.Join(tc.args, " "), err, tc.wantErr)

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/byoi/byoi/boot"
+	"github.com/byoi/byoi/boot/bytesize"
 	"github.com/byoi/byoi/store"
 	"github.com/urfave/cli/v2"
 )
@@ -86,7 +87,7 @@ func machinesCommand() *cli.Command {
 		Name:  "machines",
 		Usage: "list, add, show, remove and adopt machines",
 		Subcommands: []*cli.Command{
-			{Name: "list", Aliases: []string{"ls"}, Usage: "list machines (discovered ones too)", Flags: withClientFlags(), Action: clientAction(machinesList)},
+			{Name: "list", Aliases: []string{"ls"}, Usage: "list machines (discovered ones too)", Flags: withClientFlags(), Action: apiAction(machinesList)},
 			{Name: "add", Usage: "register a machine by its boot MAC(s)", ArgsUsage: "NAME", Action: clientAction(machinesAdd),
 				Flags: withClientFlags(append([]cli.Flag{&cli.StringSliceFlag{Name: "mac", Usage: "boot interface MAC (repeatable, required)"}}, machineSetFlags()...)...)},
 			{Name: "show", Usage: "show a machine, its active task and recent events", ArgsUsage: "NAME", Flags: withClientFlags(), Action: machineAction(machinesShow)},
@@ -97,29 +98,15 @@ func machinesCommand() *cli.Command {
 	}
 }
 
-func machinesList(c *cli.Context, args []string) error {
-	api, err := newAPIClient(c)
-	if err != nil {
-		return err
-	}
-	var ms []boot.Machine
-	raw, err := api.do(c.Context, "GET", apiPath("machines"), nil, &ms)
-	if err != nil {
-		return err
-	}
-	if api.json {
-		return printJSON(c.App.Writer, raw, nil)
-	}
-	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tMACS\tBOOT\tEFI BOOTLOADER\tLAST SEEN")
-	for _, m := range ms {
-		name := m.Name
-		if m.Discovered {
-			name += " (discovered)"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", name, strings.Join(m.MACs, ","), bootModeText(m.BootMode), dash(m.EFIBootloaderPath), formatTime(m.LastSeen))
-	}
-	return tw.Flush()
+func machinesList(c *cli.Context, api *apiClient) error {
+	return exchange(c, api, "GET", apiPath("machines"), nil, table([]string{"NAME", "MACS", "BOOT", "EFI BOOTLOADER", "LAST SEEN"},
+		func(m boot.Machine) []string {
+			name := m.Name
+			if m.Discovered {
+				name += " (discovered)"
+			}
+			return []string{name, strings.Join(m.MACs, ","), bootModeText(m.BootMode), dash(m.EFIBootloaderPath), formatTime(m.LastSeen)}
+		}))
 }
 
 func bootModeText(b boot.BootMode) string {
@@ -127,13 +114,6 @@ func bootModeText(b boot.BootMode) string {
 		return "next-device"
 	}
 	return string(b)
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 func machinesAdd(c *cli.Context, args []string) error {
@@ -152,32 +132,17 @@ func machinesAdd(c *cli.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	var m boot.Machine
-	raw, err := api.do(c.Context, "POST", apiPath("machines"), b, &m)
-	if err != nil {
+	return exchange(c, api, "POST", apiPath("machines"), b, func(w io.Writer, m boot.Machine) error {
+		_, err := fmt.Fprintf(w, "Machine %s added (%s).\n", m.Name, strings.Join(m.MACs, ", "))
 		return err
-	}
-	if api.json {
-		return printJSON(c.App.Writer, raw, nil)
-	}
-	fmt.Fprintf(c.App.Writer, "Machine %s added (%s).\n", m.Name, strings.Join(m.MACs, ", "))
-	return nil
+	})
 }
 
 func machinesShow(c *cli.Context, api *apiClient, name string) error {
-	var v machineView
-	raw, err := api.do(c.Context, "GET", apiPath("machines", name), nil, &v)
-	if err != nil {
-		return err
-	}
-	if api.json {
-		return printJSON(c.App.Writer, raw, nil)
-	}
-	printMachine(c.App.Writer, v)
-	return nil
+	return exchange(c, api, "GET", apiPath("machines", name), nil, printMachine)
 }
 
-func printMachine(w io.Writer, v machineView) {
+func printMachine(w io.Writer, v machineView) error {
 	m := v.Machine
 	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
 	fmt.Fprintf(tw, "Name:\t%s\n", m.Name)
@@ -205,6 +170,7 @@ func printMachine(w io.Writer, v machineView) {
 			fmt.Fprintf(w, "  %s  %s%s: %s\n", formatTime(e.Time), e.Kind, task, e.Message)
 		}
 	}
+	return nil
 }
 
 func diskText(d boot.DiskHints) string {
@@ -215,10 +181,10 @@ func diskText(d boot.DiskHints) string {
 		}
 	}
 	if d.MinSize > 0 {
-		parts = append(parts, ">="+humanBytes(d.MinSize))
+		parts = append(parts, ">="+bytesize.Format(d.MinSize))
 	}
 	if d.MaxSize > 0 {
-		parts = append(parts, "<="+humanBytes(d.MaxSize))
+		parts = append(parts, "<="+bytesize.Format(d.MaxSize))
 	}
 	if len(parts) == 0 {
 		return "first non-removable disk"
@@ -227,14 +193,7 @@ func diskText(d boot.DiskHints) string {
 }
 
 func machinesRemove(c *cli.Context, api *apiClient, name string) error {
-	if _, err := api.do(c.Context, "DELETE", apiPath("machines", name), nil, nil); err != nil {
-		return err
-	}
-	if api.json {
-		return printJSON(c.App.Writer, nil, map[string]string{"removed": name})
-	}
-	fmt.Fprintf(c.App.Writer, "Machine %s removed.\n", name)
-	return nil
+	return remove(c, api, apiPath("machines", name), "removed", name, "Machine "+name+" removed.")
 }
 
 func machinesAdopt(c *cli.Context, args []string) error {
@@ -261,14 +220,8 @@ func machinesAdopt(c *cli.Context, args []string) error {
 	if err := applyMachineFlags(c, &b); err != nil {
 		return err
 	}
-	var m boot.Machine
-	raw, err := api.do(c.Context, "PUT", apiPath("machines", old), b, &m)
-	if err != nil {
+	return exchange(c, api, "PUT", apiPath("machines", old), b, func(w io.Writer, m boot.Machine) error {
+		_, err := fmt.Fprintf(w, "Machine %s adopted as %s (%s).\n", old, m.Name, strings.Join(m.MACs, ", "))
 		return err
-	}
-	if api.json {
-		return printJSON(c.App.Writer, raw, nil)
-	}
-	fmt.Fprintf(c.App.Writer, "Machine %s adopted as %s (%s).\n", old, m.Name, strings.Join(m.MACs, ", "))
-	return nil
+	})
 }

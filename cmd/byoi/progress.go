@@ -8,7 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/byoi/byoi/boot"
+	"github.com/byoi/byoi/boot/bytesize"
 )
 
 // progress renders successive states of one task. On a terminal it redraws
@@ -52,14 +55,25 @@ func newProgress(w io.Writer, tty bool, now func() time.Time) *progress {
 	return &progress{w: w, tty: tty, now: now, steps: map[boot.StepID]*stepTrack{}}
 }
 
-// isTerminal reports whether w is a character device (a terminal).
+// isTerminal reports whether w is a terminal (not merely a character
+// device: /dev/null is one of those).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// terminalWidth is the width of the terminal w writes to, or 0 when it is
+// not a terminal or does not say.
+func terminalWidth(w io.Writer) int {
+	f, ok := w.(*os.File)
 	if !ok {
-		return false
+		return 0
 	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	cols, _, err := term.GetSize(int(f.Fd()))
+	if err != nil {
+		return 0
+	}
+	return cols
 }
 
 // update renders t, the latest state of the task.
@@ -120,7 +134,7 @@ func (p *progress) track(t boot.Task, plain io.Writer) {
 			if plain != nil && s.BytesTotal > 0 {
 				if d := int(10 * s.BytesDone / s.BytesTotal); d > tr.decile && d < 10 {
 					tr.decile = d
-					fmt.Fprintf(plain, "%s: %d%% (%s of %s%s)\n", label, 10*d, humanBytes(s.BytesDone), humanBytes(s.BytesTotal), averageRate(tr.first, cur, ", "))
+					fmt.Fprintf(plain, "%s: %d%% (%s of %s%s)\n", label, 10*d, bytesize.Format(s.BytesDone), bytesize.Format(s.BytesTotal), averageRate(tr.first, cur, ", "))
 				}
 			}
 		}
@@ -144,10 +158,10 @@ func doneDetail(tr *stepTrack, s boot.Step, cur sample) string {
 		return ""
 	}
 	if tr.status != boot.StepDoing || !cur.at.After(tr.first.at) {
-		return " (" + humanBytes(n) + ")"
+		return " (" + bytesize.Format(n) + ")"
 	}
 	d := cur.at.Sub(tr.first.at)
-	return fmt.Sprintf(" (%s in %s%s)", humanBytes(n), d.Round(time.Second), averageRate(tr.first, sample{cur.at, n}, ", "))
+	return fmt.Sprintf(" (%s in %s%s)", bytesize.Format(n), d.Round(time.Second), averageRate(tr.first, sample{cur.at, n}, ", "))
 }
 
 // averageRate is sep + the rate between two samples, or "" when it cannot
@@ -202,33 +216,19 @@ func (p *progress) stepLines(s boot.Step) []string {
 		frac := min(float64(s.BytesDone)/float64(s.BytesTotal), 1)
 		full := int(frac * barWidth)
 		bar := fmt.Sprintf("         [%s%s] %3d%%  %s / %s", strings.Repeat("#", full), strings.Repeat(".", barWidth-full),
-			int(frac*100), humanBytes(s.BytesDone), humanBytes(s.BytesTotal))
+			int(frac*100), bytesize.Format(s.BytesDone), bytesize.Format(s.BytesTotal))
 		if tr := p.steps[s.ID]; tr != nil && tr.rate > 0 {
 			bar += "  " + humanRate(tr.rate)
 		}
 		return []string{line, bar}
 	case s.Status == boot.StepDoing && s.BytesDone > 0:
-		line += " (" + humanBytes(s.BytesDone) + ")"
+		line += " (" + bytesize.Format(s.BytesDone) + ")"
 	case s.Status == boot.StepDone && max(s.BytesDone, s.BytesTotal) > 0:
-		line += " (" + humanBytes(max(s.BytesDone, s.BytesTotal)) + ")"
+		line += " (" + bytesize.Format(max(s.BytesDone, s.BytesTotal)) + ")"
 	}
 	return []string{line}
 }
 
-// humanBytes formats n with binary units: "512 B", "1.5 KiB", "2.0 GiB".
-func humanBytes(n int64) string {
-	if n < 1024 {
-		return fmt.Sprintf("%d B", n)
-	}
-	v, unit := float64(n)/1024, 0
-	units := []string{"KiB", "MiB", "GiB", "TiB", "PiB"}
-	for v >= 1024 && unit < len(units)-1 {
-		v /= 1024
-		unit++
-	}
-	return fmt.Sprintf("%.1f %s", v, units[unit])
-}
-
 func humanRate(bytesPerSecond float64) string {
-	return humanBytes(int64(bytesPerSecond)) + "/s"
+	return bytesize.Format(int64(bytesPerSecond)) + "/s"
 }

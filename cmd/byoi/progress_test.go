@@ -148,17 +148,6 @@ func TestProgressWithoutServerTimes(t *testing.T) {
 	}
 }
 
-func TestHumanBytes(t *testing.T) {
-	for _, tc := range []struct {
-		n    int64
-		want string
-	}{{0, "0 B"}, {1023, "1023 B"}, {1024, "1.0 KiB"}, {1536, "1.5 KiB"}, {300 * mib, "300.0 MiB"}, {gib, "1.0 GiB"}, {5 << 40, "5.0 TiB"}, {3 << 50, "3.0 PiB"}} {
-		if got := humanBytes(tc.n); got != tc.want {
-			t.Errorf("humanBytes(%d) = %q, want %q", tc.n, got, tc.want)
-		}
-	}
-}
-
 func TestWait(t *testing.T) {
 	for _, tc := range []struct {
 		name    string

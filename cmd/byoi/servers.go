@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/byoi/byoi/boot"
 	"github.com/byoi/byoi/ipxe"
 	"github.com/byoi/byoi/server/auth"
 	"github.com/byoi/byoi/server/dhcp"
@@ -131,7 +130,6 @@ func runServers(ctx context.Context, cfg serveConfig) error {
 
 // Compile-time check that the store satisfies the consumers' interfaces.
 var (
-	_ dhcp.Store    = (*store.Store)(nil)
-	_ auth.Store    = (*store.Store)(nil)
-	_ boot.Registry = (*store.Store)(nil)
+	_ dhcp.Store = (*store.Store)(nil)
+	_ auth.Store = (*store.Store)(nil)
 )

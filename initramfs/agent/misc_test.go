@@ -20,7 +20,7 @@ func TestDescribeDisk(t *testing.T) {
 		d    disk.Disk
 		want string
 	}{
-		{disk.Disk{Name: "vda", Path: "/dev/vda", Size: 10 << 30}, "/dev/vda (virtio, 10 GiB)"},
+		{disk.Disk{Name: "vda", Path: "/dev/vda", Size: 10 << 30}, "/dev/vda (virtio, 10.0 GiB)"},
 		{disk.Disk{Name: "nvme0n1", Path: "/dev/nvme0n1", Size: 1600321314816}, "/dev/nvme0n1 (NVMe, 1.5 TiB)"},
 		{disk.Disk{Name: "sda", Path: "/dev/sda", Size: 512, Model: "QEMU HARDDISK"}, "/dev/sda (QEMU HARDDISK, 512 B)"},
 	} {

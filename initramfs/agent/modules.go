@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 
-	"github.com/byoi/byoi/initramfs/build/kmod"
+	"github.com/byoi/byoi/initramfs/kmod"
 )
 
 // moduleLoader loads kernel modules of one release, with their

@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/byoi/byoi/initramfs/build/kmod"
+	"github.com/byoi/byoi/initramfs/kmod"
 )
 
 // loadModuleFile hands one module file to the kernel: finit_module for a

@@ -125,7 +125,7 @@ func checkWriteProgress(t *testing.T, h *harness) {
 	for _, p := range h.srv.progress {
 		if p.Step == boot.StepWrite {
 			last = p
-			if want := "Writing image to " + h.diskPath + " (virtio, 16 MiB)"; p.Comment != want {
+			if want := "Writing image to " + h.diskPath + " (virtio, 16.0 MiB)"; p.Comment != want {
 				t.Errorf("write step comment = %q, want %q", p.Comment, want)
 			}
 		}

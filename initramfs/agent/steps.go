@@ -10,6 +10,7 @@ import (
 
 	"github.com/byoi/byoi/boot"
 	"github.com/byoi/byoi/boot/agentapi"
+	"github.com/byoi/byoi/boot/bytesize"
 	"github.com/byoi/byoi/initramfs/configdrive"
 	"github.com/byoi/byoi/initramfs/disk"
 	"github.com/byoi/byoi/initramfs/image"
@@ -95,22 +96,7 @@ func describeDisk(d disk.Disk) string {
 			kind = d.Name
 		}
 	}
-	return fmt.Sprintf("%s (%s, %s)", d.Path, kind, humanSize(d.Size))
-}
-
-// humanSize prints a size in binary units with at most one decimal.
-func humanSize(n int64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB"}
-	f := float64(n)
-	i := 0
-	for f >= 1024 && i < len(units)-1 {
-		f /= 1024
-		i++
-	}
-	if f == float64(int64(f)) {
-		return fmt.Sprintf("%d %s", int64(f), units[i])
-	}
-	return fmt.Sprintf("%.1f %s", f, units[i])
+	return fmt.Sprintf("%s (%s, %s)", d.Path, kind, bytesize.Format(d.Size))
 }
 
 // openDisk opens the target for the partition-table steps.

@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 
-	"github.com/byoi/byoi/initramfs/build/kmod"
+	"github.com/byoi/byoi/initramfs/kmod"
 )
 
 // Mode bits of cpio records (Linux st_mode).

@@ -11,7 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/byoi/byoi/initramfs/build/kmod"
+	"github.com/byoi/byoi/initramfs/kmod"
 )
 
 func writeAgent(t *testing.T) string {

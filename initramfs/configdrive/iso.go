@@ -20,16 +20,10 @@ const (
 // are 8.3 d-characters; the real names are Rock Ridge NM entries, which the
 // Linux iso9660 driver uses by default.
 func ISO(c Config) ([]byte, error) {
-	files, err := Files(c)
+	root, dirs, err := shortNamedTree(c, isoName)
 	if err != nil {
 		return nil, err
 	}
-	root, err := buildTree(files)
-	if err != nil {
-		return nil, err
-	}
-	dirs := root.dirsBreadthFirst()
-	uniqueShort(dirs, isoName)
 	for _, d := range dirs {
 		slices.SortStableFunc(d.children, func(a, b *node) int { return strings.Compare(a.short, b.short) })
 	}

@@ -25,6 +25,23 @@ type node struct {
 	num   int    // ISO path table directory number
 }
 
+// shortNamedTree is how both writers start: the files of c as a tree, every
+// entry given a unique short name by mk (see uniqueShort). It returns the
+// root and the directories breadth first, the root first.
+func shortNamedTree(c Config, mk func(name string, dir bool, attempt int) string) (root *node, dirs []*node, err error) {
+	files, err := Files(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	root, err = buildTree(files)
+	if err != nil {
+		return nil, nil, err
+	}
+	dirs = root.dirsBreadthFirst()
+	uniqueShort(dirs, mk)
+	return root, dirs, nil
+}
+
 // buildTree turns slash-separated paths into a tree under a root directory.
 func buildTree(files map[string][]byte) (*node, error) {
 	root := &node{dir: true}
@@ -61,7 +78,7 @@ func (n *node) child(name string) *node {
 	return nil
 }
 
-// walk visits directories breadth first (the order ISO path tables need).
+// dirsBreadthFirst lists directories breadth first (the order ISO path tables need).
 func (n *node) dirsBreadthFirst() []*node {
 	out := []*node{n}
 	for i := 0; i < len(out); i++ {

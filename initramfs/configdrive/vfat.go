@@ -29,16 +29,10 @@ type fatLayout struct {
 }
 
 func vfat(c Config, ss int) ([]byte, error) {
-	files, err := Files(c)
+	root, dirs, err := shortNamedTree(c, fatShortName)
 	if err != nil {
 		return nil, err
 	}
-	root, err := buildTree(files)
-	if err != nil {
-		return nil, err
-	}
-	dirs := root.dirsBreadthFirst()
-	uniqueShort(dirs, fatShortName)
 
 	// Size the filesystem: one sector per cluster unless FAT12 runs out.
 	lay := fatLayout{ss: ss, spc: 1}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"os"
 )
 
 const (
@@ -162,32 +161,47 @@ func (g *gpt) encode() (primary, backup []byte) {
 	return primary, backup
 }
 
-// write stores the table: backup entries and header first, then the primary
-// ones, so that an interruption leaves at least one consistent copy; then it
-// updates a plain protective MBR to cover the disk and syncs.
-func (g *gpt) write(f *os.File, sectors int64) error {
+// device is what writing a partition table needs of a disk: positioned
+// reads and writes, and a flush to stable storage. *os.File is one.
+type device interface {
+	io.ReaderAt
+	io.WriterAt
+	Sync() error
+}
+
+// write stores the table: the backup entries and header first, synced, and
+// only then the primary ones, so that an interruption at any point leaves
+// at least one consistent copy (without the sync, the kernel may write the
+// primary header to the disk before the backup). It then updates a plain
+// protective MBR to cover the disk and syncs again.
+func (g *gpt) write(d device, sectors int64) error {
 	primary, backup := g.encode()
 	backupEntriesLBA := int64(g.altLBA) - g.entrySectors()
-	writes := []struct {
-		what string
-		data []byte
-		lba  int64
-	}{
-		{"backup GPT entries", g.paddedEntries(), backupEntriesLBA},
-		{"backup GPT header", backup, int64(g.altLBA)},
-		{"primary GPT entries", g.paddedEntries(), int64(g.entriesLBA)},
-		{"primary GPT header", primary, 1},
-	}
-	for _, w := range writes {
-		if _, err := f.WriteAt(w.data, w.lba*g.ss); err != nil {
-			return fmt.Errorf("write %s at LBA %d: %w", w.what, w.lba, err)
-		}
-	}
-	if err := fixProtectiveMBR(f, sectors); err != nil {
+	if err := g.writeCopy(d, "backup", g.paddedEntries(), backupEntriesLBA, backup, int64(g.altLBA)); err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", f.Name(), err)
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync the backup GPT: %w", err)
+	}
+	if err := g.writeCopy(d, "primary", g.paddedEntries(), int64(g.entriesLBA), primary, 1); err != nil {
+		return err
+	}
+	if err := fixProtectiveMBR(d, sectors); err != nil {
+		return err
+	}
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync the primary GPT: %w", err)
+	}
+	return nil
+}
+
+// writeCopy writes one copy of the table: its entries, then its header.
+func (g *gpt) writeCopy(d device, which string, entries []byte, entriesLBA int64, header []byte, headerLBA int64) error {
+	if _, err := d.WriteAt(entries, entriesLBA*g.ss); err != nil {
+		return fmt.Errorf("write %s GPT entries at LBA %d: %w", which, entriesLBA, err)
+	}
+	if _, err := d.WriteAt(header, headerLBA*g.ss); err != nil {
+		return fmt.Errorf("write %s GPT header at LBA %d: %w", which, headerLBA, err)
 	}
 	return nil
 }

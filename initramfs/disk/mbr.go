@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 )
 
 const (
@@ -73,8 +72,8 @@ func validateMBR(entries [4]mbrEntry, sectors int64) error {
 
 // addMBR adds a primary partition of the given size (sectors) at the end of
 // the disk, below the 2 TiB limit of 32-bit sector numbers.
-func addMBR(f *os.File, ss, sectors, want int64) (Partition, error) {
-	sector, entries, _, err := readMBR(f)
+func addMBR(d device, ss, sectors, want int64) (Partition, error) {
+	sector, entries, _, err := readMBR(d)
 	if err != nil {
 		return Partition{}, err
 	}
@@ -105,11 +104,11 @@ func addMBR(f *os.File, ss, sectors, want int64) (Partition, error) {
 	copy(e[5:8], chs(start+want-1))
 	binary.LittleEndian.PutUint32(e[8:], uint32(start))
 	binary.LittleEndian.PutUint32(e[12:], uint32(want))
-	if _, err := f.WriteAt(sector, 0); err != nil {
+	if _, err := d.WriteAt(sector, 0); err != nil {
 		return Partition{}, fmt.Errorf("write MBR: %w", err)
 	}
-	if err := f.Sync(); err != nil {
-		return Partition{}, fmt.Errorf("sync %s: %w", f.Name(), err)
+	if err := d.Sync(); err != nil {
+		return Partition{}, fmt.Errorf("sync the MBR: %w", err)
 	}
 	return Partition{Number: slot + 1, Start: start * ss, Size: want * ss}, nil
 }
@@ -117,8 +116,8 @@ func addMBR(f *os.File, ss, sectors, want int64) (Partition, error) {
 // fixProtectiveMBR makes a plain protective MBR (one 0xEE entry from LBA 1)
 // cover the whole disk, as the UEFI specification asks. Hybrid MBRs are left
 // alone.
-func fixProtectiveMBR(f *os.File, sectors int64) error {
-	sector, entries, ok, err := readMBR(f)
+func fixProtectiveMBR(d device, sectors int64) error {
+	sector, entries, ok, err := readMBR(d)
 	if err != nil || !ok {
 		return err
 	}
@@ -132,7 +131,7 @@ func fixProtectiveMBR(f *os.File, sectors int64) error {
 	e := sector[mbrTableOff:]
 	copy(e[5:8], chs(sectors-1))
 	binary.LittleEndian.PutUint32(e[12:], n)
-	if _, err := f.WriteAt(sector, 0); err != nil {
+	if _, err := d.WriteAt(sector, 0); err != nil {
 		return fmt.Errorf("write protective MBR: %w", err)
 	}
 	return nil

@@ -33,7 +33,16 @@ func FixGPT(f *os.File, sectorSize int) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	g, err := readGPT(f, ss, sectors)
+	found, err := fixGPT(f, ss, sectors)
+	if err != nil || !found {
+		return found, err
+	}
+	return true, Reread(f)
+}
+
+// fixGPT is FixGPT on a disk of the given geometry, without the re-read.
+func fixGPT(d device, ss, sectors int64) (bool, error) {
+	g, err := readGPT(d, ss, sectors)
 	if err != nil || g == nil {
 		return false, err
 	}
@@ -41,18 +50,21 @@ func FixGPT(f *os.File, sectorSize int) (bool, error) {
 	if err := g.relocate(sectors); err != nil {
 		return true, err
 	}
-	if err := g.write(f, sectors); err != nil {
+	if err := g.write(d, sectors); err != nil {
 		return true, err
 	}
 	// A stale backup header inside the disk would be found by tools that
 	// search for one; it lies outside every partition (it was beyond the old
 	// last usable LBA), so clearing it loses nothing.
 	if oldAlt != g.altLBA && oldAlt > g.lastUsed() && int64(oldAlt) < sectors {
-		if _, err := f.WriteAt(make([]byte, ss), int64(oldAlt)*ss); err != nil {
+		if _, err := d.WriteAt(make([]byte, ss), int64(oldAlt)*ss); err != nil {
 			return true, fmt.Errorf("clear old backup GPT header at LBA %d: %w", oldAlt, err)
 		}
+		if err := d.Sync(); err != nil {
+			return true, fmt.Errorf("sync the cleared old backup GPT header: %w", err)
+		}
 	}
-	return true, Reread(f)
+	return true, nil
 }
 
 // AddPartition creates a partition of at least size bytes in the free space
@@ -96,7 +108,7 @@ func AddPartition(f *os.File, sectorSize int, size int64, name string) (Partitio
 	return p, Reread(f)
 }
 
-func addGPT(f *os.File, g *gpt, sectors, want int64, name string) (Partition, error) {
+func addGPT(d device, g *gpt, sectors, want int64, name string) (Partition, error) {
 	if len(utf16.Encode([]rune(name))) > 36 {
 		return Partition{}, fmt.Errorf("GPT partition name %q is longer than 36 UTF-16 units", name)
 	}
@@ -134,7 +146,7 @@ func addGPT(f *os.File, g *gpt, sectors, want int64, name string) (Partition, er
 	for i, u := range utf16.Encode([]rune(name)) {
 		binary.LittleEndian.PutUint16(e[56+2*i:], u)
 	}
-	if err := g.write(f, sectors); err != nil {
+	if err := g.write(d, sectors); err != nil {
 		return Partition{}, err
 	}
 	return Partition{Number: slot + 1, Start: start * g.ss, Size: want * g.ss}, nil

@@ -1,6 +1,7 @@
 package tftp
 
 import (
+	"encoding/binary"
 	"net"
 
 	"golang.org/x/sys/unix"
@@ -9,17 +10,19 @@ import (
 // readBuffer is the listening socket's receive buffer.
 const readBuffer = 4 << 20
 
-// requestReader reads requests from the listening socket with the local
-// address each one was sent to. On a *net.UDPConn bound to a wildcard
-// address that address comes from IP_PKTINFO / IPV6_PKTINFO, so that the
-// transfer answers from the address the client knows (a multi-homed server
-// would otherwise answer from whichever address routing picks, and the
-// client would drop it).
+// requestReader reads requests from the listening socket with where each
+// one arrived. On a *net.UDPConn, IP_PKTINFO / IPV6_PKTINFO give the
+// interface a request came in on (its MTU bounds the block size) and, when
+// the socket is bound to a wildcard address, the local address it was sent
+// to, so that the transfer answers from the address the client knows (a
+// multi-homed server would otherwise answer from whichever address routing
+// picks, and the client would drop it).
 type requestReader struct {
-	conn  net.PacketConn
-	udp   *net.UDPConn // nil when no control messages are asked for
-	local net.IP       // the bound address
-	oob   []byte
+	conn     net.PacketConn
+	udp      *net.UDPConn // nil when no control messages are asked for
+	local    net.IP       // the bound address
+	wildcard bool         // local is unspecified: take it from each request
+	oob      []byte
 }
 
 func newRequestReader(conn net.PacketConn) *requestReader {
@@ -41,9 +44,10 @@ func newRequestReader(conn net.PacketConn) *requestReader {
 		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, readBuffer) != nil {
 			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, readBuffer)
 		}
-	}); err != nil || (r.local != nil && !r.local.IsUnspecified()) {
+	}); err != nil {
 		return r
 	}
+	r.wildcard = r.local == nil || r.local.IsUnspecified()
 	var v4, v6 error
 	if err := rc.Control(func(fd uintptr) {
 		v4 = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_PKTINFO, 1)
@@ -56,32 +60,37 @@ func newRequestReader(conn net.PacketConn) *requestReader {
 	return r
 }
 
-// read reads one datagram into buf and returns its length, the local
-// address it was sent to (nil if unknown) and the sender.
-func (r *requestReader) read(buf []byte) (int, net.IP, *net.UDPAddr, error) {
+// read reads one datagram into buf and returns its length, where it
+// arrived (zero fields when unknown) and the sender.
+func (r *requestReader) read(buf []byte) (int, arrival, *net.UDPAddr, error) {
 	if r.udp == nil {
 		n, from, err := r.conn.ReadFrom(buf)
 		if err != nil {
-			return 0, nil, nil, err
+			return 0, arrival{}, nil, err
 		}
 		peer, _ := from.(*net.UDPAddr)
 		if peer == nil {
 			peer, _ = net.ResolveUDPAddr("udp", from.String()) // nil: dropped
 		}
-		return n, r.local, peer, nil
+		return n, arrival{local: r.local}, peer, nil
 	}
 	n, oobn, _, peer, err := r.udp.ReadMsgUDP(buf, r.oob)
 	if err != nil {
-		return 0, nil, nil, err
+		return 0, arrival{}, nil, err
 	}
-	return n, pktinfoDst(r.oob[:oobn]), peer, nil
+	a := pktinfo(r.oob[:oobn])
+	if !r.wildcard {
+		a.local = r.local
+	}
+	return n, a, peer, nil
 }
 
-// pktinfoDst returns the destination address in a control message, or nil.
-func pktinfoDst(oob []byte) net.IP {
+// pktinfo returns the local address and interface index in a control
+// message; zero fields when it holds none.
+func pktinfo(oob []byte) arrival {
 	msgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil {
-		return nil
+		return arrival{}
 	}
 	for _, m := range msgs {
 		switch {
@@ -89,10 +98,11 @@ func pktinfoDst(oob []byte) net.IP {
 			// struct in_pktinfo: ifindex, spec_dst (the local address that
 			// answers, also for a broadcast request), addr (the header's).
 			a := m.Data[4:8]
-			return net.IPv4(a[0], a[1], a[2], a[3])
+			return arrival{local: net.IPv4(a[0], a[1], a[2], a[3]), ifindex: int(binary.NativeEndian.Uint32(m.Data[0:4]))}
 		case m.Header.Level == unix.IPPROTO_IPV6 && m.Header.Type == unix.IPV6_PKTINFO && len(m.Data) >= unix.SizeofInet6Pktinfo:
-			return net.IP(append([]byte(nil), m.Data[:16]...)) // struct in6_pktinfo: addr, ifindex
+			// struct in6_pktinfo: addr, ifindex.
+			return arrival{local: net.IP(append([]byte(nil), m.Data[:16]...)), ifindex: int(binary.NativeEndian.Uint32(m.Data[16:20]))}
 		}
 	}
-	return nil
+	return arrival{}
 }

@@ -20,16 +20,16 @@ func newRequestReader(conn net.PacketConn) *requestReader {
 	return r
 }
 
-// read reads one datagram into buf and returns its length, the local
-// address it was sent to (nil if unknown) and the sender.
-func (r *requestReader) read(buf []byte) (int, net.IP, *net.UDPAddr, error) {
+// read reads one datagram into buf and returns its length, where it
+// arrived (the interface is not known here) and the sender.
+func (r *requestReader) read(buf []byte) (int, arrival, *net.UDPAddr, error) {
 	n, from, err := r.conn.ReadFrom(buf)
 	if err != nil {
-		return 0, nil, nil, err
+		return 0, arrival{}, nil, err
 	}
 	peer, ok := from.(*net.UDPAddr)
 	if !ok {
 		peer, _ = net.ResolveUDPAddr("udp", from.String()) // nil: dropped
 	}
-	return n, r.local, peer, nil
+	return n, arrival{local: r.local}, peer, nil
 }

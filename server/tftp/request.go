@@ -117,9 +117,10 @@ type negotiation struct {
 }
 
 // negotiate grants the request's options within the server's limits: the
-// smaller of the client's and the configured blksize and windowsize, the
-// file's size for tsize.
-func (r request) negotiate(cfg Config, size int64) negotiation {
+// smaller of the client's blksize and maxBlock (the configured size, or
+// less on a link of a small MTU), the smaller of the client's and the
+// configured windowsize, the file's size for tsize.
+func (r request) negotiate(cfg Config, maxBlock int, size int64) negotiation {
 	n := negotiation{blksize: 512, window: 1}
 	if len(r.opts) == 0 {
 		return n
@@ -129,7 +130,7 @@ func (r request) negotiate(cfg Config, size int64) negotiation {
 		v, _ := strconv.Atoi(o.value)
 		switch strings.ToLower(o.name) {
 		case "blksize":
-			n.blksize = min(v, cfg.BlockSize)
+			n.blksize = min(v, maxBlock)
 			v = n.blksize
 		case "windowsize":
 			n.window = min(v, cfg.WindowSize)

@@ -14,10 +14,14 @@
 // byoi_tftp_transfers_total{outcome} and byoi_tftp_bytes_total.
 //
 // Each transfer runs on its own goroutine from a UDP socket of its own
-// (RFC 1350's transfer ID), connected to the client. Files of up to
+// (RFC 1350's transfer ID), connected to the client. The block size granted
+// is lowered to fit the MTU of the interface the request came in on (and of
+// the route back to the client), so that no DATA packet is fragmented: a
+// 1450-byte overlay gets 1418-byte blocks, not 1468. Files of up to
 // maxCachedFile bytes are served from memory: a file is read once and its
 // copy reused for as long as its identity, size and modification time stay
-// the same. A window of blocks goes out in one sendmmsg call.
+// the same. The blocks of a window go out one write each; there is no
+// sendmmsg batching.
 package tftp
 
 import (
@@ -45,7 +49,9 @@ type Config struct {
 	// BlockSize is the largest block size granted to a client that asks for
 	// one with the blksize option (DefaultBlockSize if 0; 513-65464). A
 	// client that does not ask gets 512 bytes, as RFC 1350 requires. The
-	// default fills a 1500-byte Ethernet frame exactly.
+	// default fills a 1500-byte Ethernet frame exactly. On Linux a transfer
+	// gets less when the link's MTU is smaller (MTU - 20 - 8 - 4 over IPv4,
+	// - 40 - 8 - 4 over IPv6), never less than 512.
 	BlockSize int
 	// WindowSize is the largest windowsize granted to a client that asks
 	// for one (DefaultWindowSize if 0; 1-1024). A client that does not ask
@@ -177,7 +183,7 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	defer wg.Wait()
 	buf := make([]byte, maxRequest)
 	for {
-		n, local, peer, err := rd.read(buf)
+		n, arr, peer, err := rd.read(buf)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -207,7 +213,7 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 		wg.Add(1)
 		go func() {
 			defer func() { <-slots; wg.Done() }()
-			s.serveRequest(ctx, req, local, peer)
+			s.serveRequest(ctx, req, arr, peer)
 		}()
 	}
 }

@@ -51,10 +51,10 @@ func cleanName(name string) (string, error) {
 
 // serveRequest answers one RRQ or WRQ from a socket of its own, connected
 // to the client.
-func (s *Server) serveRequest(ctx context.Context, req request, local net.IP, peer *net.UDPAddr) {
+func (s *Server) serveRequest(ctx context.Context, req request, arr arrival, peer *net.UDPAddr) {
 	start := time.Now()
 	log := s.log.With("client", peer.String(), "file", req.name)
-	conn, err := dialTransfer(local, peer)
+	conn, err := dialTransfer(arr.local, peer)
 	if err != nil {
 		s.metrics.transfer(outcomeFailed)
 		log.Warn("tftp transfer socket", "err", err)
@@ -89,7 +89,7 @@ func (s *Server) serveRequest(ctx context.Context, req request, local net.IP, pe
 		return
 	}
 	defer closeSrc()
-	neg := req.negotiate(s.cfg, size)
+	neg := req.negotiate(s.cfg, blockLimit(s.cfg.BlockSize, linkMTU(conn, arr.ifindex), peer.IP), size)
 	snd := newSender(conn, src, size, neg, s.cfg)
 	n, err := snd.run(ctx)
 	s.metrics.bytes.Add(float64(n))

@@ -1,7 +1,6 @@
 package kmod
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -22,24 +21,19 @@ type Alias struct {
 // ParseAlias parses modules.alias ("alias PATTERN MODULE" per line).
 func ParseAlias(r io.Reader) ([]Alias, error) {
 	var out []Alias
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 4096), maxLine)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
+	err := eachLine(r, "modules.alias", func(n int, line string) error {
 		f := strings.Fields(line)
 		if len(f) != 3 || f[0] != "alias" {
-			return nil, fmt.Errorf("modules.alias line %d: want \"alias PATTERN MODULE\", got %q", n, truncate(line))
+			return fmt.Errorf("modules.alias line %d: want \"alias PATTERN MODULE\", got %q", n, truncate(line))
 		}
 		if _, err := path.Match(f[1], ""); err != nil {
-			return nil, fmt.Errorf("modules.alias line %d: bad pattern %q: %w", n, f[1], err)
+			return fmt.Errorf("modules.alias line %d: bad pattern %q: %w", n, f[1], err)
 		}
 		out = append(out, Alias{Pattern: f[1], Module: Name(f[2])})
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read modules.alias: %w", err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -84,15 +78,12 @@ func WriteAlias(w io.Writer, aliases []Alias, modules map[string]bool) error {
 // of module names.
 func ParseBuiltin(r io.Reader) (map[string]bool, error) {
 	out := map[string]bool{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 4096), maxLine)
-	for sc.Scan() {
-		if line := strings.TrimSpace(sc.Text()); line != "" && !strings.HasPrefix(line, "#") {
-			out[Name(line)] = true
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read modules.builtin: %w", err)
+	err := eachLine(r, "modules.builtin", func(_ int, line string) error {
+		out[Name(line)] = true
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -43,9 +43,10 @@ type Entry struct {
 // maxLine bounds one modules.dep or modules.alias line.
 const maxLine = 1 << 20
 
-// ParseDep parses modules.dep ("path: dep dep …" per line).
-func ParseDep(r io.Reader) (Deps, error) {
-	d := Deps{}
+// eachLine calls fn with every line of the index file r (named file in
+// errors) that is neither blank nor a comment, trimmed, and its number. It
+// stops at fn's first error.
+func eachLine(r io.Reader, file string, fn func(n int, line string) error) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), maxLine)
 	for n := 1; sc.Scan(); n++ {
@@ -53,15 +54,30 @@ func ParseDep(r io.Reader) (Deps, error) {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
+		if err := fn(n, line); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("read %s: %w", file, err)
+	}
+	return nil
+}
+
+// ParseDep parses modules.dep ("path: dep dep …" per line).
+func ParseDep(r io.Reader) (Deps, error) {
+	d := Deps{}
+	err := eachLine(r, "modules.dep", func(n int, line string) error {
 		p, rest, ok := strings.Cut(line, ":")
 		p = strings.TrimSpace(p)
 		if !ok || p == "" || !strings.Contains(path.Base(p), ".ko") {
-			return nil, fmt.Errorf("modules.dep line %d: want \"path.ko: deps\", got %q", n, truncate(line))
+			return fmt.Errorf("modules.dep line %d: want \"path.ko: deps\", got %q", n, truncate(line))
 		}
 		d[Name(p)] = Entry{Path: p, Deps: strings.Fields(rest)}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read modules.dep: %w", err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return d, nil
 }
