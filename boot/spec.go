@@ -194,8 +194,10 @@ func (s *InstallSpec) Validate() error {
 	if s.Hostname != "" && (len(s.Hostname) > 253 || !hostnameRE.MatchString(s.Hostname)) {
 		return invalid("Invalid hostname %q", s.Hostname)
 	}
-	if strings.ContainsAny(s.SSHKey, "\r\n\x00") {
-		return invalid("Invalid sshKey: a single public key line is expected")
+	if s.SSHKey != "" {
+		if err := validateSSHKey(s.SSHKey); err != nil {
+			return err
+		}
 	}
 	if len(s.ConfigDriveUserData) > 64<<10 {
 		return invalid("configDriveUserData is too large: at most 65536 bytes")
@@ -205,12 +207,10 @@ func (s *InstallSpec) Validate() error {
 			return invalid("Invalid configDriveUserData: not valid base64, and not a cloud-init document in clear (#cloud-config, #!…, MIME multipart)")
 		}
 	}
-	for k := range s.ConfigDriveMetadata {
-		if k == "" || len(k) > 255 {
-			return invalid("Invalid configDriveMetadata key %q", k)
-		}
+	if err := validateUserData(s.ConfigDriveUserData, s.UserData()); err != nil {
+		return err
 	}
-	return nil
+	return validateMetadata(s.ConfigDriveMetadata)
 }
 
 // validateBYOLinux checks what differs for byolinux_64: qcow2 only (an

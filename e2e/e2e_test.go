@@ -230,7 +230,7 @@ func TestUEFIReinstall(t *testing.T) {
 			"imageCheckSumType":   "sha512",
 			"httpHeaders":         map[string]string{"Authorization": imageAuth},
 			"efiBootloaderPath":   EFILoaderPath,
-			"sshKey":              "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2eE2eE2eE2eE2eE2eE2eE2eE2eE2eE2eE2eE2eE2e e2e@byoi",
+			"sshKey":              "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE0Ow6DQP+//k6m8zioktAbUb0Su/x93h9rtsTyq+kAs e2e@byoi",
 			"configDriveUserData": base64.StdEncoding.EncodeToString([]byte("#cloud-config\n# " + userDataMarker + "\n")),
 			"configDriveMetadata": meta,
 		},

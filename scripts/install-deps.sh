@@ -2,7 +2,8 @@
 # install-deps.sh [run|test|bench] — install the Debian packages byoi needs
 # from the machine's own apt sources, only those that are missing.
 #   run:   what `make run` needs (apt tools to fetch iPXE/kernel, cpio tools)
-#   test:  + QEMU, SeaBIOS, busybox, partitioning and filesystem tools, dnsmasq
+#   test:  + QEMU, SeaBIOS, busybox, partitioning and filesystem tools, dnsmasq,
+#          mmdebstrap (the real Debian image of the e2e suite, e2e/distro)
 #   bench: + the same (qemu-img, dnsmasq, curl, zstd, xz)
 set -euo pipefail
 what=${1:-test}
@@ -13,7 +14,7 @@ test | bench)
 	pkgs+=(qemu-system-x86 qemu-utils seabios busybox-static mtools dosfstools gdisk fdisk
 		systemd-boot-efi binutils dnsmasq-base xz-utils zstd gzip curl cpio kmod
 		syslinux syslinux-common extlinux genisoimage udhcpc
-		rsync acl attr e2fsprogs xfsprogs btrfs-progs util-linux)
+		mmdebstrap rsync acl attr e2fsprogs xfsprogs btrfs-progs util-linux)
 	;;
 *)
 	echo "usage: install-deps.sh [run|test|bench]" >&2

@@ -46,6 +46,29 @@ type Task struct {
 	Disk boot.DiskHints `json:"disk"`
 	// Steps lists what the agent must report on, in order.
 	Steps []boot.StepID `json:"steps"`
+	// Network describes the boot NIC for the config drive's
+	// network_data.json; nil keeps the agent's default (DHCP on the NIC it
+	// booted from, or on every NIC of the machine).
+	Network *Network `json:"network,omitempty"`
+}
+
+// Network modes.
+const (
+	NetworkDHCP   = "dhcp"
+	NetworkStatic = "static"
+)
+
+// Network is how the installed system configures the NIC the machine
+// booted from (the MAC byoi knows it by): DHCP, or the fixed IPv4 address
+// the machine has (full DHCP mode with a fixed address), with its prefix
+// length, gateway and DNS servers.
+type Network struct {
+	MAC     string   `json:"mac"`
+	Mode    string   `json:"mode"`              // NetworkDHCP or NetworkStatic
+	Address string   `json:"address,omitempty"` // static: IPv4, e.g. 198.51.100.10
+	Prefix  int      `json:"prefix,omitempty"`  // static: e.g. 24
+	Gateway string   `json:"gateway,omitempty"` // static, optional
+	DNS     []string `json:"dns,omitempty"`     // static, optional
 }
 
 // Progress reports one step's state.

@@ -49,12 +49,17 @@ type Config struct {
 	Meta map[string]string
 	// UserData is written to user_data when non-empty.
 	UserData []byte
-	// NetworkData is network_data.json (must be JSON). When nil, a
-	// network_data.json with DHCPv4 on every MAC in MACs is generated; with
+	// NetworkData is network_data.json (must be JSON). When nil, one is
+	// generated from Network or, without it, with DHCPv4 on every MAC in
+	// MACs; with
 	// no MACs either, no network_data.json is written and cloud-init falls
 	// back to DHCP on its first connected NIC (a network_data.json cannot
 	// express "all NICs" without their MACs).
 	NetworkData []byte
+	// Network describes the boot NIC (DHCP or a fixed address). When set
+	// (and NetworkData is nil), network_data.json describes that NIC only,
+	// and MACs are not used.
+	Network *Interface
 	// MACs are the machine's NIC addresses for the generated network data.
 	MACs []string
 }
@@ -117,6 +122,10 @@ func Files(c Config) (map[string][]byte, error) {
 			return nil, errors.New("config drive: network data is not valid JSON")
 		}
 		one["network_data.json"] = c.NetworkData
+	case c.Network != nil:
+		if one["network_data.json"], err = interfaceData(*c.Network); err != nil {
+			return nil, err
+		}
 	case len(c.MACs) > 0:
 		nd := networkData{Links: []link{}, Networks: []network{}, Services: []any{}}
 		for i, mac := range c.MACs {

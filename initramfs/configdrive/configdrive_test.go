@@ -2,6 +2,7 @@ package configdrive
 
 import (
 	"flag"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,6 +33,20 @@ var cases = []struct {
 		Hostname:    "db1",
 		NetworkData: []byte(`{"links":[{"id":"eth0","type":"phy","ethernet_mac_address":"52:54:00:00:00:01"}],"networks":[{"id":"n0","type":"ipv4","link":"eth0","ip_address":"198.51.100.10","netmask":"255.255.255.0","network_id":"n0"}],"services":[]}` + "\n"),
 		MACs:        []string{"52:54:00:00:00:99"}, // ignored: NetworkData wins
+	}},
+	{"boot nic dhcp", Config{
+		UUID:    "c0ffee00-0000-4000-8000-000000000002",
+		Network: &Interface{MAC: "52-54-00-AB-CD-01"},
+		MACs:    []string{"52:54:00:ab:cd:01", "52:54:00:ab:cd:02"}, // ignored: Network wins
+	}},
+	{"boot nic static", Config{
+		UUID: "c0ffee00-0000-4000-8000-000000000003",
+		Network: &Interface{MAC: "52:54:00:ab:cd:01", Address: netip.MustParsePrefix("198.51.100.10/24"),
+			Gateway: netip.MustParseAddr("198.51.100.1"), DNS: []netip.Addr{netip.MustParseAddr("198.51.100.53"), netip.MustParseAddr("198.51.100.54")}},
+	}},
+	{"boot nic static without gateway", Config{
+		UUID:    "c0ffee00-0000-4000-8000-000000000004",
+		Network: &Interface{MAC: "52:54:00:ab:cd:01", Address: netip.MustParsePrefix("198.51.100.130/25")},
 	}},
 }
 
@@ -93,6 +108,15 @@ func TestFilesErrors(t *testing.T) {
 	}{
 		{"no uuid", Config{Hostname: "x"}, "uuid is required"},
 		{"bad network data", Config{UUID: "u", NetworkData: []byte("{")}, "not valid JSON"},
+		{"bad boot nic MAC", Config{UUID: "u", Network: &Interface{MAC: "52:54:00"}}, `boot NIC MAC "52:54:00" is not an Ethernet MAC address`},
+		{"IPv6 boot nic", Config{UUID: "u", Network: &Interface{MAC: "52:54:00:00:00:01", Address: netip.MustParsePrefix("2001:db8::1/64")}},
+			"not an IPv4 address"},
+		{"gateway outside", Config{UUID: "u", Network: &Interface{MAC: "52:54:00:00:00:01", Address: netip.MustParsePrefix("198.51.100.10/24"),
+			Gateway: netip.MustParseAddr("198.51.101.1")}}, "gateway 198.51.101.1 is not another address of 198.51.100.0/24"},
+		{"gateway is the address", Config{UUID: "u", Network: &Interface{MAC: "52:54:00:00:00:01", Address: netip.MustParsePrefix("198.51.100.10/24"),
+			Gateway: netip.MustParseAddr("198.51.100.10")}}, "is not another address"},
+		{"gateway with dhcp", Config{UUID: "u", Network: &Interface{MAC: "52:54:00:00:00:01", Gateway: netip.MustParseAddr("198.51.100.1")}},
+			"need a fixed address"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, render := range []func(Config) ([]byte, error){ISO, VFAT} {

@@ -14,7 +14,7 @@ func TestDecodersAgree(t *testing.T) {
 		OperatingSystem: boot.OSBYOI, ImageURL: "https://img.example/deb.qcow2", ImageType: "qcow2",
 		ImageCheckSum: "0123456789abcdef0123456789abcdef", ImageCheckSumType: "md5",
 		HTTPHeaders: map[string]string{"Authorization": "Basic eDp5", "X-Token": "t"},
-		Hostname:    "mon-tux", SSHKey: "ssh-ed25519 AAAA me@host",
+		Hostname:    "mon-tux", SSHKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE0Ow6DQP+//k6m8zioktAbUb0Su/x93h9rtsTyq+kAs me@host",
 		ConfigDriveUserData: "#cloud-config\n", ConfigDriveMetadata: map[string]string{"role": "web"},
 		DiskGroupID: 2,
 	}
@@ -25,7 +25,7 @@ func TestDecodersAgree(t *testing.T) {
 	}{
 		{"reinstall", decodeReinstall, `{"operatingSystem":"byoi_64","customizations":{"hostname":"mon-tux",
 			"imageURL":"https://img.example/deb.qcow2","imageType":"qcow2","imageCheckSum":"0123456789abcdef0123456789abcdef",
-			"imageCheckSumType":"md5","httpHeaders":{"Authorization":"Basic eDp5","X-Token":"t"},"sshKey":"ssh-ed25519 AAAA me@host",
+			"imageCheckSumType":"md5","httpHeaders":{"Authorization":"Basic eDp5","X-Token":"t"},"sshKey":"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE0Ow6DQP+//k6m8zioktAbUb0Su/x93h9rtsTyq+kAs me@host",
 			"configDriveUserData":"#cloud-config\n","configDriveMetadata":{"role":"web"}},
 			"storage":[{"diskGroupId":2,"partitioning":{"layout":[]}}],"properties":{"x":1}}`},
 		{"install/start", decodeInstallStart, `{"templateName":"byoi_64","partitionSchemeName":"default",
@@ -34,16 +34,16 @@ func TestDecodersAgree(t *testing.T) {
 			{"key":"imageCheckSum","value":"0123456789abcdef0123456789abcdef"},{"key":"imageCheckSumType","value":"md5"},
 			{"key":"httpHeaders1Key","value":"X-Token"},{"key":"httpHeaders0Key","value":"Authorization"},
 			{"key":"httpHeaders0Value","value":"Basic eDp5"},{"key":"httpHeaders1Value","value":"t"},
-			{"key":"sshKey","value":"ssh-ed25519 AAAA me@host"},{"key":"configDriveUserData","value":"#cloud-config\n"},
+			{"key":"sshKey","value":"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE0Ow6DQP+//k6m8zioktAbUb0Su/x93h9rtsTyq+kAs me@host"},{"key":"configDriveUserData","value":"#cloud-config\n"},
 			{"key":"configDriveMetadata","value":"{\"role\":\"web\"}"}]}`},
 		{"bringYourOwnImage", decodeBYOI, `{"URL":"https://img.example/deb.qcow2","type":"qcow2","description":"d",
 			"checkSum":"0123456789abcdef0123456789abcdef","checkSumType":"md5","diskGroupId":2,
 			"httpHeader":[{"key":"Authorization","value":"Basic eDp5"},{"key":"X-Token","value":"t"}],
-			"configdrive":{"enable":true,"hostname":"mon-tux","sshKey":"ssh-ed25519 AAAA me@host","userData":"#cloud-config\n",
+			"configdrive":{"enable":true,"hostname":"mon-tux","sshKey":"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE0Ow6DQP+//k6m8zioktAbUb0Su/x93h9rtsTyq+kAs me@host","userData":"#cloud-config\n",
 			"userMetadatas":[{"key":"role","value":"web"}]}}`},
 		{"bringYourOwnImage flat", decodeBYOI, `{"URL":"https://img.example/deb.qcow2","type":"qcow2",
 			"checkSum":"0123456789abcdef0123456789abcdef","checkSumType":"md5","diskGroupId":2,
-			"httpHeader":{"Authorization":"Basic eDp5","X-Token":"t"},"hostname":"mon-tux","sshKey":"ssh-ed25519 AAAA me@host",
+			"httpHeader":{"Authorization":"Basic eDp5","X-Token":"t"},"hostname":"mon-tux","sshKey":"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE0Ow6DQP+//k6m8zioktAbUb0Su/x93h9rtsTyq+kAs me@host",
 			"userData":"#cloud-config\n","userMetadatas":{"role":"web"}}`},
 	}
 	for _, tc := range tests {

@@ -1,0 +1,219 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/byoi/byoi/boot"
+	"github.com/byoi/byoi/e2e/distro"
+	"github.com/byoi/byoi/initramfs/preflight"
+	"github.com/lima-vm/go-qcow2reader"
+)
+
+// The real distribution: Debian bookworm's cloud image built by e2e/distro
+// from Debian packages (once per machine, cached outside the clone).
+
+const (
+	distroSSHKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE0Ow6DQP+//k6m8zioktAbUb0Su/x93h9rtsTyq+kAs e2e@byoi"
+	// distroBuildBudget covers a first build of the root file system (the
+	// network and a loaded machine: 20-45 min); a cached one takes seconds.
+	distroBuildBudget = 90 * time.Minute
+	// distroBootBudget: GRUB, the kernel, systemd and cloud-init's four
+	// stages under TCG (E2E-NOTES: cloud-init final ~170 s after QEMU start).
+	distroBootBudget = 8 * time.Minute
+)
+
+var (
+	distroOnce sync.Once
+	distroImg  distro.Image
+	distroErr  error
+)
+
+// debianImage returns the cached GPT image, building it the first time.
+func debianImage(t *testing.T) distro.Image {
+	t.Helper()
+	distroOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), distroBuildBudget)
+		defer cancel()
+		start := time.Now()
+		b := distro.Builder{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))}
+		distroImg, distroErr = b.GPTImage(ctx)
+		harness.Timing("debian", "image ready", time.Since(start))
+	})
+	if distroErr != nil {
+		t.Fatalf("building the Debian image (mmdebstrap, scripts/install-deps.sh test): %v", distroErr)
+	}
+	return distroImg
+}
+
+// cloudConfig is the user data of the Debian flow: a user with the SSH key,
+// and a runcmd that prints on the serial console what cloud-init applied,
+// then cloud-init powers the VM off.
+const cloudConfig = `#cloud-config
+users:
+  - name: e2euser
+    shell: /bin/bash
+    sudo: ALL=(ALL) NOPASSWD:ALL
+    ssh_authorized_keys:
+      - ` + distroSSHKey + `
+runcmd:
+  - [sh, -c, 'echo "BYOI-E2E-RUNCMD host=$(hostname) user=$(getent passwd e2euser | cut -d: -f1,6) key=$(cat /home/e2euser/.ssh/authorized_keys | tr -d "\n") ssh=$(systemctl is-active ssh)" > /dev/ttyS0']
+power_state:
+  mode: poweroff
+  delay: now
+  timeout: 60
+`
+
+// TestDebianCloudImage deploys the real Debian image through the OVH API
+// with efiBootloaderPath (shim), as qcow2 with a checksum: OVMF PXE →
+// installer → reboot → iPXE sanboot of shim → signed GRUB → Debian →
+// cloud-init applies the hostname, the user with the SSH key and runs the
+// runcmd, whose marker the test reads on the serial console.
+func TestDebianCloudImage(t *testing.T) {
+	img := debianImage(t)
+	fix := harness.Fixtures(t)
+	// The image server serves the fixtures directory.
+	served := filepath.Join(fix.Dir, "debian-genericcloud.qcow2")
+	if _, err := os.Lstat(served); err != nil {
+		if err := os.Symlink(img.Path, served); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l := harness.NewLab(t, LabOptions{})
+	m := newSizedMachine(t, "e2e-debian", "52:54:00:b0:07:01", UEFI, img.VirtualSize+256<<20, 1024)
+	l.register(m)
+	oc := l.ovhClient()
+	body := map[string]any{
+		"operatingSystem": "byoi_64",
+		"customizations": map[string]any{
+			"hostname":            "e2e-debian-host",
+			"imageURL":            l.Images + "/" + filepath.Base(served),
+			"imageType":           "qcow2",
+			"imageCheckSum":       fileDigest(t, img.Path, "sha512"),
+			"imageCheckSumType":   "sha512",
+			"httpHeaders":         map[string]string{"Authorization": imageAuth},
+			"efiBootloaderPath":   img.Loader,
+			"sshKey":              distroSSHKey,
+			"configDriveUserData": cloudConfig,
+			"configDriveMetadata": map[string]string{"role": "e2e-debian"},
+		},
+	}
+	var task ovhTask
+	if err := oc.Post("/dedicated/server/"+m.name+"/reinstall", body, &task); err != nil {
+		t.Fatalf("reinstall: %v", err)
+	}
+	installAndCheck(t, l, m, "debian", task.TaskID, oc)
+
+	vm := m.boot(t, l, "local")
+	vm.Wait("byoi: local boot", pxeBudget)
+	harness.Timing("debian", "pxe→local script", vm.Since())
+	vm.Wait("Linux version", localBudget)
+	harness.Timing("debian", "kernel started", vm.Since())
+	line := vm.Wait("BYOI-E2E-RUNCMD", distroBootBudget)
+	harness.Timing("debian", "cloud-init runcmd", vm.Since())
+	for _, want := range []string{"host=e2e-debian-host ", "user=e2euser:/home/e2euser ", "key=" + distroSSHKey + " ", "ssh=active"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("runcmd line %q lacks %q", line, want)
+		}
+	}
+	if err := vm.Exited(3 * time.Minute); err != nil {
+		t.Errorf("cloud-init did not power the VM off: %v", err)
+	}
+	harness.Timing("debian", "powered off", vm.Since())
+	l.checkTimeline(m.name, boot.EventDHCP, boot.EventBootDecision, boot.EventStep, boot.EventTaskDone)
+}
+
+// TestDebianImagePreflight runs the pre-flight checks on the real image
+// through its qcow2 map: on UEFI without a path they pick shim, with
+// Debian's path in another case they find it, on legacy BIOS the BIOS boot
+// partition and GRUB's boot code make it bootable.
+func TestDebianImagePreflight(t *testing.T) {
+	img := debianImage(t)
+	f, err := os.Open(img.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	q, err := qcow2reader.Open(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	res, err := preflight.Check(q, preflight.Config{Firmware: preflight.UEFI, Size: q.Size()})
+	if err != nil || res.Loader != `\EFI\debian\shimx64.efi` || !res.Picked || res.ESP != 15 {
+		t.Errorf("Check(UEFI) = %+v, %v; want shimx64.efi picked on partition 15", res, err)
+	}
+	res, err = preflight.Check(q, preflight.Config{Firmware: preflight.UEFI, EFIBootloaderPath: `\efi\DEBIAN\grubx64.efi`, Size: q.Size()})
+	if err != nil || res.Loader != `\EFI\debian\grubx64.efi` {
+		t.Errorf("Check(UEFI, grubx64) = %+v, %v", res, err)
+	}
+	if _, err := preflight.Check(q, preflight.Config{Firmware: preflight.BIOS, Size: q.Size()}); err != nil {
+		t.Errorf("Check(BIOS) = %v, want bootable", err)
+	}
+}
+
+// TestCloudInitNetworkData feeds the config drive's network_data.json
+// golden files to cloud-init's own OpenStack converter (the one the
+// ConfigDrive datasource uses), run from the cached Debian root in a
+// chroot, and checks the network configuration it derives.
+func TestCloudInitNetworkData(t *testing.T) {
+	debianImage(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	root, err := (&distro.Builder{}).Rootfs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const script = `import json, sys
+from cloudinit.sources.helpers.openstack import convert_net_json
+print(json.dumps(convert_net_json(json.load(sys.stdin)), sort_keys=True))`
+	tests := []struct {
+		golden string
+		want   string // JSON of the expected network config (version 1)
+	}{
+		{"boot_nic_dhcp", `{"config": [{"mac_address": "52:54:00:ab:cd:01", "mtu": null, "name": "NAME", "subnets": [{"type": "dhcp4"}], "type": "physical"}], "version": 1}`},
+		{"boot_nic_static", `{"config": [{"mac_address": "52:54:00:ab:cd:01", "mtu": null, "name": "NAME", "subnets": [{"address": "198.51.100.10", "ipv4": true, "netmask": "255.255.255.0", "routes": [{"gateway": "198.51.100.1", "netmask": "0.0.0.0", "network": "0.0.0.0"}], "type": "static"}], "type": "physical"}, {"address": "198.51.100.53", "type": "nameserver"}, {"address": "198.51.100.54", "type": "nameserver"}], "version": 1}`},
+		{"boot_nic_static_without_gateway", `{"config": [{"mac_address": "52:54:00:ab:cd:01", "mtu": null, "name": "NAME", "subnets": [{"address": "198.51.100.130", "ipv4": true, "netmask": "255.255.255.128", "type": "static"}], "type": "physical"}], "version": 1}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.golden, func(t *testing.T) {
+			nd, err := os.ReadFile(filepath.Join(harness.Root, "initramfs/configdrive/testdata", tc.golden, "openstack/latest/network_data.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.CommandContext(ctx, "chroot", root, "python3", "-c", script)
+			cmd.Stdin = strings.NewReader(string(nd))
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("cloud-init convert_net_json: %v\n%s", err, out)
+			}
+			// The interface name is cloud-init's guess from the host's NICs; only the rest is ours.
+			var got map[string]any
+			if err := json.Unmarshal(out, &got); err != nil {
+				t.Fatalf("cloud-init output %q: %v", out, err)
+			}
+			for _, c := range got["config"].([]any) {
+				if m := c.(map[string]any); m["type"] == "physical" {
+					m["name"] = "NAME"
+				}
+			}
+			norm, _ := json.Marshal(got)
+			var want map[string]any
+			if err := json.Unmarshal([]byte(tc.want), &want); err != nil {
+				t.Fatal(err)
+			}
+			wantNorm, _ := json.Marshal(want)
+			if string(norm) != string(wantNorm) {
+				t.Errorf("cloud-init network config from %s = %s, want %s", tc.golden, norm, wantNorm)
+			}
+		})
+	}
+}
