@@ -27,7 +27,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
 	}
-	if err := checkScript(o.Root, o.Script); err != nil {
+	if err := CheckScript(o.Root, o.Script); err != nil {
 		return Result{}, err
 	}
 	m := &mounts{root: o.Root}
@@ -40,8 +40,10 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	return res, err
 }
 
-// checkScript refuses a missing or non-executable script before any mount.
-func checkScript(root, script string) error {
+// CheckScript refuses a missing or non-executable script (script is the
+// path inside root). Run calls it first; the installer calls it on the
+// image before touching any disk.
+func CheckScript(root, script string) error {
 	fi, err := os.Lstat(filepath.Join(root, script))
 	switch {
 	case errors.Is(err, os.ErrNotExist):

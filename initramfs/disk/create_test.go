@@ -1,6 +1,10 @@
 package disk
 
 import (
+	"errors"
+	"slices"
+
+	"github.com/byoi/byoi/boot"
 	"os"
 	"strconv"
 	"strings"
@@ -78,5 +82,35 @@ func TestCreateGPTRefuses(t *testing.T) {
 	}
 	if after, _ := os.ReadFile(p); string(after) != string(before) {
 		t.Errorf("a refused CreateGPT wrote to the disk")
+	}
+}
+
+func TestSelectAll(t *testing.T) {
+	disks := []Disk{
+		{Name: "sda", Size: 100}, {Name: "sdb", Size: 200, Removable: true}, {Name: "sdc", Size: 300, ReadOnly: true},
+		{Name: "nvme0n1", Size: 400}, {Name: "nvme1n1", Size: 500},
+	}
+	names := func(ds []Disk) (s []string) {
+		for _, d := range ds {
+			s = append(s, d.Name)
+		}
+		return s
+	}
+	tests := []struct {
+		h    boot.DiskHints
+		want []string
+	}{
+		{boot.DiskHints{}, []string{"sda", "nvme0n1", "nvme1n1"}},
+		{boot.DiskHints{MinSize: 150}, []string{"sdb", "nvme0n1", "nvme1n1"}},
+		{boot.DiskHints{Path: "nvme1n1"}, []string{"nvme1n1"}},
+	}
+	for _, tt := range tests {
+		got, err := SelectAll(disks, tt.h)
+		if err != nil || !slices.Equal(names(got), tt.want) {
+			t.Errorf("SelectAll(%+v) = %v, %v; want %v", tt.h, names(got), err, tt.want)
+		}
+	}
+	if _, err := SelectAll(disks, boot.DiskHints{MinSize: 1000}); !errors.Is(err, ErrNoDisk) {
+		t.Errorf("SelectAll(no match) = %v, want ErrNoDisk", err)
 	}
 }
