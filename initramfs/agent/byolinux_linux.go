@@ -25,8 +25,11 @@ import (
 )
 
 // byolinuxModules are the kernel modules the BYOLinux path needs, loaded
-// when the kernel has them as modules (built-in ones are skipped).
-var byolinuxModules = []string{"nbd", "md_mod", "raid0", "raid1", "raid456", "raid10", "dm_mod",
+// when the kernel has them as modules (built-in ones are skipped). The
+// crc32c implementations come first: the installer has no modprobe for the
+// kernel to ask for them, and libcrc32c (xfs, btrfs), ext4's metadata
+// checksums and raid456 need one.
+var byolinuxModules = []string{"crc32c_generic", "crc32c_intel", "nbd", "md_mod", "raid0", "raid1", "raid456", "raid10", "dm_mod",
 	"ext4", "xfs", "btrfs", "vfat", "nls_cp437", "nls_ascii", "nls_utf8", "efivarfs"}
 
 // byolinux is the state of one BYOLinux installation: the image read in

@@ -90,7 +90,9 @@ func Apply(ctx context.Context, pl *Plan, root string, run Runner) (*Mounted, er
 	m := &Mounted{Root: root, Plan: pl, run: run}
 	err := m.apply(ctx)
 	if err != nil {
-		m.Close()
+		if cerr := m.Close(); cerr != nil {
+			err = fmt.Errorf("%w (cleaning up: %v)", err, cerr)
+		}
 	}
 	return m, err
 }
