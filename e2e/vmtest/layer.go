@@ -185,3 +185,24 @@ func (l *layer) pack(ctx context.Context, out string) error {
 	}
 	return nil
 }
+
+// ToolsArchive writes an uncompressed cpio archive (to be appended to an
+// initramfs) holding the host programs (with their libraries, in a
+// merged-/usr tree) and the links (path → target) given, staged in dir.
+func ToolsArchive(ctx context.Context, dir string, programs []string, links map[string]string, out string) error {
+	l := newLayer(dir)
+	for _, p := range programs {
+		if err := l.program(p); err != nil {
+			return err
+		}
+	}
+	for dst, target := range links {
+		if err := l.link(dst, target); err != nil {
+			return err
+		}
+	}
+	return l.pack(ctx, out)
+}
+
+// Concat joins initramfs archives into dst (see concat).
+func Concat(dst string, srcs ...string) error { return concat(dst, srcs...) }

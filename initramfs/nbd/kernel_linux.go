@@ -25,8 +25,10 @@ const (
 	ioctlSetFlags      = 0xab0a
 )
 
-// BlockSize is the logical block size the kernel device gets.
-const BlockSize = 4096
+// BlockSize is the logical block size the kernel device gets: 512, so
+// that any file system mounts (one with 1 KiB blocks refuses a device of
+// 4 KiB sectors).
+const BlockSize = 512
 
 // Device is an NBD device of the kernel connected to an in-process Server.
 type Device struct {
@@ -41,7 +43,7 @@ type Device struct {
 // Attach connects the kernel NBD device at path (e.g. /dev/nbd0, which
 // needs the nbd module) to a Server for exp, read-only, through a Unix
 // socket pair. exp.Size must be a multiple of BlockSize (qcow2 virtual
-// sizes are multiples of 512; the last partial block is cut). It returns
+// sizes and partitions are multiples of 512; a partial block is cut). It returns
 // once the kernel has the device; Close disconnects.
 func Attach(ctx context.Context, path string, exp Export, opts ...func(*Server)) (*Device, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)

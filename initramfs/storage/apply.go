@@ -99,6 +99,15 @@ func Apply(ctx context.Context, pl *Plan, root string, run Runner) (*Mounted, er
 
 func (m *Mounted) apply(ctx context.Context) error {
 	pl := m.Plan
+	// Every disk must be free (not mounted, not in an array) before the
+	// first one is written.
+	for _, d := range pl.Disks {
+		f, err := os.OpenFile(d.Path, os.O_RDWR|os.O_EXCL, 0)
+		if err != nil {
+			return fmt.Errorf("open %s: %w (is it mounted, or part of a running array or volume group?)", d.Path, err)
+		}
+		f.Close()
+	}
 	for _, d := range pl.Disks {
 		if err := partition(d); err != nil {
 			return err
@@ -116,7 +125,7 @@ func (m *Mounted) apply(ctx context.Context) error {
 	}
 	for _, a := range pl.Arrays {
 		args := []string{"--create", a.Device, "--run", "--level=" + strconv.Itoa(a.Level), "--raid-devices=" + strconv.Itoa(len(a.Members)),
-			"--metadata=" + a.Metadata, "--homehost=any", "--name=" + a.Name}
+			"--metadata=" + a.Metadata, "--homehost=<none>", "--name=" + a.Name}
 		if err := m.cmd(ctx, fmt.Sprintf("create RAID%d array %s (%s)", a.Level, a.Device, a.Name), "mdadm", append(args, a.Members...)...); err != nil {
 			return err
 		}

@@ -166,33 +166,52 @@ func TestApplyVMOneDisk(t *testing.T) {
 	}
 }
 
-// TestApplyVMCommandError: a member held open elsewhere makes mdadm fail;
-// the error names the step, the command and mdadm's words.
+// TestApplyVMCommandError: mdadm failing (members that do not exist) is a
+// CommandError naming the step, the command and mdadm's own words; a disk
+// in use is refused before anything is written.
 func TestApplyVMCommandError(t *testing.T) {
 	disks := vmDisks(t, 2)
-	pl, err := NewPlan(boot.Partitioning{}, disks, Options{})
+	pl := &Plan{Arrays: []Array{{Device: "/dev/md9", Name: "root", Level: 1, Metadata: "1.2", Members: []string{"/dev/nonexistent1", "/dev/nonexistent2"}}}}
+	_, err := Apply(context.Background(), pl, t.TempDir(), Exec{})
+	var ce *CommandError
+	if !errors.As(err, &ce) || ce.What != "create RAID1 array /dev/md9 (root)" || !strings.HasPrefix(ce.Cmd, "mdadm --create /dev/md9") ||
+		!strings.Contains(ce.Output, "nonexistent1") {
+		t.Fatalf("Apply() = %v, want a CommandError of mdadm --create with mdadm's message", err)
+	}
+	t.Logf("error: %v", err)
+
+	pl, err = NewPlan(boot.Partitioning{}, disks, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Partition first, then hold the second disk's root partition.
-	if err := partition(pl.Disks[1]); err != nil {
-		t.Fatal(err)
-	}
-	hold := pl.Arrays[0].Members[1]
-	if err := waitDevice(context.Background(), hold); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(hold, os.O_RDONLY|os.O_EXCL, 0)
+	// The second disk held exclusively, as a mount or an array would.
+	f, err := os.OpenFile(disks[1].Path, os.O_RDONLY|os.O_EXCL, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	first := head(t, disks[0].Path)
 	_, err = Apply(context.Background(), pl, t.TempDir(), Exec{})
-	var ce *CommandError
-	if !errors.As(err, &ce) || !strings.HasPrefix(ce.What, "create RAID1 array /dev/md0 (root)") || !strings.Contains(ce.Cmd, "mdadm --create") || ce.Output == "" {
-		t.Fatalf("Apply() = %v, want a CommandError of mdadm --create with its output", err)
+	if err == nil || !strings.Contains(err.Error(), "open "+disks[1].Path+": device or resource busy (is it mounted, or part of a running array or volume group?)") {
+		t.Fatalf("Apply(disk in use) = %v, want a clear refusal", err)
 	}
-	t.Logf("error: %v", err)
+	if head(t, disks[0].Path) != first {
+		t.Errorf("%s was written although %s was in use", disks[0].Path, disks[1].Path)
+	}
+}
+
+// head returns the first MiB of a disk.
+func head(t *testing.T, dev string) string {
+	f, err := os.Open(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, 1<<20)
+	if _, err := f.ReadAt(b, 0); err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 func readFile(t *testing.T, p string) string {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -114,6 +115,9 @@ func (pl *Plan) MdadmConf(old, scan string) string {
 		if n, ok := names[f[1]]; ok { // the installed system names them
 			f[1] = n
 		}
+		// A RAID5/6 array being built shows its recovering member as a
+		// spare: not a spare the installed system should expect.
+		f = slices.DeleteFunc(f, func(w string) bool { return strings.HasPrefix(w, "spares=") })
 		b.WriteString(strings.Join(f, " ") + "\n")
 	}
 	return b.String()

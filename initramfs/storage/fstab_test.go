@@ -37,7 +37,7 @@ func TestFstab(t *testing.T) {
 		t.Errorf("Fstab() (-want +got):\n%s", diff)
 	}
 	scan := "ARRAY /dev/md0 metadata=1.0 name=efi UUID=aaaaaaaa:bbbbbbbb:cccccccc:dddddddd\n" +
-		"ARRAY /dev/md1 metadata=1.2 name=root UUID=11111111:22222222:33333333:44444444\n" +
+		"ARRAY /dev/md1 metadata=1.2 spares=1 name=root UUID=11111111:22222222:33333333:44444444\n" +
 		"ARRAY /dev/md/other metadata=1.2 UUID=0:0:0:0\n"
 	oldConf := "# mdadm.conf\nHOMEHOST <system>\nMAILADDR root\nARRAY /dev/md/old metadata=1.2 UUID=9:9:9:9\n"
 	wantConf := "# mdadm.conf\nHOMEHOST <system>\nMAILADDR root\nDEVICE partitions\n# Arrays created by byoi:\n" +

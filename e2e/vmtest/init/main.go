@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/byoi/byoi/e2e/vmtest"
@@ -47,6 +48,9 @@ func main() {
 		return
 	}
 	loadModules(cfg.Modules)
+	if lo, err := netlink.LinkByName("lo"); err == nil {
+		netlink.LinkSetUp(lo) // the tests' servers listen on 127.0.0.1
+	}
 	waitDisks(cfg.Disks)
 	os.MkdirAll("/etc", 0o755)
 	os.WriteFile("/etc/resolv.conf", []byte("nameserver 127.0.0.1\n"), 0o644)
