@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +34,7 @@ func runInVM(t *testing.T, name string, o vmtest.Options) vmtest.Result {
 	if o.Links == nil {
 		o.Links = map[string]string{}
 	}
-	for _, applet := range []string{"sh", "cat", "ls", "dd", "sleep", "echo", "grep", "sync"} {
+	for _, applet := range []string{"sh", "cat", "ls", "dd", "sleep", "echo", "grep", "sync", "dmesg"} {
 		o.Links["usr/bin/"+applet] = "busybox"
 	}
 	if o.Work == "" {
@@ -89,7 +90,7 @@ func TestInstallerVM(t *testing.T) {
 		targets = append(targets, fmt.Sprintf("/dev/vd%c", 'a'+i))
 	}
 	spare := filepath.Join(work, "spare.raw")
-	if err := garbageDisk(spare, 256<<20); err != nil {
+	if err := garbageDisk(spare, 64<<20); err != nil {
 		t.Fatal(err)
 	}
 	disks = append(disks, vmtest.Disk{Path: spare})
@@ -105,15 +106,17 @@ func TestInstallerVM(t *testing.T) {
 	pkg := func(name, dir, run string) vmtest.Test {
 		return vmtest.Test{Name: name, Package: "./" + dir, Dir: filepath.Join(root, dir), Args: []string{"-test.run", run}, Env: env}
 	}
-	runInVM(t, "installer-vm", vmtest.Options{
-		Work: work, Disks: disks, MemoryMB: 1024,
-		Tests: []vmtest.Test{
-			pkg("nbd", "initramfs/nbd", "VM$"),
-			pkg("filecopy", "initramfs/filecopy", "VM$"),
-			pkg("storage", "initramfs/storage", "VM"),
-			pkg("agent", "initramfs/agent", "^TestBYOLinuxVM(|ScriptFails|RefusedBeforeWriting)$"),
-		},
-	})
+	tests := []vmtest.Test{
+		pkg("nbd", "initramfs/nbd", "VM$"),
+		pkg("filecopy", "initramfs/filecopy", "VM$"),
+		pkg("storage", "initramfs/storage", "VM"),
+		pkg("agent", "initramfs/agent", "^TestBYOLinuxVM(|ScriptFails|RefusedBeforeWriting)$"),
+	}
+	// BYOI_VM_TESTS=agent,storage runs only those (while working on them).
+	if only := os.Getenv("BYOI_VM_TESTS"); only != "" {
+		tests = slices.DeleteFunc(tests, func(tc vmtest.Test) bool { return !slices.Contains(strings.Split(only, ","), tc.Name) })
+	}
+	runInVM(t, "installer-vm", vmtest.Options{Work: work, Disks: disks, MemoryMB: 1024, Tests: tests})
 }
 
 // byolinuxImages builds the small test images as qcow2 files.

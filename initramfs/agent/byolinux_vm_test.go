@@ -223,12 +223,12 @@ func TestBYOLinuxVM(t *testing.T) {
 	// last first: unmount, then deactivate and stop).
 	t.Cleanup(func() { exec.Command("mdadm", "--stop", "--scan").Run() })
 	t.Cleanup(func() { exec.Command("lvm", "vgchange", "-an", "vg").Run() })
-	sh(t, "mdadm", "--assemble", "--scan")
+	md := assemble(t)
 	sh(t, "lvm", "vgchange", "-ay", "vg")
 	root := t.TempDir()
-	testfs.MountAt(t, "/dev/md/root", root, "xfs", "ro")
-	testfs.MountAt(t, "/dev/md/boot", filepath.Join(root, "boot"), "ext4", "ro")
-	testfs.MountAt(t, "/dev/md/srv", filepath.Join(root, "srv"), "btrfs", "ro")
+	testfs.MountAt(t, md["root"], root, "xfs", "ro")
+	testfs.MountAt(t, md["boot"], filepath.Join(root, "boot"), "ext4", "ro")
+	testfs.MountAt(t, md["srv"], filepath.Join(root, "srv"), "btrfs", "ro")
 	testfs.MountAt(t, "/dev/mapper/vg-var", filepath.Join(root, "var"), "ext4", "ro")
 	testfs.MountAt(t, "/dev/mapper/vg-home", filepath.Join(root, "home"), "ext4", "ro")
 	checkInstalled(t, root)
@@ -236,6 +236,25 @@ func TestBYOLinuxVM(t *testing.T) {
 	if n := strings.Count(string(fstab), "\nUUID="); n != 6 {
 		t.Errorf("fstab has %d UUID entries, want 6:\n%s", n, fstab)
 	}
+}
+
+// assemble assembles every array found on the disks, as the installed
+// system's mdadm does, and returns their devices by array name (without
+// the installed system's mdadm.conf the VM's mdadm names them md127, …).
+func assemble(t *testing.T) map[string]string {
+	t.Helper()
+	sh(t, "mdadm", "--assemble", "--scan")
+	devs, _ := filepath.Glob("/dev/md[0-9]*")
+	out := map[string]string{}
+	for _, d := range devs {
+		for _, l := range strings.Split(sh(t, "mdadm", "--detail", "--export", d), "\n") {
+			if name, ok := strings.CutPrefix(l, "MD_NAME="); ok {
+				out[name] = d
+			}
+		}
+	}
+	t.Logf("arrays: %v", out)
+	return out
 }
 
 // checkInstalled compares the files the image builder recorded in
@@ -372,8 +391,8 @@ func TestBYOLinuxVMBigImage(t *testing.T) {
 		t.Errorf("peak RSS %d KiB, want at most 64 MiB", hwm)
 	}
 	t.Cleanup(func() { exec.Command("mdadm", "--stop", "--scan").Run() })
-	sh(t, "mdadm", "--assemble", "--scan")
+	md := assemble(t)
 	root := t.TempDir()
-	testfs.MountAt(t, "/dev/md/root", root, "ext4", "ro")
+	testfs.MountAt(t, md["root"], root, "ext4", "ro")
 	checkInstalled(t, root)
 }
