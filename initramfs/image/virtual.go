@@ -52,6 +52,7 @@ const virtualCacheBytes = 4 << 20
 // kinds: download failures, another format, a broken header.
 func OpenVirtual(ctx context.Context, o Options) (*Virtual, error) {
 	o = o.withDefaults()
+	o.PausedReads = true // the kernel reads when it needs to
 	if err := o.validate(); err != nil {
 		return nil, err
 	}

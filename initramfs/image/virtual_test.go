@@ -7,11 +7,14 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestVirtualRandomReads reads every qcow2 variant at random offsets and
@@ -185,5 +188,41 @@ func TestVirtualRefusals(t *testing.T) {
 				t.Errorf("OpenVirtual(gzip) found %q, want gzip", e.Found)
 			}
 		})
+	}
+}
+
+// The kernel may leave the download unread for longer than the stall
+// time-out (it reads when it needs blocks): pauses between reads are not
+// stalls, and the image is downloaded once.
+func TestVirtualPausedReads(t *testing.T) {
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "disk.raw")
+	makeRaw(t, raw, 64*mib, 3)
+	img := qcow2Variants(t, dir, raw)["qcow2-v3"]
+	want, _ := os.ReadFile(raw)
+	st, _ := os.Stat(img)
+	var requests atomic.Int64
+	count := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { requests.Add(1); h.ServeHTTP(w, r) })
+	}
+	o := fast(Options{URL: fileServer(t, img, count).URL, Type: "qcow2", StallTimeout: 100 * time.Millisecond, MinRate: 1 << 20, Retries: 1})
+	v, err := OpenVirtual(testCtx(t), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	buf := make([]byte, 64<<10)
+	for _, off := range []int64{0, 4 * mib, 8 * mib, 20 * mib, 40 * mib, 63 * mib} {
+		time.Sleep(300 * time.Millisecond) // three stall time-outs without reading
+		if _, err := v.ReadAt(buf, off); err != nil || !bytes.Equal(buf, want[off:off+int64(len(buf))]) {
+			t.Fatalf("ReadAt(%d) after a pause = %v or wrong data", off, err)
+		}
+	}
+	res, err := v.Verify()
+	if err != nil {
+		t.Fatalf("Verify() = %v", err)
+	}
+	if res.Downloaded != st.Size() || requests.Load() != 1 {
+		t.Errorf("downloaded %d bytes in %d requests, want the file's %d in one", res.Downloaded, requests.Load(), st.Size())
 	}
 }

@@ -130,6 +130,13 @@ func (m *Mounted) apply(ctx context.Context) error {
 			return err
 		}
 	}
+	// The initial resync (RAID1/10) or recovery (RAID5/6) would compete
+	// with the copy for the disks and the CPU: it waits, and resumes from
+	// where the superblock says when the installed system assembles the
+	// arrays. Everything the installer writes goes to every member anyway.
+	for _, a := range pl.Arrays {
+		freeze(a.Device)
+	}
 	if vg := pl.VG; vg != nil {
 		if err := m.lvm(ctx, vg); err != nil {
 			return err
@@ -155,6 +162,12 @@ func (m *Mounted) apply(ctx context.Context) error {
 		m.mounts = append(m.mounts, dir)
 	}
 	return nil
+}
+
+// freeze stops an array's background resync or recovery for now (best
+// effort: an array without redundancy has none).
+func freeze(dev string) {
+	_ = os.WriteFile(filepath.Join("/sys/block", filepath.Base(dev), "md/sync_action"), []byte("frozen"), 0)
 }
 
 // cmd runs a program, turning a failure into a *CommandError.

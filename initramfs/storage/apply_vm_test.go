@@ -81,6 +81,11 @@ func TestApplyVM(t *testing.T) {
 	mdstat := readFile(t, "/proc/mdstat")
 	t.Logf("/proc/mdstat:\n%s", mdstat)
 	for _, a := range pl.Arrays {
+		if a.Level != 0 {
+			if act := strings.TrimSpace(readFile(t, "/sys/block/"+filepath.Base(a.Device)+"/md/sync_action")); act != "frozen" {
+				t.Errorf("%s sync_action = %s, want frozen during the installation", a.Device, act)
+			}
+		}
 		d := sh(t, "mdadm", "--detail", "--export", a.Device)
 		for _, want := range []string{"MD_LEVEL=raid" + strconv.Itoa(a.Level), "MD_DEVICES=4", "MD_METADATA=" + a.Metadata, "MD_NAME=" + a.Name} {
 			if !strings.Contains(d, want+"\n") {
