@@ -272,6 +272,9 @@ func checkInstalled(t *testing.T, root string) {
 	n := 0
 	for _, line := range strings.Split(strings.TrimSpace(string(m)), "\n") {
 		sum, path, _ := strings.Cut(line, "  ")
+		if path == "etc/fstab" {
+			continue // rewritten by the installer
+		}
 		f, err := os.Open(filepath.Join(root, path))
 		if err != nil {
 			t.Errorf("%s: %v", path, err)

@@ -131,8 +131,8 @@ func (c *copier) dir(src, dst string, st *unix.Stat_t) error {
 	}
 	defer f.Close()
 	for {
-		names, err := f.Readdirnames(256)
-		for _, n := range names {
+		names, err := f.Readdirnames(dirChunk)
+		for _, n := range diskOrder(src, names) {
 			if err := c.entry(filepath.Join(src, n), filepath.Join(dst, n), dstSt.Dev, vfat); err != nil {
 				return err
 			}
@@ -146,6 +146,9 @@ func (c *copier) dir(src, dst string, st *unix.Stat_t) error {
 	}
 	return c.meta(src, dst, st, vfat)
 }
+
+// dirChunk bounds the names of one directory held (and sorted) at once.
+const dirChunk = 8192
 
 // entry copies one name of any type into a directory on the target file
 // system dstDev (vfat or not).

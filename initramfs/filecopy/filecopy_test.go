@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -358,5 +359,50 @@ func TestCopyErrors(t *testing.T) {
 	}
 	if _, err := Copy(context.Background(), filepath.Join(dir, "missing"), t.TempDir(), Options{}); err == nil {
 		t.Error("Copy(missing source) = nil, want an error")
+	}
+}
+
+// Files of a directory come in the order of their data on the device, not
+// in readdir's hash order.
+func TestDiskOrder(t *testing.T) {
+	testfs.NeedRoot(t)
+	dev := testfs.Loop(t, 64<<20)
+	testfs.Mkfs(t, "ext4", dev)
+	dir := testfs.Mount(t, dev, "ext4", "")
+	var want []string
+	for i := range 400 { // enough for a hashed (indexed) directory
+		n := fmt.Sprintf("f%03d", (i*7)%400) // created (and allocated) in this order
+		if err := os.WriteFile(filepath.Join(dir, n), make([]byte, 4096+i), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, n)
+	}
+	os.Mkdir(filepath.Join(dir, "sub"), 0o755)
+	os.WriteFile(filepath.Join(dir, "empty"), nil, 0o644)
+	unix.Sync()
+	f, _ := os.Open(dir)
+	names, _ := f.Readdirnames(-1)
+	f.Close()
+	var readdir []string
+	for _, n := range names {
+		if strings.HasPrefix(n, "f") {
+			readdir = append(readdir, n)
+		}
+	}
+	if slices.Equal(readdir, want) {
+		t.Fatalf("readdir already returns the creation order: the test would prove nothing")
+	}
+	got := diskOrder(dir, names)
+	var files []string
+	for _, n := range got {
+		if strings.HasPrefix(n, "f") {
+			files = append(files, n)
+		}
+	}
+	if diff := cmp.Diff(want, files); diff != "" {
+		t.Errorf("diskOrder() files (-creation order +got):\n%s", diff)
+	}
+	if tail := got[len(got)-3:]; !slices.Contains(tail, "sub") || !slices.Contains(tail, "empty") {
+		t.Errorf("diskOrder() = %v, want names without data last", got)
 	}
 }
