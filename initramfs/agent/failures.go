@@ -80,6 +80,10 @@ func cause(e *image.Error) string {
 // in its chain through the table, anything else as an internal error with
 // its own message, at step.
 func failure(step boot.StepID, err error) agentapi.Failure {
+	var sf *stepFailure // BYOLinux: worded where it happened
+	if errors.As(err, &sf) {
+		return sf.f
+	}
 	var ie *image.Error
 	if !errors.As(err, &ie) {
 		return agentapi.Failure{Step: step, Class: agentapi.ClassInternal, Message: err.Error()}

@@ -83,7 +83,7 @@ func Run(ctx context.Context, env Env) error {
 	r.steps = map[boot.StepID]bool{}
 	ids := r.task.Steps
 	if len(ids) == 0 {
-		ids = boot.Steps()
+		ids = boot.StepsFor(r.task.Spec.OperatingSystem)
 	}
 	for _, s := range ids {
 		r.steps[s] = true
@@ -97,6 +97,9 @@ func Run(ctx context.Context, env Env) error {
 
 // install runs the steps in order.
 func (r *run) install(ctx context.Context) error {
+	if r.task.Spec.OperatingSystem == boot.OSBYOLinux {
+		return r.installBYOLinux(ctx)
+	}
 	r.step = boot.StepDownload
 	d, err := r.findDisk(ctx)
 	if err != nil {

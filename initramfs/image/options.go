@@ -51,6 +51,11 @@ type Options struct {
 	// stays that slow fails the download after Retries such aborts with
 	// "download too slow". 0 means DefaultMinRate; negative turns it off.
 	MinRate int64
+	// PausedReads says the caller may leave a response unread for long
+	// stretches (Virtual: the kernel asks for blocks when it needs them):
+	// StallTimeout and MinRate then count only the time spent waiting for
+	// data inside a read, not the time between reads.
+	PausedReads bool
 	// Progress, if set, receives bytes done/total per step, at most every
 	// ProgressGap (0: DefaultProgressGap) per step, plus a final call.
 	Progress    func(step boot.StepID, done, total int64)
