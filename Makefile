@@ -30,6 +30,9 @@ STATE     ?= state
 ARGS      ?=
 GOFLAGS_STATIC := CGO_ENABLED=0
 E2E_TIMEOUT ?= 25m
+# Per test binary; initramfs/image under -race needs ~3 min alone and over
+# 10 on a machine loaded by other work.
+UNIT_TIMEOUT ?= 20m
 FUZZTIME  ?= 10s
 FUZZTIME_SHORT ?= 300x
 FUZZFLAGS ?=
@@ -82,7 +85,7 @@ test: deps-test unit fuzz-short package-test e2e
 unit: fetch
 	scripts/fetch-debian.sh $(TP) ovmf
 	BYOI_INTEGRATION=1 BYOI_MODULES_DIR=$$(ls -d $(CURDIR)/$(TP)/linux/lib/modules/* | head -n1) \
-		BYOI_DEBIAN_ROOT=$(CURDIR)/$(TP)/debian/root $(GO) test -race -count=1 $(UNIT_PKGS)
+		BYOI_DEBIAN_ROOT=$(CURDIR)/$(TP)/debian/root $(GO) test -race -count=1 -timeout $(UNIT_TIMEOUT) $(UNIT_PKGS)
 
 # The e2e suite builds what it needs through this Makefile (see e2e/harness.go).
 e2e: build
