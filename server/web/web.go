@@ -68,8 +68,8 @@ type Config struct {
 	// LogShown is how many of the last lines of its task's log the machine
 	// page shows; 0: 200.
 	LogShown int
-	Logger      *slog.Logger
-	Now         func() time.Time
+	Logger   *slog.Logger
+	Now      func() time.Time
 }
 
 // Function is the task function the UI's deployments get.
