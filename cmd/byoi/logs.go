@@ -128,6 +128,7 @@ func taskEnded(l boot.TaskLog) error {
 // changes) or, with --output json, one JSON object per line.
 type logPrinter struct {
 	w       io.Writer
+	prefix  string // before each line of text
 	json    bool
 	tail    bool   // the first window is a tail: lines before it are skipped, not dropped
 	printed bool   // a line was printed
@@ -147,9 +148,9 @@ func (p *logPrinter) print(l boot.TaskLog) error {
 		var err error
 		switch {
 		case p.printed && first > p.next:
-			_, err = fmt.Fprintf(p.w, dropNote, first-p.next, "lines were")
+			_, err = fmt.Fprintf(p.w, p.prefix+dropNote, first-p.next, "lines were")
 		case !p.printed && !p.tail && first > 0:
-			_, err = fmt.Fprintf(p.w, dropNote, first, "earlier lines were")
+			_, err = fmt.Fprintf(p.w, p.prefix+dropNote, first, "earlier lines were")
 		}
 		if err != nil {
 			return err
@@ -168,12 +169,12 @@ func (p *logPrinter) print(l boot.TaskLog) error {
 		}
 		if line.Stream != "byoi" && (!p.printed || line.Stream != p.stream) {
 			p.stream = line.Stream
-			if _, err := fmt.Fprintf(p.w, "==> %s (%s) <==\n", printable(orDash(line.Stream)), printable(string(line.Step))); err != nil {
+			if _, err := fmt.Fprintf(p.w, "%s==> %s (%s) <==\n", p.prefix, printable(orDash(line.Stream)), printable(string(line.Step))); err != nil {
 				return err
 			}
 		}
 		p.printed = true
-		if _, err := fmt.Fprintln(p.w, printable(line.Text)); err != nil {
+		if _, err := fmt.Fprintln(p.w, p.prefix+printable(line.Text)); err != nil {
 			return err
 		}
 	}
@@ -198,4 +199,41 @@ func printable(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// logTail reads the lines a task's log gained since the last read, for
+// byoi wait. A server without log routes (404) is not asked again; other
+// errors leave the lines for the next read.
+type logTail struct {
+	a   *apiClient
+	id  int64
+	buf strings.Builder
+	p   *logPrinter
+	off bool
+}
+
+func newLogTail(a *apiClient, id int64) *logTail {
+	l := &logTail{a: a, id: id}
+	l.p = &logPrinter{w: &l.buf, prefix: "  | "}
+	return l
+}
+
+// read returns the new lines as text ("" when none, or l is nil).
+func (l *logTail) read(ctx context.Context) string {
+	if l == nil || l.off {
+		return ""
+	}
+	l.buf.Reset()
+	for {
+		var tl boot.TaskLog
+		path := apiPath("tasks", strconv.FormatInt(l.id, 10), "log") + "?limit=5000&from=" + strconv.FormatInt(l.p.next, 10)
+		_, err := l.a.do(ctx, "GET", path, nil, &tl)
+		var ae *apiError
+		if errors.As(err, &ae) && ae.Status == 404 {
+			l.off = true
+		}
+		if err != nil || l.p.print(tl) != nil || !tl.More {
+			return l.buf.String()
+		}
+	}
 }

@@ -175,3 +175,54 @@ func waitFor(t *testing.T, ok func() bool) {
 		}
 	}
 }
+
+// TestWaitShowsLogs: byoi wait prints the installer's output as it comes,
+// each line once, before the task's end; --logs=false hides it.
+func TestWaitShowsLogs(t *testing.T) {
+	r := newRealServer(t)
+	_, tok := startAgent(t, r, "rack1-01", "52:54:00:00:00:01")
+	var out syncWriter
+	out.w = &strings.Builder{}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	result := make(chan error, 1)
+	go func() {
+		result <- run(ctx, []string{"byoi", "wait", "rack1-01", "--progress", "plain", "--interval", "20ms", "--server", r.url, "--token", r.token}, &out, &out)
+	}()
+	agentPost(t, r, tok, http.MethodPost, agentapi.PathProgress, agentapi.Progress{Step: boot.StepConfigDrive, Status: boot.StepDoing})
+	for i := range 3 {
+		agentPost(t, r, tok, http.MethodPost, agentapi.PathLog, agentapi.Log{Step: boot.StepConfigDrive, Seq: int64(i), Lines: []string{fmt.Sprintf("out %d", i)}, Stream: "script"})
+		waitFor(t, func() bool { return strings.Contains(out.String(), fmt.Sprintf("  | out %d\n", i)) })
+	}
+	agentPost(t, r, tok, http.MethodPost, agentapi.PathLog, agentapi.Log{Step: boot.StepConfigDrive, Seq: 3, Lines: []string{"out 3"}, Stream: "script"})
+	agentPost(t, r, tok, http.MethodPost, agentapi.PathDone, agentapi.Done{})
+	select {
+	case err := <-result:
+		if err != nil {
+			t.Fatalf("wait = %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("wait did not end with the task")
+	}
+	got := out.String()
+	want := "  | ==> script (configdrive) <==\n  | out 0\n  | out 1\n  | out 2\n  | out 3\n"
+	var logLines []string
+	for _, l := range strings.SplitAfter(got, "\n") {
+		if strings.HasPrefix(l, "  | ") {
+			logLines = append(logLines, l)
+		}
+	}
+	if strings.Join(logLines, "") != want {
+		t.Errorf("wait printed the log as:\n%s\nwant each line once:\n%s\nwhole output:\n%s", strings.Join(logLines, ""), want, got)
+	}
+	if i, j := strings.Index(got, "  | out 3"), strings.Index(got, "Task 1: done"); i < 0 || j < 0 || i > j {
+		t.Errorf("wait output: the last line (at %d) must come before the end (at %d):\n%s", i, j, got)
+	}
+	quiet, err := r.run(t, "wait", "rack1-01", "--progress", "plain", "--logs=false")
+	if err != nil || strings.Contains(quiet, "  | ") {
+		t.Errorf("wait --logs=false = %v, output:\n%s\nwant no log line", err, quiet)
+	}
+	if full, err := r.run(t, "wait", "rack1-01", "--progress", "plain"); err != nil || !strings.Contains(full, want) {
+		t.Errorf("wait on an ended task = %v, output:\n%s\nwant its whole log", err, full)
+	}
+}
