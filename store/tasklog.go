@@ -55,8 +55,9 @@ func getLogMeta(tx *bolt.Tx, id int64) (logMeta, error) {
 // already holds (Seq+i below what was delivered: a batch sent again) are
 // skipped, so no line is ever stored twice; a Seq above it (lines the
 // installer dropped) is accepted, and the gap is counted and marked by a
-// line of stream "byoi". The log then loses its oldest lines while it is
-// over Options.MaxLogLines or MaxLogBytes.
+// line of stream "byoi" (a batch without lines changes nothing, whatever
+// its Seq). The log then loses its oldest lines while it is over
+// Options.MaxLogLines or MaxLogBytes.
 func (s *Store) AppendTaskLog(ctx context.Context, id int64, b boot.LogBatch, check func(boot.Task) error) (boot.LogAppend, error) {
 	if b.Seq < 0 {
 		return boot.LogAppend{}, fmt.Errorf("log of task %d: negative seq %d", id, b.Seq)
