@@ -18,8 +18,8 @@ import (
 // a step's output at most once, in the order received, a gap mark where
 // Seq jumped ahead, the oldest lines dropped over the cap.
 func FuzzAppendTaskLog(f *testing.F) {
-	f.Add([]byte{0, 0, 5, 0, 0, 5, 0, 3, 5})     // in order, resent, overlapping
-	f.Add([]byte{0, 10, 3, 0, 0, 4, 1, 0, 2})    // a gap, late lines, another step
+	f.Add([]byte{0, 0, 5, 0, 0, 5, 0, 3, 5})      // in order, resent, overlapping
+	f.Add([]byte{0, 10, 3, 0, 0, 4, 1, 0, 2})     // a gap, late lines, another step
 	f.Add([]byte{1, 0, 19, 1, 19, 19, 1, 38, 19}) // over the cap
 	f.Add([]byte{0, 63, 0, 0, 2, 0})              // empty batches
 	f.Fuzz(func(t *testing.T, ops []byte) {
