@@ -121,7 +121,10 @@ func (l *logShipper) flush(ctx context.Context, final bool) {
 			return
 		}
 		if attempt++; !final || attempt >= 3 || ctx.Err() != nil {
-			l.r.log.Warn("sending output lines failed", "err", err, "pending", len(l.pending))
+			l.mu.Lock()
+			pending := len(l.pending)
+			l.mu.Unlock()
+			l.r.log.Warn("sending output lines failed", "err", err, "pending", pending)
 			return
 		}
 		time.Sleep(time.Second)
