@@ -23,11 +23,12 @@ import (
 type Dropped struct {
 	DiscoveredMachines uint64 // discovered machines deleted, oldest first
 	Events             uint64 // events deleted from the front of a history
+	LogLines           uint64 // task log lines deleted from the front of a log
 }
 
 // Dropped returns what the caps deleted since the store was opened.
 func (s *Store) Dropped() Dropped {
-	return Dropped{DiscoveredMachines: s.evicted.Load(), Events: s.pruned.Load()}
+	return Dropped{DiscoveredMachines: s.evicted.Load(), Events: s.pruned.Load(), LogLines: s.logDropped.Load()}
 }
 
 // discoveredKey orders discovered machines by creation time, then name.

@@ -148,7 +148,7 @@ func (s *Store) UpdateMachine(ctx context.Context, name string, fn func(*boot.Ma
 	return out, err
 }
 
-// DeleteMachine removes a machine with its tasks and events. It refuses
+// DeleteMachine removes a machine with its tasks (logs included) and events. It refuses
 // (ErrConflict) while the machine has an active task.
 func (s *Store) DeleteMachine(ctx context.Context, name string) error {
 	return s.update(ctx, func(tx *bolt.Tx) error {
@@ -163,7 +163,8 @@ func (s *Store) DeleteMachine(ctx context.Context, name string) error {
 	})
 }
 
-// deleteMachine deletes m with its tasks, events and index entries.
+// deleteMachine deletes m with its tasks (and their logs), events and
+// index entries.
 func deleteMachine(tx *bolt.Tx, m boot.Machine) error {
 	name := m.Name
 	if err := releaseMACs(tx, name, m.MACs); err != nil {
@@ -180,6 +181,9 @@ func deleteMachine(tx *bolt.Tx, m boot.Machine) error {
 	if err := deleteIndexed(tx, bucketMachineTasks, bucketTasks, name, func(raw []byte) error {
 		var t boot.Task
 		if err := jsonUnmarshal(raw, &t); err != nil {
+			return err
+		}
+		if err := deleteTaskLog(tx, t.ID); err != nil {
 			return err
 		}
 		if t.TokenHash != "" {

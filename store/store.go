@@ -65,6 +65,8 @@ var (
 	bucketDiscovered   = []byte("discovered")     // created (8 bytes BE unix ns) name → nothing, oldest first
 	bucketEventCounts  = []byte("event_counts")   // name → number of events kept (8 bytes BE)
 	bucketRescue       = []byte("rescue_tokens")  // rescue token hash → machine name
+	bucketTaskLogs     = []byte("task_logs")      // task id, line index (8 bytes BE each) → LogLine JSON
+	bucketTaskLogMeta  = []byte("task_log_meta")  // task id → logMeta JSON
 
 	keyVersion = []byte("version")
 
@@ -72,6 +74,7 @@ var (
 		bucketMeta, bucketMachines, bucketMACs, bucketTasks, bucketMachineTasks,
 		bucketActive, bucketTokens, bucketEvents, bucketMachineEvts, bucketLeases,
 		bucketCredentials, bucketDiscovered, bucketEventCounts, bucketRescue,
+		bucketTaskLogs, bucketTaskLogMeta,
 	}
 )
 
@@ -94,6 +97,11 @@ type Options struct {
 	// MaxEvents caps each machine's history: appending one more deletes its
 	// oldest event. 0 means DefaultMaxEvents.
 	MaxEvents int
+	// MaxLogLines and MaxLogBytes cap each task's log (the output of the
+	// programs its installer runs): appending more deletes its oldest
+	// lines. 0 means DefaultMaxLogLines and DefaultMaxLogBytes.
+	MaxLogLines int
+	MaxLogBytes int
 }
 
 // Defaults of Options' caps. A discovered machine with its capped history
@@ -120,6 +128,12 @@ func (o *Options) setDefaults() {
 	if o.MaxEvents <= 0 {
 		o.MaxEvents = DefaultMaxEvents
 	}
+	if o.MaxLogLines <= 0 {
+		o.MaxLogLines = DefaultMaxLogLines
+	}
+	if o.MaxLogBytes <= 0 {
+		o.MaxLogBytes = DefaultMaxLogBytes
+	}
 }
 
 // Store is the bbolt-backed store. Its methods are safe for concurrent use.
@@ -131,6 +145,8 @@ type Store struct {
 
 	evicted atomic.Uint64 // discovered machines deleted to stay under MaxDiscovered
 	pruned  atomic.Uint64 // events deleted to stay under MaxEvents
+
+	logDropped atomic.Uint64 // task log lines deleted to stay under the log caps
 }
 
 // Open opens (creating if needed) the store file at path and brings its

@@ -51,6 +51,7 @@ func clientCommands() []*cli.Command {
 		deployCommand(),
 		statusCommand(),
 		waitCommand(),
+		logsCommand(),
 		cancelCommand(),
 		tasksCommand(),
 		machinesCommand(),

@@ -104,6 +104,7 @@ func waitFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "interval", Value: time.Second, Usage: "how often to ask the server"},
 		&cli.StringFlag{Name: "progress", Value: "auto", Usage: "bar (redrawn), plain (one line per change) or auto (bar on a terminal)"},
 		&cli.DurationFlag{Name: "reconnect-timeout", Value: 10 * time.Minute, Usage: "how long to keep trying while the server does not answer"},
+		&cli.BoolFlag{Name: "logs", Value: true, Usage: "print the output of the programs the installer runs (BYOLinux) as it comes; --logs=false hides it"},
 	}
 }
 
@@ -112,10 +113,11 @@ func waitFlags() []cli.Flag {
 type waitOptions struct {
 	interval, reconnect time.Duration
 	mode                string // bar, plain or auto
+	logs                bool   // print the task's log as it grows
 }
 
 func waitOptionsFrom(c *cli.Context) (waitOptions, error) {
-	o := waitOptions{interval: c.Duration("interval"), reconnect: c.Duration("reconnect-timeout"), mode: c.String("progress")}
+	o := waitOptions{interval: c.Duration("interval"), reconnect: c.Duration("reconnect-timeout"), mode: c.String("progress"), logs: c.Bool("logs")}
 	if o.interval <= 0 {
 		return o, fmt.Errorf("--interval %s: must be positive", o.interval)
 	}
@@ -162,11 +164,16 @@ func waitCommand() *cli.Command {
 // until it ends. The result is an error unless the task ends done.
 func (a *apiClient) follow(c *cli.Context, id int64, o waitOptions) error {
 	var p *progress
+	var logs *logTail
 	if !a.json {
 		p = newProgress(c.App.Writer, o.mode == "bar" || o.mode == "auto" && isTerminal(c.App.Writer), nil)
+		if o.logs {
+			logs = newLogTail(a, id)
+		}
 	}
 	t, err := a.poll(c.Context, id, o, func(t boot.Task, note string, since time.Time) {
 		if p != nil {
+			p.printAbove(logs.read(c.Context))
 			p.setNote(note, since)
 			p.update(t)
 		}

@@ -252,6 +252,20 @@ func (p *progress) draw(t boot.Task) {
 	io.WriteString(p.w, b.String())
 }
 
+// printAbove prints text (whole lines) before the progress: on a terminal
+// the block is cleared first and drawn again below the text at the next
+// update.
+func (p *progress) printAbove(text string) {
+	if text == "" {
+		return
+	}
+	if p.tty && p.drawn > 0 {
+		fmt.Fprintf(p.w, "\x1b[%dF\x1b[J", p.drawn)
+		p.drawn = 0
+	}
+	io.WriteString(p.w, text)
+}
+
 // stepLines renders one step for the terminal block.
 func (p *progress) stepLines(s boot.Step) []string {
 	line := fmt.Sprintf("  %-5s  %s", s.Status, s.Comment)

@@ -197,3 +197,28 @@ func TestDeployWait(t *testing.T) {
 		t.Errorf("byoi deploy --wait printed:\n%s\nwant:\n%s%s", out, want, wantTail)
 	}
 }
+
+// TestProgressPrintAbove: on a terminal, log lines go above the block:
+// the block is cleared, the lines printed, and the block drawn again
+// below them; plain output just prints them.
+func TestProgressPrintAbove(t *testing.T) {
+	task := boot.Task{ID: 1, Machine: "m", Status: boot.StatusDoing, Steps: []boot.Step{{ID: boot.StepBootloader, Comment: "Boot loader", Status: boot.StepDoing}}}
+	var out bytes.Buffer
+	p := newProgress(&out, true, nil)
+	p.cols = 80
+	p.update(task)
+	out.Reset()
+	p.printAbove("  | grub-install: done\n")
+	p.update(task)
+	want := "\x1b[2F\x1b[J" + "  | grub-install: done\n" + "\x1b[2KTask 1 on m: installing\n\x1b[2K  doing  Boot loader\n"
+	if got := out.String(); got != want {
+		t.Errorf("terminal output = %q, want %q", got, want)
+	}
+	out.Reset()
+	p = newProgress(&out, false, nil)
+	p.printAbove("  | x\n")
+	p.printAbove("")
+	if got := out.String(); got != "  | x\n" {
+		t.Errorf("plain output = %q, want the line alone", got)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/byoi/byoi/boot"
 	"github.com/byoi/byoi/boot/agentapi"
@@ -46,10 +47,7 @@ func (r *run) newLogShipper(step boot.StepID, stream string) *logShipper {
 
 // line records one line (safe for concurrent use).
 func (l *logShipper) line(s string) {
-	if len(s) > agentapi.MaxLogLine {
-		s = s[:agentapi.MaxLogLine-len("…")] + "…"
-	}
-	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = cutLine(s)
 	l.r.log.Info(l.stream, "line", s)
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -123,7 +121,10 @@ func (l *logShipper) flush(ctx context.Context, final bool) {
 			return
 		}
 		if attempt++; !final || attempt >= 3 || ctx.Err() != nil {
-			l.r.log.Warn("sending output lines failed", "err", err, "pending", len(l.pending))
+			l.mu.Lock()
+			pending := len(l.pending)
+			l.mu.Unlock()
+			l.r.log.Warn("sending output lines failed", "err", err, "pending", pending)
 			return
 		}
 		time.Sleep(time.Second)
@@ -134,6 +135,22 @@ func (l *logShipper) flush(ctx context.Context, final bool) {
 func (l *logShipper) finish() {
 	close(l.stop)
 	<-l.done
+}
+
+// cutLine makes s valid UTF-8 and, when longer than agentapi.MaxLogLine
+// bytes, cuts it at a character boundary and ends it with "…": the server
+// refuses a longer line (cutting first and mending the UTF-8 afterwards
+// could make a line of up to MaxLogLine+2 bytes).
+func cutLine(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= agentapi.MaxLogLine {
+		return s
+	}
+	cut := agentapi.MaxLogLine - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // comment is a step comment showing a program's latest line.

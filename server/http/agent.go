@@ -22,6 +22,7 @@ func (s *Server) agentRoutes(r *mux.Router) {
 	r.Handle(agentapi.PathProgress, s.agentAuthed(s.agentProgress)).Methods(nethttp.MethodPost)
 	r.Handle(agentapi.PathDone, s.agentAuthed(s.agentDone)).Methods(nethttp.MethodPost)
 	r.Handle(agentapi.PathError, s.agentAuthed(s.agentFailure)).Methods(nethttp.MethodPost)
+	r.Handle(agentapi.PathLog, s.tokenAuthedUpTo(s.lc.Authorize, max(s.cfg.MaxBodyBytes, MaxLogBodyBytes), s.agentLog)).Methods(nethttp.MethodPost)
 	r.Handle(agentapi.PathRescue, s.tokenAuthed(s.lc.AuthorizeRescue, s.rescueConfig)).Methods(nethttp.MethodGet)
 	r.Handle(agentapi.PathRescueReady, s.tokenAuthed(s.lc.AuthorizeRescue, s.rescueReady)).Methods(nethttp.MethodPost)
 }
@@ -42,6 +43,16 @@ func (s *Server) agentAuthed(h agentHandler) nethttp.Handler {
 // body (size-limited): a request without a live token is answered from
 // its headers alone.
 func (s *Server) tokenAuthed(authorize func(context.Context, string) error, h agentHandler) nethttp.Handler {
+	return s.tokenAuthedUpTo(authorize, s.cfg.MaxBodyBytes, h)
+}
+
+// MaxLogBodyBytes is the body limit of the agent's log route when
+// Config.MaxBodyBytes is smaller: a batch of agentapi.MaxLogLines lines
+// of agentapi.MaxLogLine bytes is 1 MiB of text before JSON quoting.
+const MaxLogBodyBytes = 2 << 20
+
+// tokenAuthedUpTo is tokenAuthed with its own body limit.
+func (s *Server) tokenAuthedUpTo(authorize func(context.Context, string) error, limit int64, h agentHandler) nethttp.Handler {
 	return nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || token == "" {
@@ -55,7 +66,7 @@ func (s *Server) tokenAuthed(authorize func(context.Context, string) error, h ag
 			s.agentError(w, r, err)
 			return
 		}
-		body, err := s.readBody(w, r)
+		body, err := s.readBodyUpTo(w, r, limit)
 		if err != nil {
 			var he *httpError
 			errors.As(err, &he)

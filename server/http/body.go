@@ -24,7 +24,10 @@ import (
 //   - in at most BodiesInFlight requests at once: others wait for a slot
 //     up to BodyTimeout, then get 503. Bodies in memory are therefore
 //     bounded by BodiesInFlight × MaxBodyBytes (16 MiB by default),
-//     whatever the number of connections.
+//     whatever the number of connections. The agent's log route alone
+//     takes up to MaxLogBodyBytes (a full batch of MaxLogLines lines of
+//     MaxLogLine bytes, JSON-quoted), so installers sending full log
+//     batches at once may hold twice that.
 // The OVH signature covers the body, so a request whose OVH headers pass
 // (a real application and consumer key, a fresh timestamp) has its body
 // read before its signature can be refused; the bounds above are what
@@ -58,12 +61,18 @@ var errBusy = errorf(nethttp.StatusServiceUnavailable, "Too many requests in pro
 
 // readBody reads the request body within the bounds above.
 func (s *Server) readBody(w nethttp.ResponseWriter, r *nethttp.Request) ([]byte, error) {
+	return s.readBodyUpTo(w, r, s.cfg.MaxBodyBytes)
+}
+
+// readBodyUpTo is readBody with its own size limit (the agent's log
+// route, whose full batch is larger than other requests).
+func (s *Server) readBodyUpTo(w nethttp.ResponseWriter, r *nethttp.Request, limit int64) ([]byte, error) {
 	if r.Body == nil || r.Body == nethttp.NoBody {
 		return nil, nil
 	}
-	if r.ContentLength > s.cfg.MaxBodyBytes {
+	if r.ContentLength > limit {
 		closeUnread(w, r)
-		return nil, tooLarge(s.cfg.MaxBodyBytes)
+		return nil, tooLarge(limit)
 	}
 	wait := time.NewTimer(s.cfg.BodyTimeout)
 	defer wait.Stop()
@@ -79,7 +88,7 @@ func (s *Server) readBody(w nethttp.ResponseWriter, r *nethttp.Request) ([]byte,
 	defer func() { s.releaseBody(cap(body)) }()
 	// The read deadline is bodyDeadline's (Serve sets it for every
 	// request with a body); handlers served without Serve have none.
-	body, err := readAll(nethttp.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes), r.ContentLength)
+	body, err := readAll(nethttp.MaxBytesReader(w, r.Body, limit), r.ContentLength)
 	if err != nil {
 		closeUnread(w, r)
 	}
@@ -87,7 +96,7 @@ func (s *Server) readBody(w nethttp.ResponseWriter, r *nethttp.Request) ([]byte,
 	var ne net.Error
 	switch {
 	case errors.As(err, &tooBig):
-		return nil, tooLarge(s.cfg.MaxBodyBytes)
+		return nil, tooLarge(limit)
 	case errors.As(err, &ne) && ne.Timeout():
 		return nil, errorf(nethttp.StatusRequestTimeout, "Request body not received within %s", s.cfg.BodyTimeout)
 	case err != nil:

@@ -144,7 +144,8 @@ func (c *taskCollector) Collect(ch chan<- prometheus.Metric) {
 
 // droppedCollector reports what byoi refused to keep from the boot
 // network: discovered machines deleted over the store's cap, events pruned
-// from the front of a machine's history, unknown MACs not recorded because
+// from the front of a machine's history, task log lines deleted over a
+// log's cap, unknown MACs not recorded because
 // their source exceeded the discovery rate.
 type droppedCollector struct {
 	st *store.Store
@@ -157,7 +158,7 @@ func (c *droppedCollector) Describe(ch chan<- *prometheus.Desc) { ch <- droppedD
 
 func (c *droppedCollector) Collect(ch chan<- prometheus.Metric) {
 	d := c.st.Dropped()
-	for kind, n := range map[string]uint64{"discovered_machines": d.DiscoveredMachines, "events": d.Events, "discovery_rate": c.lc()} {
+	for kind, n := range map[string]uint64{"discovered_machines": d.DiscoveredMachines, "events": d.Events, "log_lines": d.LogLines, "discovery_rate": c.lc()} {
 		ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(n), kind)
 	}
 }

@@ -25,8 +25,10 @@ func (s *Server) nativeRoutes(r *mux.Router) {
 		{nethttp.MethodDelete, "/machines/{name}", s.deleteMachine},
 		{nethttp.MethodPost, "/machines/{name}/tasks", s.createTask},
 		{nethttp.MethodGet, "/machines/{name}/tasks", s.listTasks},
+		{nethttp.MethodGet, "/machines/{name}/log", s.getMachineLog},
 		{nethttp.MethodGet, "/tasks", s.listAllTasks},
 		{nethttp.MethodGet, "/tasks/{id}", s.getTask},
+		{nethttp.MethodGet, "/tasks/{id}/log", s.getTaskLog},
 		{nethttp.MethodPost, "/tasks/{id}/cancel", s.cancelTaskHandler},
 	}
 	for _, rt := range routes {

@@ -48,6 +48,9 @@ type Store interface {
 	UpdateMachine(ctx context.Context, name string, fn func(*boot.Machine) error) (boot.Machine, error)
 	MachineByRescueToken(ctx context.Context, hash string) (boot.Machine, error)
 	Tasks(ctx context.Context, machine string) ([]boot.Task, error)
+	// AppendTaskLog appends a batch of output to a task's log in one
+	// transaction with check, which sees the task first and may refuse.
+	AppendTaskLog(ctx context.Context, id int64, b boot.LogBatch, check func(boot.Task) error) (boot.LogAppend, error)
 }
 
 // Task functions, as OVH names them in dedicated.server.Task.

@@ -305,6 +305,33 @@ func TestBrowser(t *testing.T) {
 	if s := text("#task-status"); s != "installing" {
 		t.Errorf("task status while writing = %q, want installing", s)
 	}
+	// Program output arrives: the page shows it live, control characters
+	// (a carriage return that would smuggle an event in) made harmless.
+	if n := text("#log-note"); !strings.Contains(n, "no output yet") {
+		t.Errorf("log note before any output = %q", n)
+	}
+	for i, lines := range [][]string{
+		{"mdadm: array /dev/md0 started.", "mke2fs 1.47.2 (1-Jan-2025)"},
+		{"Installing for x86_64-efi platform.", "x\revent: logout\rdata: <b>bold</b>", "Installation finished. No error reported."},
+	} {
+		seq := int64(2 * i)
+		if code := agent.call("POST", agentapi.PathLog, agentapi.Log{Step: boot.StepWrite, Seq: seq, Lines: lines, Stream: "make_image_bootable.sh"}); code != 204 {
+			t.Fatalf("agent log = %d", code)
+		}
+		last := lines[len(lines)-1]
+		must("live log "+last, poll("log line", fmt.Sprintf(`Array.from(document.querySelectorAll("#log-lines .line")).some(l => l.textContent === %q)`, last)))
+	}
+	got := eval(`Array.from(document.querySelectorAll("#log-lines .line")).map(l => l.textContent).join("\n")`)
+	want := "mdadm: array /dev/md0 started.\nmke2fs 1.47.2 (1-Jan-2025)\nInstalling for x86_64-efi platform.\nx\uFFFDevent: logout\uFFFDdata: <b>bold</b>\nInstallation finished. No error reported."
+	if got != want {
+		t.Errorf("log on the page = %q, want %q", got, want)
+	}
+	if n := eval(`document.querySelectorAll("#log b").length`); n != float64(0) {
+		t.Errorf("log text became %v HTML elements, want text", n)
+	}
+	if url := get("location", chromedp.Location()); !strings.Contains(url, "/ui/machines/rack1-07") {
+		t.Errorf("page after the output = %s, want still the machine page", url)
+	}
 	shotPNG(t, bctx, art, "machine-installing", 1280)
 
 	// The fleet shows the progress too.
@@ -325,8 +352,10 @@ func TestBrowser(t *testing.T) {
 	}
 
 	// Cancel, confirmed.
-	must("cancel", chromedp.Navigate(hs.URL+"/ui/machines/rack1-07"), chromedp.WaitVisible(css("#cancel")),
-		chromedp.Click(css("#cancel")))
+	// The live parts replace the button's node when their first events
+	// arrive: the click looks the button up when it happens.
+	must("cancel", chromedp.Navigate(hs.URL+"/ui/machines/rack1-07"), chromedp.WaitVisible(css("#cancel")))
+	eval(`document.getElementById("cancel").click()`)
 	must("cancel confirmation", chromedp.WaitVisible(css("#confirm-button")), chromedp.Click(css("#confirm-button")))
 	must("after cancel", chromedp.WaitVisible(css(".flash")), poll("cancelled", `(document.getElementById("task-status")||{}).textContent === "cancelled"`))
 	if code := agent.progress(agentapi.Progress{Step: boot.StepWrite, Status: boot.StepDoing, BytesDone: 1, BytesTotal: 2}); code != 401 {

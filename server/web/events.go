@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -96,7 +97,7 @@ func (u *UI) liveParts(r *http.Request, view, name string) (map[string]string, e
 			return nil, err
 		}
 		p.Machine, p.Name = d, name
-		parts = map[string]string{"machine": "machine-live", "timeline": "machine-events", "history": "machine-tasks"}
+		parts = map[string]string{"machine": "machine-live", "timeline": "machine-events", "history": "machine-tasks", "log": "machine-log"}
 	}
 	out := map[string]string{}
 	for ev, tmpl := range parts {
@@ -110,12 +111,14 @@ func (u *UI) liveParts(r *http.Request, view, name string) (map[string]string, e
 }
 
 // writeEvent writes one server-sent event; each line of data gets its own
-// "data:" field.
-func writeEvent(w http.ResponseWriter, name, data string) {
+// "data:" field. A lone carriage return ends a line for the browser too,
+// so it is one here: data never ends its field early.
+func writeEvent(w io.Writer, name, data string) {
 	var b strings.Builder
 	b.WriteString("event: " + name + "\n")
+	data = strings.ReplaceAll(strings.ReplaceAll(data, "\r\n", "\n"), "\r", "\n")
 	for _, line := range strings.Split(data, "\n") {
-		b.WriteString("data: " + strings.TrimRight(line, "\r") + "\n")
+		b.WriteString("data: " + line + "\n")
 	}
 	b.WriteString("\n")
 	w.Write([]byte(b.String()))

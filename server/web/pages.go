@@ -39,6 +39,7 @@ type machineData struct {
 	Task    *boot.Task // active, else latest
 	Tasks   []taskRow
 	Events  []boot.Event
+	Log     *boot.TaskLog // the last lines of Task's log
 }
 
 type taskRow struct {
@@ -70,6 +71,7 @@ var funcs = template.FuncMap{
 		return d.Round(time.Minute).String() + " ago"
 	},
 	"status":       StatusText,
+	"printable":    printable,
 	"powerActions": func() []string { return PowerActions },
 	"bytes":        bytesize.Format,
 	"join":         strings.Join,
@@ -150,6 +152,13 @@ func (u *UI) machineData(r *http.Request, name string) (*machineData, error) {
 	}
 	if d.Task == nil && len(ts) > 0 {
 		d.Task = &ts[0]
+	}
+	if d.Task != nil {
+		log, err := u.st.TaskLog(ctx, d.Task.ID, -int64(u.cfg.LogShown), u.cfg.LogShown)
+		if err != nil {
+			return nil, err
+		}
+		d.Log = &log
 	}
 	if d.Events, err = u.st.Events(ctx, name, u.cfg.EventsShown); err != nil {
 		return nil, err
@@ -275,6 +284,18 @@ func (u *UI) power(w http.ResponseWriter, r *http.Request) {
 	}
 	u.log.Info("web: power action", "machine", name, "action", action, "who", sessionFrom(r.Context()).who)
 	http.Redirect(w, r, "/ui/machines/"+pathEscape(name)+"?done="+action+"+requested.", http.StatusSeeOther)
+}
+
+// printable replaces control characters (tabs excepted) with U+FFFD: log
+// text is the installed image's script's, and a carriage return in it
+// would end a line of a server-sent event early.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r != '\t' && (r < 0x20 || r == 0x7f || r >= 0x80 && r <= 0x9f) {
+			return '\uFFFD'
+		}
+		return r
+	}, s)
 }
 
 func pathEscape(s string) string { return strings.ReplaceAll(template.URLQueryEscaper(s), "+", "%20") }

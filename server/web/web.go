@@ -32,6 +32,9 @@ type Store interface {
 	Task(ctx context.Context, id int64) (boot.Task, error)
 	Events(ctx context.Context, machine string, limit int) ([]boot.Event, error)
 	RecentTasks(ctx context.Context, limit int, keep func(boot.Task) bool) ([]boot.Task, error)
+	// TaskLog reads a window of a task's log; a negative from asks for the
+	// last -from lines.
+	TaskLog(ctx context.Context, id, from int64, limit int) (boot.TaskLog, error)
 }
 
 // Lifecycle is the owner of tasks, for the UI's actions.
@@ -62,8 +65,11 @@ type Config struct {
 	Refresh time.Duration
 	// EventsShown is how many recent events the machine page shows; 0: 50.
 	EventsShown int
-	Logger      *slog.Logger
-	Now         func() time.Time
+	// LogShown is how many of the last lines of its task's log the machine
+	// page shows; 0: 200.
+	LogShown int
+	Logger   *slog.Logger
+	Now      func() time.Time
 }
 
 // Function is the task function the UI's deployments get.
@@ -93,6 +99,9 @@ func New(cfg Config, st Store, lc Lifecycle) (*UI, error) {
 	}
 	if cfg.EventsShown <= 0 {
 		cfg.EventsShown = 50
+	}
+	if cfg.LogShown <= 0 {
+		cfg.LogShown = 200
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -39,6 +39,9 @@ type Store interface {
 	UpdateTaskMachine(ctx context.Context, id int64, fn func(*boot.Task, *boot.Machine) error) (boot.Task, boot.Machine, error)
 	TaskByTokenHash(ctx context.Context, hash string) (boot.Task, error)
 
+	AppendTaskLog(ctx context.Context, id int64, b boot.LogBatch, check func(boot.Task) error) (boot.LogAppend, error)
+	TaskLog(ctx context.Context, id, from int64, limit int) (boot.TaskLog, error)
+
 	AppendEvent(ctx context.Context, e boot.Event) (boot.Event, error)
 	Events(ctx context.Context, machine string, limit int) ([]boot.Event, error)
 
@@ -84,6 +87,10 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"NotFound", testNotFound},
 		{"Reopen", testReopen},
 		{"ConcurrentUpdateTask", testConcurrentUpdateTask},
+		{"TaskLog", testTaskLog},
+		{"TaskLogWindow", testTaskLogWindow},
+		{"TaskLogDeleted", testTaskLogDeleted},
+		{"ConcurrentTaskLog", testConcurrentTaskLog},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })

@@ -3,6 +3,10 @@
 // no build step. Without JavaScript the pages still work (reload them).
 (function () {
   "use strict";
+  // A log shows its end first.
+  Array.prototype.forEach.call(document.querySelectorAll("pre.log"), function (pre) {
+    pre.scrollTop = pre.scrollHeight;
+  });
   var url = document.body.getAttribute("data-events");
   var status = document.getElementById("live-status");
   if (!url || !window.EventSource) {
@@ -14,6 +18,10 @@
   Array.prototype.forEach.call(parts, function (el) {
     es.addEventListener(el.getAttribute("data-live"), function (e) {
       el.innerHTML = e.data;
+      // A log keeps showing its end.
+      Array.prototype.forEach.call(el.querySelectorAll("pre.log"), function (pre) {
+        pre.scrollTop = pre.scrollHeight;
+      });
       document.body.setAttribute("data-updated", String(Date.now()));
     });
   });
