@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -98,7 +99,7 @@ func (l *logShipper) flush(ctx context.Context, final bool) {
 			l.mu.Unlock()
 			return
 		}
-		n := min(len(l.pending), agentapi.MaxLogLines)
+		n := batchLen(l.pending)
 		batch := agentapi.Log{Step: l.step, Seq: l.seq, Lines: append([]string(nil), l.pending[:n]...), Stream: l.stream}
 		last := l.last
 		l.mu.Unlock()
@@ -113,12 +114,20 @@ func (l *logShipper) flush(ctx context.Context, final bool) {
 				_ = l.api.ProgressOnce(ctx, agentapi.Progress{Step: l.step, Status: boot.StepDoing, Comment: comment(l.stream, last)})
 			}
 			continue
-		case errors.As(err, &perm) && strings.Contains(err.Error(), "HTTP 404"):
-			l.r.log.Warn("the byoi server has no log endpoint: output only on the console", "path", agentapi.PathLog)
+		case errors.Is(err, ErrTokenRejected), errors.As(err, &perm) && strings.Contains(err.Error(), "HTTP 404"):
+			l.r.log.Warn("the byoi server takes no more output lines: output only on the console", "path", agentapi.PathLog, "err", err)
 			l.mu.Lock()
 			l.disabled, l.pending = true, nil
 			l.mu.Unlock()
 			return
+		case errors.As(err, &perm):
+			// The server refuses this batch for good (a 4xx): sending it
+			// again would block every later line. Skip it, say so.
+			l.r.log.Warn("the byoi server refused output lines; skipping them", "err", err, "lines", n)
+			l.mu.Lock()
+			l.pending, l.seq, l.dropped = l.pending[n:], l.seq+int64(n), l.dropped+int64(n)
+			l.mu.Unlock()
+			continue
 		}
 		if attempt++; !final || attempt >= 3 || ctx.Err() != nil {
 			l.mu.Lock()
@@ -129,6 +138,28 @@ func (l *logShipper) flush(ctx context.Context, final bool) {
 		}
 		time.Sleep(time.Second)
 	}
+}
+
+// maxBatchJSON bounds a batch's encoded size: JSON escaping can make a line
+// up to six times longer (control characters become \u00XX), and the
+// server's body limit for the log route is 2 MiB.
+const maxBatchJSON = 1 << 20
+
+// batchLen is how many of the pending lines go in the next batch: at most
+// agentapi.MaxLogLines, and at least one, within maxBatchJSON once encoded.
+func batchLen(pending []string) int {
+	size := 0
+	for i, line := range pending {
+		if i == agentapi.MaxLogLines {
+			return i
+		}
+		b, _ := json.Marshal(line)
+		size += len(b) + 1
+		if size > maxBatchJSON && i > 0 {
+			return i
+		}
+	}
+	return len(pending)
 }
 
 // finish sends the rest and stops.

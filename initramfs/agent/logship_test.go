@@ -1,10 +1,22 @@
 package agent
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 	"unicode/utf8"
 
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/byoi/byoi/boot"
 	"github.com/byoi/byoi/boot/agentapi"
 )
 
@@ -42,3 +54,86 @@ func TestCutLine(t *testing.T) {
 }
 
 func tail(s string) string { return s[max(len(s)-8, 0):] }
+
+// TestBatchLen: a batch stays within MaxLogLines and, once encoded, within
+// maxBatchJSON even when every character needs escaping (the server's
+// body limit would refuse it, and the batch would block every later line);
+// one line always goes, however long.
+func TestBatchLen(t *testing.T) {
+	plain := strings.Repeat("a", 100)
+	ctrl := strings.Repeat("\x01", agentapi.MaxLogLine) // "\u0001" each: 6 bytes encoded
+	lines := func(s string, n int) []string {
+		l := make([]string, n)
+		for i := range l {
+			l[i] = s
+		}
+		return l
+	}
+	tests := []struct {
+		name    string
+		pending []string
+		want    int
+	}{
+		{"empty", nil, 0},
+		{"a few plain lines", lines(plain, 10), 10},
+		{"more than a batch", lines(plain, 300), agentapi.MaxLogLines},
+		{"escaped lines", lines(ctrl, 256), maxBatchJSON / (6*agentapi.MaxLogLine + 3)},
+		{"one huge line", []string{strings.Repeat("\x01", 2*maxBatchJSON)}, 1},
+	}
+	for _, tc := range tests {
+		n := batchLen(tc.pending)
+		if n != tc.want {
+			t.Errorf("batchLen(%s) = %d, want %d", tc.name, n, tc.want)
+		}
+		if n > 1 {
+			b, err := json.Marshal(agentapi.Log{Lines: tc.pending[:n]})
+			if err != nil || len(b) > maxBatchJSON+100 {
+				t.Errorf("batch of %s encodes to %d bytes (%v), want at most about %d", tc.name, len(b), err, maxBatchJSON)
+			}
+		}
+	}
+}
+
+// TestLogShipperSkipsRefusedBatch: a batch the server refuses for good (a
+// 400) is skipped, not sent again forever: the lines after it still reach
+// the server, numbered after it.
+func TestLogShipperSkipsRefusedBatch(t *testing.T) {
+	var mu sync.Mutex
+	var got []agentapi.Log
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b agentapi.Log
+		if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
+			t.Errorf("decode batch: %v", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, b)
+		if len(got) == 1 {
+			http.Error(w, `{"message":"refused"}`, http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer hs.Close()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a := &api{cfg: Config{Server: hs.URL, TaskID: "1", Token: "t"}, client: hs.Client(), clock: realClock{},
+		log: log, retryFor: time.Second, attemptTimeout: time.Second}
+	r := &run{api: a, log: log, env: Env{ProgressEvery: time.Hour}, steps: map[boot.StepID]bool{}}
+	ship := r.newLogShipper(boot.StepConfigDrive, "script")
+	for i := range 3 {
+		ship.line(fmt.Sprint("first ", i))
+	}
+	ship.flush(context.Background(), false)
+	ship.line("second")
+	ship.flush(context.Background(), false)
+
+	mu.Lock()
+	defer mu.Unlock()
+	want := []agentapi.Log{
+		{Step: boot.StepConfigDrive, Seq: 0, Lines: []string{"first 0", "first 1", "first 2"}, Stream: "script"},
+		{Step: boot.StepConfigDrive, Seq: 3, Lines: []string{"second"}, Stream: "script"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("batches the server saw (-want +got):\n%s", diff)
+	}
+}
