@@ -136,6 +136,7 @@ func (a *apiClient) follow(c *cli.Context, id int64) error {
 	}
 	t, err := a.poll(c.Context, id, interval, func(t boot.Task) {
 		if p != nil {
+			p.setNote(a.bootNote(c.Context, t))
 			p.update(t)
 		}
 	})

@@ -156,6 +156,8 @@ func printMachine(w io.Writer, v machineView) error {
 	fmt.Fprintf(tw, "Disk:\t%s\n", diskText(m.Disk))
 	fmt.Fprintf(tw, "Last seen:\t%s %s\n", formatTime(m.LastSeen), m.LastClient)
 	tw.Flush()
+	printMachinePower(w, m)
+	printMachineRescue(w, m)
 	if v.ActiveTask != nil {
 		fmt.Fprintln(w)
 		printTask(w, *v.ActiveTask)

@@ -132,20 +132,23 @@ func printPower(name string) func(io.Writer, powerStatus) error {
 			fmt.Fprintf(w, "BMC: %s at %s\n", p.Driver, p.Address)
 		}
 		if n := p.LastPower; n != nil {
-			fmt.Fprintf(w, "last action: %s", n.Action)
-			if n.Reason != "" {
-				fmt.Fprintf(w, " (%s)", n.Reason)
-			}
-			switch {
-			case n.Pending():
-				fmt.Fprintf(w, ", being tried since %s (%d attempts)", n.Start.Format(time.RFC3339), n.Attempts)
-			case n.Error != "":
-				fmt.Fprintf(w, ", failed at %s: %s", n.End.Format(time.RFC3339), n.Error)
-			default:
-				fmt.Fprintf(w, ", done at %s", n.End.Format(time.RFC3339))
-			}
-			fmt.Fprintln(w)
+			fmt.Fprintf(w, "last action: %s\n", powerNoteText(n))
 		}
 		return nil
 	}
+}
+
+// powerNoteText is a power action and how it went, on one line.
+func powerNoteText(n *boot.PowerNote) string {
+	s := n.Action
+	if n.Reason != "" {
+		s += " (" + n.Reason + ")"
+	}
+	switch {
+	case n.Pending():
+		return s + fmt.Sprintf(", being tried since %s (%d attempts)", n.Start.Format(time.RFC3339), n.Attempts)
+	case n.Error != "":
+		return s + fmt.Sprintf(", failed at %s: %s", n.End.Format(time.RFC3339), n.Error)
+	}
+	return s + ", done at " + n.End.Format(time.RFC3339)
 }

@@ -30,6 +30,12 @@ type progress struct {
 	steps   map[boot.StepID]*stepTrack
 	drawn   int // lines of the last terminal block
 	cols    int // terminal width; 0: ask the terminal
+
+	// note: what byoi did to boot the machine while the task is todo
+	// (powernote.go); noteKey and notePrinted pace plain output.
+	note        *bootNote
+	noteKey     string
+	notePrinted time.Time
 }
 
 type stepTrack struct {
@@ -89,6 +95,9 @@ func (p *progress) update(t boot.Task) {
 		fmt.Fprintf(p.w, "Task %d on %s: %s\n", t.ID, t.Machine, t.Status)
 	case changed && !t.Status.Final(): // before the steps it starts
 		fmt.Fprintf(p.w, "Task %d: %s\n", t.ID, t.Status)
+	}
+	for _, l := range p.noteLines(t) {
+		fmt.Fprintln(p.w, l)
 	}
 	p.track(t, p.w)
 	if changed && t.Status.Final() { // after the steps that ended it
@@ -179,6 +188,7 @@ func averageRate(a, b sample, sep string) string {
 // terminal's width so none wraps and the redraw stays aligned.
 func (p *progress) draw(t boot.Task) {
 	lines := []string{fmt.Sprintf("Task %d on %s: %s", t.ID, t.Machine, t.Status)}
+	lines = append(lines, p.noteLines(t)...)
 	for _, s := range t.Steps {
 		lines = append(lines, p.stepLines(s)...)
 	}
