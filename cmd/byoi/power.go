@@ -62,7 +62,19 @@ func powerCommand() *cli.Command {
 						_, err := fmt.Fprintf(w, "%s: no power driver; byoi will ask you to power-cycle it by hand\n", name)
 						return err
 					}
-					_, err := fmt.Fprintf(w, "%s: %s at %s (password %s)\n", name, m.Power.Driver, m.Power.Address, map[bool]string{true: "stored sealed", false: "none"}[m.Power.HasPassword()])
+					// The machine comes back redacted (no sealed password):
+					// the power view says whether one is stored, and whether
+					// the BMC answers with these settings.
+					var p powerStatus
+					if _, err := api.do(c.Context, "GET", apiPath("machines", name, "power"), nil, &p); err != nil {
+						return err
+					}
+					fmt.Fprintf(w, "%s: %s at %s (password %s)\n", name, p.Driver, p.Address, map[bool]string{true: "stored sealed", false: "none"}[p.HasPassword])
+					if p.Live {
+						_, err := fmt.Fprintf(w, "The BMC answers: power %s.\n", p.State)
+						return err
+					}
+					_, err := fmt.Fprintf(w, "The BMC did not answer (settings kept): %s\n", p.StateErr)
 					return err
 				})
 			}
