@@ -6,8 +6,23 @@
 #
 # Third-party binaries land in third_party/ (git-ignored), our builds in bin/.
 
-GO        ?= go
+# sudo resets PATH (secure_path) to one without Go's usual home: look there
+# too, so that `sudo make run` finds the same go as `make run`.
+GO        ?= $(shell command -v go 2>/dev/null || { test -x /usr/local/go/bin/go && echo /usr/local/go/bin/go; } || echo go)
 BIN       := bin
+# The version stamped into byoi (byoi --version, byoi_build_info): the
+# nearest v* tag, else 0.0.0-DATE-COMMIT of the checked-out commit.
+GIT_TAG   := $(shell git describe --tags --match 'v[0-9]*' 2>/dev/null)
+GIT_DATE  := $(shell git log -1 --format=%cd --date=format:%Y%m%d 2>/dev/null)
+GIT_REV   := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+VERSION   ?= $(if $(GIT_TAG),$(patsubst v%,%,$(GIT_TAG)),0.0.0-$(or $(GIT_DATE),0)-$(or $(GIT_REV),unknown))
+# Debian's version syntax: no "-" inside the upstream part.
+DEB_VERSION := $(subst -,~,$(VERSION))
+LDFLAGS   := -X main.version=$(VERSION)
+# make install: PREFIX for the binary and boot files, DESTDIR to stage.
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+NFPM      := github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
 TP        := third_party
 BOOT      := $(BIN)/boot
 STATE     ?= state
@@ -18,16 +33,16 @@ E2E_TIMEOUT ?= 25m
 FUZZTIME  ?= 10s
 FUZZTIME_SHORT ?= 300x
 FUZZFLAGS ?=
-UNIT_PKGS  = $(shell $(GO) list ./... | grep -v '/e2e$$')
+UNIT_PKGS  = $(shell $(GO) list ./... | grep -v -e '/e2e$$' -e '/packaging$$')
 
-.PHONY: all build fetch run test unit e2e bench lint ci fuzz fuzz-short clean deps-run deps-test boot-files
+.PHONY: all build fetch run test unit e2e bench lint ci fuzz fuzz-short clean deps-run deps-test boot-files install deb package-test
 
 all: build
 
 build: $(BIN)/byoi $(BIN)/byoi-agent boot-files
 
 $(BIN)/byoi: FORCE
-	$(GO) build -trimpath -o $@ ./cmd/byoi
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/byoi
 
 # The agent runs as /init in the installer: static, no cgo.
 $(BIN)/byoi-agent: FORCE
@@ -60,7 +75,7 @@ deps-run:
 deps-test:
 	scripts/install-deps.sh test
 
-test: deps-test unit fuzz-short e2e
+test: deps-test unit fuzz-short package-test e2e
 
 # Tests that read a real kernel's modules or Debian packages use the ones
 # `make fetch` unpacked; the test BMCs' VMs (e2e/bmc) boot OVMF.
@@ -102,6 +117,38 @@ fuzz:
 			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) $$pkg || exit 1; \
 		done; \
 	done
+
+# Install byoi as a service: binary, boot files, systemd unit (user byoi,
+# CAP_NET_BIND_SERVICE and CAP_NET_RAW, state in /var/lib/byoi), sysusers
+# entry, and /etc/byoi/config.yaml unless one exists. With DESTDIR it only
+# stages the files; without, it also creates the user and reloads systemd.
+install: build
+	install -D -m 0755 $(BIN)/byoi $(DESTDIR)$(PREFIX)/bin/byoi
+	install -d $(DESTDIR)$(PREFIX)/lib/byoi/boot
+	install -m 0644 $(BOOT)/* $(DESTDIR)$(PREFIX)/lib/byoi/boot/
+	install -d $(DESTDIR)/etc/systemd/system $(DESTDIR)/usr/lib/sysusers.d $(DESTDIR)/etc/byoi
+	sed -e 's|/usr/bin/byoi|$(PREFIX)/bin/byoi|g' -e 's|/usr/lib/byoi/boot|$(PREFIX)/lib/byoi/boot|g' \
+		packaging/byoi.service >$(DESTDIR)/etc/systemd/system/byoi.service
+	install -m 0644 packaging/sysusers.conf $(DESTDIR)/usr/lib/sysusers.d/byoi.conf
+	test -e $(DESTDIR)/etc/byoi/config.yaml || install -m 0640 packaging/config.yaml $(DESTDIR)/etc/byoi/config.yaml
+	@if [ -z "$(DESTDIR)" ]; then \
+		getent passwd byoi >/dev/null || systemd-sysusers byoi.conf || \
+			useradd --system --user-group --home-dir /var/lib/byoi --no-create-home --shell /usr/sbin/nologin byoi; \
+		chown root:byoi /etc/byoi/config.yaml; \
+		install -d -o byoi -g byoi -m 0700 /var/lib/byoi; \
+		systemctl daemon-reload 2>/dev/null || true; \
+		echo "byoi installed: set the interface in /etc/byoi/config.yaml, then: systemctl enable --now byoi"; \
+	fi
+
+# The Debian package, bin/byoi_VERSION_amd64.deb (nfpm, pinned, run with go run).
+deb: build
+	DEB_VERSION=$(DEB_VERSION) $(GO) run $(NFPM) package --config packaging/nfpm.yaml --packager deb --target $(BIN)/
+
+# The .deb in a clean Debian root: installs, its unit passes
+# systemd-analyze verify, the installed byoi serves as its unit says.
+package-test: deb
+	BYOI_INTEGRATION=1 BYOI_ROOT=$(CURDIR) BYOI_DEB=$(CURDIR)/$$(ls -t $(BIN)/byoi_*.deb | head -n1) BYOI_VERSION=$(VERSION) \
+		$(GO) test -count=1 -v -timeout 20m ./packaging/
 
 clean:
 	rm -rf $(BIN)

@@ -31,6 +31,10 @@ type InstallSpec struct {
 	ConfigDriveUserData string            `json:"configDriveUserData,omitempty"`
 	ConfigDriveMetadata map[string]string `json:"configDriveMetadata,omitempty"`
 	DiskGroupID         int               `json:"diskGroupId,omitempty"`
+	// Partitioning is the BYOLinux layout of the disk group (storage[].
+	// partitioning); nil means the default layout. byoi_64 images carry
+	// their own partition table and take none.
+	Partitioning *Partitioning `json:"partitioning,omitempty"`
 }
 
 // RedactedValue replaces secrets in anything shown to a user.
@@ -141,9 +145,14 @@ func (s *InstallSpec) Validate() error {
 		s.OperatingSystem = OSBYOI
 	case OSBYOI:
 	case OSBYOLinux:
-		return invalid("operatingSystem %s is not supported by this byoi server yet", Clip(s.OperatingSystem))
+		if err := s.validateBYOLinux(); err != nil {
+			return err
+		}
 	default:
-		return invalid("Invalid operatingSystem %s: expected %s", Quote(s.OperatingSystem), OSBYOI)
+		return invalid("Invalid operatingSystem %s: expected %s or %s", Quote(s.OperatingSystem), OSBYOI, OSBYOLinux)
+	}
+	if s.OperatingSystem == OSBYOI && s.Partitioning != nil && len(s.Partitioning.Layout) > 0 {
+		return invalid("A partitioning layout applies to %s only: a %s image carries its own partition table", OSBYOLinux, OSBYOI)
 	}
 	if s.ImageURL == "" {
 		return invalid("Missing parameter: imageURL")
@@ -208,6 +217,23 @@ func (s *InstallSpec) Validate() error {
 		return err
 	}
 	return validateMetadata(s.ConfigDriveMetadata)
+}
+
+// validateBYOLinux checks what differs for byolinux_64: qcow2 only (an
+// omitted imageType means qcow2) and the partitioning.
+func (s *InstallSpec) validateBYOLinux() error {
+	s.ImageType = strings.ToLower(strings.TrimSpace(s.ImageType))
+	switch s.ImageType {
+	case "":
+		s.ImageType = "qcow2"
+	case "qcow2":
+	default:
+		return invalid("Bad format image, expected: qcow2. (%s images hold one file system in a qcow2; imageType %s is not supported)", OSBYOLinux, s.ImageType)
+	}
+	if s.Partitioning != nil {
+		return s.Partitioning.Validate()
+	}
+	return nil
 }
 
 // ValidateImageURL accepts absolute http and https URLs with a host.

@@ -21,8 +21,18 @@ func TestInstallSpecValidate(t *testing.T) {
 	}{
 		{"minimal", func(s *InstallSpec) {}, ""},
 		{"byoi_64", func(s *InstallSpec) { s.OperatingSystem = OSBYOI }, ""},
-		{"byolinux_64", func(s *InstallSpec) { s.OperatingSystem = OSBYOLinux }, "operatingSystem byolinux_64 is not supported by this byoi server yet"},
-		{"other os", func(s *InstallSpec) { s.OperatingSystem = "debian12_64" }, `Invalid operatingSystem "debian12_64": expected byoi_64`},
+		{"byolinux_64", func(s *InstallSpec) { s.OperatingSystem = OSBYOLinux }, ""},
+		{"byolinux_64 without imageType", func(s *InstallSpec) { s.OperatingSystem, s.ImageType = OSBYOLinux, "" }, ""},
+		{"byolinux_64 raw", func(s *InstallSpec) { s.OperatingSystem, s.ImageType = OSBYOLinux, "raw" },
+			"Bad format image, expected: qcow2. (byolinux_64 images hold one file system in a qcow2; imageType raw is not supported)"},
+		{"byolinux_64 bad layout", func(s *InstallSpec) {
+			s.OperatingSystem = OSBYOLinux
+			s.Partitioning = &Partitioning{Layout: []LayoutEntry{{MountPoint: "/", FileSystem: "ntfs"}}}
+		}, `Unknown fileSystem "ntfs" for mountPoint /: expected one of ext4, xfs, btrfs, vfat, swap`},
+		{"byoi_64 with a layout", func(s *InstallSpec) {
+			s.Partitioning = &Partitioning{Layout: []LayoutEntry{{MountPoint: "/", FileSystem: "ext4"}}}
+		}, "A partitioning layout applies to byolinux_64 only: a byoi_64 image carries its own partition table"},
+		{"other os", func(s *InstallSpec) { s.OperatingSystem = "debian12_64" }, `Invalid operatingSystem "debian12_64": expected byoi_64 or byolinux_64`},
 		{"no image URL", func(s *InstallSpec) { s.ImageURL = "" }, "Missing parameter: imageURL"},
 		{"ftp URL", func(s *InstallSpec) { s.ImageURL = "ftp://h/x.raw" }, `Invalid imageURL "ftp://h/x.raw": an http:// or https:// URL is expected`},
 		{"relative URL", func(s *InstallSpec) { s.ImageURL = "/x.raw" }, `Invalid imageURL "/x.raw": an http:// or https:// URL is expected`},

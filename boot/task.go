@@ -70,6 +70,16 @@ const (
 	StepReboot      StepID = "reboot"
 )
 
+// The steps a BYOLinux installation adds (see StepsFor).
+const (
+	StepInspect    StepID = "inspect"
+	StepPartition  StepID = "partition"
+	StepCopy       StepID = "copy"
+	StepVerify     StepID = "verify"
+	StepConfigure  StepID = "configure"
+	StepBootloader StepID = "bootloader"
+)
+
 // StepComments are the install/status comments of each step.
 var StepComments = map[StepID]string{
 	StepDownload:    "Downloading image",
@@ -79,11 +89,40 @@ var StepComments = map[StepID]string{
 	StepConfigDrive: "Creating config drive",
 	StepBootSetup:   "Setting up boot from disk",
 	StepReboot:      "Rebooting",
+
+	StepInspect:    "Opening image and checking its file system",
+	StepPartition:  "Partitioning disks, creating RAID arrays, volumes and file systems",
+	StepCopy:       "Copying the image's files to disk",
+	StepVerify:     "Verifying image checksum",
+	StepConfigure:  "Writing /etc/fstab and mdadm.conf",
+	StepBootloader: "Running /root/.ovh/make_image_bootable.sh",
 }
 
 // Steps lists the step IDs of a BYOI installation in order.
 func Steps() []StepID {
 	return []StepID{StepDownload, StepCheck, StepWrite, StepGPT, StepConfigDrive, StepBootSetup, StepReboot}
+}
+
+// StepsFor lists the step IDs of an installation of operatingSystem os:
+// Steps for byoi_64, and for byolinux_64 inspect, partition, copy, verify,
+// configure, bootloader, then the config drive, boot setup and reboot.
+func StepsFor(os string) []StepID {
+	if os == OSBYOLinux {
+		return []StepID{StepInspect, StepPartition, StepCopy, StepVerify, StepConfigure, StepBootloader,
+			StepConfigDrive, StepBootSetup, StepReboot}
+	}
+	return Steps()
+}
+
+// NewStepsFor returns the step list of a fresh task of operatingSystem os,
+// every step todo.
+func NewStepsFor(os string) []Step {
+	ids := StepsFor(os)
+	steps := make([]Step, len(ids))
+	for i, id := range ids {
+		steps[i] = Step{ID: id, Comment: StepComments[id], Status: StepTodo}
+	}
+	return steps
 }
 
 // Step is one entry of a task's progress.
@@ -98,14 +137,7 @@ type Step struct {
 }
 
 // NewSteps returns the step list of a fresh task, every step todo.
-func NewSteps() []Step {
-	ids := Steps()
-	steps := make([]Step, len(ids))
-	for i, id := range ids {
-		steps[i] = Step{ID: id, Comment: StepComments[id], Status: StepTodo}
-	}
-	return steps
-}
+func NewSteps() []Step { return NewStepsFor(OSBYOI) }
 
 // Task is one reinstallation of one machine.
 type Task struct {

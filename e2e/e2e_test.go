@@ -32,8 +32,9 @@ type machine struct {
 	disk      string
 	vars      string
 	fw        Firmware
-	memoryMB  int // 0: the VM default
-	runs      int // VM runs so far, to keep every serial log
+	memoryMB  int      // 0: the VM default
+	runs      int      // VM runs so far, to keep every serial log
+	extra     []string // more disks (BYOLinux RAID)
 }
 
 func newMachine(t *testing.T, name, mac string, fw Firmware) *machine {
@@ -63,7 +64,7 @@ func newSizedMachine(t *testing.T, name, mac string, fw Firmware, size int64, me
 
 func (m *machine) boot(t *testing.T, l *Lab, run string) *VM {
 	m.runs++
-	return harness.StartVM(t, fmt.Sprintf("%s-%d-%s", m.name, m.runs, run), VMConfig{Firmware: m.fw, MAC: m.mac, Disk: m.disk, Vars: m.vars, Netns: l.NS.Name(), Tap: l.Tap, MemoryMB: m.memoryMB})
+	return harness.StartVM(t, fmt.Sprintf("%s-%d-%s", m.name, m.runs, run), VMConfig{Firmware: m.fw, MAC: m.mac, Disk: m.disk, Vars: m.vars, Netns: l.NS.Name(), Tap: l.Tap, MemoryMB: m.memoryMB, ExtraDisks: m.extra})
 }
 
 func (l *Lab) register(m *machine) {

@@ -37,6 +37,7 @@ type Lab struct {
 	NS     *netns.NS
 	Tap    string
 	State  string
+	Files  string // what byoi serves to machines (bin/boot by default)
 	Base   string // http://198.51.100.1:8080
 	Images string // http://198.51.100.1:8081
 	token  string
@@ -52,6 +53,9 @@ type LabOptions struct {
 	// LabDHCP starts dnsmasq as the lab's plain DHCP server (no PXE options)
 	// in a second namespace bridged to br0.
 	LabDHCP bool
+	// FilesDir replaces bin/boot as what byoi serves to machines (e.g. an
+	// installer initramfs with the BYOLinux tools).
+	FilesDir string
 }
 
 // NewLab builds the network, starts the image server and byoi.
@@ -64,8 +68,11 @@ func (h *Harness) NewLab(t *testing.T, o LabOptions) *Lab {
 	if err != nil {
 		t.Fatalf("netns: %v", err)
 	}
-	l := &Lab{t: t, h: h, NS: ns, Tap: "tap0", State: t.TempDir(),
+	l := &Lab{t: t, h: h, NS: ns, Tap: "tap0", State: t.TempDir(), Files: o.FilesDir,
 		Base: "http://" + ServerIP + ":" + httpPort, Images: "http://" + ServerIP + ":" + imagePort}
+	if l.Files == "" {
+		l.Files = h.Boot
+	}
 	t.Cleanup(l.close)
 	if err := ns.AddBridge("br0", ServerIP+"/24"); err != nil {
 		t.Fatalf("bridge: %v", err)
@@ -170,7 +177,7 @@ func (l *Lab) startByoi(mode string) {
 		"--interface", "br0", "--address", ServerIP,
 		"--dhcp-mode", mode, "--dhcp-pool-start", "198.51.100.100", "--dhcp-pool-end", "198.51.100.199",
 		"--http-listen", ServerIP + ":" + httpPort,
-		"--state-dir", l.State, "--files-dir", l.h.Boot,
+		"--state-dir", l.State, "--files-dir", l.Files,
 		"--kernel-args", "console=ttyS0",
 	}
 	cmd := l.NS.Command(context.Background(), l.h.Byoi, args...)

@@ -59,6 +59,8 @@ type VMConfig struct {
 	Netns    string
 	Tap      string
 	MemoryMB int
+	// ExtraDisks are more raw disks (virtio, after Disk: vdb, vdc, …).
+	ExtraDisks []string
 }
 
 var ansiRE = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\r`)
@@ -75,6 +77,10 @@ func (h *Harness) StartVM(t *testing.T, name string, c VMConfig) *VM {
 		"-netdev", "tap,id=n0,ifname=" + c.Tap + ",script=no,downscript=no",
 		"-drive", "if=none,id=d0,format=raw,cache=unsafe,file=" + c.Disk,
 		"-device", "virtio-blk-pci,drive=d0,bootindex=2",
+	}
+	for i, d := range c.ExtraDisks {
+		args = append(args, "-drive", fmt.Sprintf("if=none,id=x%d,format=raw,cache=unsafe,file=%s", i, d),
+			"-device", fmt.Sprintf("virtio-blk-pci,drive=x%d", i))
 	}
 	switch c.Firmware {
 	case UEFI:

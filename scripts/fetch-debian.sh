@@ -39,8 +39,10 @@ for p in "${parts[@]}"; do
 done
 [ ${#need[@]} -gt 0 ] || exit 0
 
-# The archive URI the machine already uses (deb822 or one-line format).
-uri=$(sed -n 's/^URIs:[[:space:]]*\([^[:space:]]*\).*/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -v security | head -n1 || true)
+# The archive URI the machine already uses (deb822 or one-line format), or
+# FETCH_DEBIAN_MIRROR.
+uri=${FETCH_DEBIAN_MIRROR:-}
+[ -n "$uri" ] || uri=$(sed -n 's/^URIs:[[:space:]]*\([^[:space:]]*\).*/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -v security | head -n1 || true)
 if [ -z "$uri" ]; then
 	uri=$(awk '$1=="deb" { for (i=2;i<=NF;i++) if ($i ~ /^[a-z]+:\/\//) { print $i; exit } }' /etc/apt/sources.list 2>/dev/null | grep -v security | head -n1 || true)
 fi
@@ -65,19 +67,34 @@ apt_opts=(
 	-o "Acquire::Languages=none"
 	-o "APT::Sandbox::User=root"
 )
+unreachable() {
+	cat >&2 <<EOM
+fetch-debian: cannot get $1 from Debian's package archive at $uri.
+  byoi fetches iPXE and the installer kernel from Debian packages once, into $dest.
+  Check this machine's network (or proxy: apt's Acquire::http::Proxy), then run make again;
+  or copy a complete third_party/ from a machine that has one (it has a .stamp per part).
+EOM
+	exit 1
+}
+
+# The lists' stamp is written only after an update that fetched every
+# index: a failed update leaves none, so the next run tries again.
 trixie=
 for p in "${need[@]}"; do [ "$p" = debian ] || trixie=1; done
 if [ -n "$trixie" ] && { [ ! -f "$apt_dir/lists/.updated" ] || [ -n "$(find "$apt_dir/lists/.updated" -mmin +1440)" ]; }; then
 	echo "fetch-debian: updating private package lists" >&2
-	apt-get -q "${apt_opts[@]}" update >&2
+	rm -f "$apt_dir/lists/.updated"
+	apt-get -q --error-on=any "${apt_opts[@]}" update >&2 || unreachable "the package lists"
 	touch "$apt_dir/lists/.updated"
 fi
 
 # download PKG/SUITE → path of the .deb
 download() {
-	local spec=$1
-	(cd "$dest/.debs" && apt-get -q "${apt_opts[@]}" download "$spec" >&2)
-	ls -t "$dest/.debs/${spec%%/*}"_*.deb | head -n1
+	local spec=$1 deb
+	(cd "$dest/.debs" && apt-get -q "${apt_opts[@]}" download "$spec" >&2) || unreachable "package $spec"
+	deb=$(ls -t "$dest/.debs/${spec%%/*}"_*.deb 2>/dev/null | head -n1)
+	[ -n "$deb" ] || unreachable "package $spec"
+	echo "$deb"
 }
 
 unpack() { # unpack DEB DIR
@@ -125,7 +142,8 @@ fetch_userland() {
 		[ -n "$(find "$bw/lists/.updated" -mmin +1440)" ]; then
 		mv "$bw/sources.list.new" "$bw/sources.list"
 		echo "fetch-debian: updating private bookworm package lists" >&2
-		apt-get -q "${bw_opts[@]}" update >&2
+		rm -f "$bw/lists/.updated"
+		apt-get -q --error-on=any "${bw_opts[@]}" update >&2 || unreachable "the bookworm package lists"
 		touch "$bw/lists/.updated"
 	fi
 	rm -f "$bw/sources.list.new"
@@ -139,7 +157,7 @@ fetch_userland() {
 		awk '{ print $2 }')
 	[ ${#files[@]} -gt 0 ] || { echo "fetch-debian: cannot resolve ${want[*]}" >&2; exit 1; }
 	echo "fetch-debian: ${#want[@]} bookworm packages need ${#files[@]} with their dependencies" >&2
-	apt-get -q -y "${bw_opts[@]}" --download-only install "${want[@]}" >&2
+	apt-get -q -y "${bw_opts[@]}" --download-only install "${want[@]}" >&2 || unreachable "the tools and rescue packages"
 	local tmp="$dest/.unpack-debian"
 	rm -rf "$tmp" && mkdir -p "$tmp/root"
 	for f in "${files[@]}"; do
@@ -161,7 +179,8 @@ for p in "${need[@]}"; do
 		continue
 		;;
 	ipxe)
-		unpack "$(download ipxe/trixie)" "$tmp"
+		deb=$(download ipxe/trixie)
+		unpack "$deb" "$tmp"
 		mkdir -p "$dest/ipxe"
 		cp "$tmp/usr/lib/ipxe/ipxe.efi" "$tmp/usr/lib/ipxe/snponly.efi" "$tmp/usr/lib/ipxe/undionly.kpxe" "$dest/ipxe/" 2>/dev/null ||
 			cp -L "$tmp"/usr/lib/ipxe/{ipxe.efi,snponly.efi,undionly.kpxe} "$dest/ipxe/"
@@ -169,7 +188,8 @@ for p in "${need[@]}"; do
 		[ -f "$tmp/usr/lib/ipxe/ipxe-i386.efi" ] && cp -L "$tmp/usr/lib/ipxe/ipxe-i386.efi" "$dest/ipxe/"
 		;;
 	ovmf)
-		unpack "$(download ovmf/trixie)" "$tmp"
+		deb=$(download ovmf/trixie)
+		unpack "$deb" "$tmp"
 		mkdir -p "$dest/ovmf"
 		cp -L "$tmp/usr/share/OVMF/OVMF_CODE_4M.fd" "$tmp/usr/share/OVMF/OVMF_VARS_4M.fd" "$dest/ovmf/"
 		;;
@@ -177,8 +197,9 @@ for p in "${need[@]}"; do
 		# linux-image-amd64 is a metapackage: take the image it depends on.
 		img=$(apt-cache "${apt_opts[@]}" depends linux-image-amd64/bookworm 2>/dev/null |
 			sed -n 's/^[[:space:]]*Depends:[[:space:]]*\(linux-image-[0-9][^[:space:]]*\).*/\1/p' | head -n1)
-		[ -n "$img" ] || { echo "fetch-debian: cannot resolve linux-image-amd64" >&2; exit 1; }
-		unpack "$(download "$img/bookworm")" "$tmp"
+		[ -n "$img" ] || unreachable "linux-image-amd64 (not in the package lists)"
+		deb=$(download "$img/bookworm")
+		unpack "$deb" "$tmp"
 		rm -rf "$dest/linux" && mkdir -p "$dest/linux/lib/modules"
 		cp -L "$tmp"/boot/vmlinuz-* "$dest/linux/vmlinuz"
 		mv "$tmp"/lib/modules/* "$dest/linux/lib/modules/"

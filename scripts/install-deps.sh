@@ -17,7 +17,8 @@ test | bench)
 	pkgs+=(qemu-system-x86 qemu-utils seabios busybox-static mtools dosfstools gdisk fdisk
 		systemd-boot-efi binutils dnsmasq-base xz-utils zstd gzip curl cpio kmod
 		syslinux syslinux-common extlinux genisoimage udhcpc nodejs npm
-		openipmi ipmitool redfishtool mmdebstrap e2fsprogs openssh-client)
+		openipmi ipmitool redfishtool mmdebstrap rsync acl attr e2fsprogs xfsprogs btrfs-progs
+		util-linux openssh-client chromium systemd)
 	;;
 *)
 	echo "usage: install-deps.sh [run|test|bench]" >&2

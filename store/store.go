@@ -139,6 +139,9 @@ func Open(path string, opts Options) (*Store, error) {
 	opts.setDefaults()
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if err != nil {
+		if err := lockedError(path, err); errors.As(err, new(*LockedError)) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	s := &Store{db: db, log: opts.Logger, batch: opts.BatchDelay > 0, opts: opts}

@@ -244,3 +244,22 @@ func (s *Store) TaskStatusCounts(ctx context.Context) (map[boot.Status]int, erro
 	})
 	return counts, err
 }
+
+// RecentTasks returns up to limit tasks across all machines, newest first,
+// that keep returns true for (nil keeps all). limit <= 0 means no limit.
+func (s *Store) RecentTasks(ctx context.Context, limit int, keep func(boot.Task) bool) ([]boot.Task, error) {
+	return read(s, ctx, func(tx *bolt.Tx) ([]boot.Task, error) {
+		var ts []boot.Task
+		c := tx.Bucket(bucketTasks).Cursor()
+		for k, raw := c.Last(); k != nil && (limit <= 0 || len(ts) < limit); k, raw = c.Prev() {
+			var t boot.Task
+			if err := jsonUnmarshal(raw, &t); err != nil {
+				return nil, fmt.Errorf("task %d: %w", binary.BigEndian.Uint64(k), err)
+			}
+			if keep == nil || keep(t) {
+				ts = append(ts, t)
+			}
+		}
+		return ts, nil
+	})
+}

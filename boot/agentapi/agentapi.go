@@ -9,6 +9,7 @@
 //	POST /agent/v1/progress  ← Progress   (204)
 //	POST /agent/v1/done      ← Done       (204)
 //	POST /agent/v1/error     ← Failure    (204)
+//	POST /agent/v1/log       ← Log        (204)  output of a step's program (BYOLinux)
 //
 // The rescue system (the same agent booted with byoi.mode=rescue) uses the
 // per-boot token of its rescue script the same way:
@@ -27,6 +28,7 @@ const (
 	PathProgress = "/agent/v1/progress"
 	PathDone     = "/agent/v1/done"
 	PathError    = "/agent/v1/error"
+	PathLog      = "/agent/v1/log"
 
 	PathRescue      = "/agent/v1/rescue"
 	PathRescueReady = "/agent/v1/rescue/ready"
@@ -141,3 +143,25 @@ type RescueReady struct {
 	// for a known_hosts file.
 	HostPublicKeys []string `json:"hostPublicKeys"`
 }
+
+// Log carries lines of output of a program a step runs (BYOLinux's
+// make_image_bootable.sh, mkfs, mdadm), in order, while it runs. The server
+// keeps every line with the task (byoi logs NAME) and may show the last one
+// in the step's comment. Seq is the index of Lines[0] in the step's output,
+// counted from 0: a batch the agent sends again after a lost answer repeats
+// its Seq, so the server drops lines it already has (Seq+i below what it
+// holds) and never stores a line twice. Lines carry no newline; a line
+// longer than MaxLogLine bytes is cut and ends with "…".
+type Log struct {
+	Step  boot.StepID `json:"step"`
+	Seq   int64       `json:"seq"`
+	Lines []string    `json:"lines"`
+	// Stream says where the lines come from, e.g. "make_image_bootable.sh".
+	Stream string `json:"stream,omitempty"`
+}
+
+// Limits of a Log batch.
+const (
+	MaxLogLine  = 4096
+	MaxLogLines = 256
+)

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/byoi/byoi/boot"
 )
 
 // syncBuffer is a bytes.Buffer safe for a command writing while the test
@@ -43,7 +45,7 @@ func (s *syncBuffer) String() string {
 // password appears nowhere.
 func TestBMCUnreachable(t *testing.T) {
 	state := t.TempDir()
-	args := serveArgs(t, state)
+	args := serveArgs(t, state, filesDir(t), freeAddr(t))
 	base := "http://" + args[slicesIndex(args, "--http-listen")+1]
 	startServe(t, args)
 	waitUp(t, http.DefaultClient, base+"/1.0/auth/time")
@@ -98,17 +100,7 @@ func TestBMCUnreachable(t *testing.T) {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(500 * time.Millisecond) {
-		req, _ := http.NewRequest("GET", base+"/api/v1/machines/rack1-07", nil)
-		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
-		var m machineView
-		res, err := http.DefaultClient.Do(req)
-		if err == nil {
-			err = json.NewDecoder(res.Body).Decode(&m)
-			res.Body.Close()
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		m := getJSON[machineView](t, base+"/api/v1/machines/rack1-07", tok)
 		if (m.LastPower != nil && !m.LastPower.Pending()) || time.Now().After(deadline) {
 			break
 		}
@@ -128,7 +120,7 @@ func TestBMCUnreachable(t *testing.T) {
 	wout := waitOut.String()
 	t.Logf("byoi wait printed:\n%s", wout)
 	for _, w := range []string{
-		"Task " + task[1] + " on rack1-07: todo\n",
+		"Task " + task[1] + " on rack1-07: waiting\n",
 		"  power: network boot and power-cycle (reinstall, task " + task[1] + "): attempt 1 failed, retrying: " + want,
 		"  power: network boot and power-cycle (reinstall, task " + task[1] + ") failed: " + want,
 		"; power-cycle rack1-07 by hand (network boot first); waiting ",
@@ -139,8 +131,16 @@ func TestBMCUnreachable(t *testing.T) {
 	}
 
 	show := byoi("machines", "show", "rack1-07")
-	if !strings.Contains(byoi("status", "rack1-07"), "Task "+task[1]+" on rack1-07: todo\n") {
-		t.Errorf("the task is no longer todo after the BMC failed")
+	if st := byoi("status", "rack1-07"); !strings.Contains(st, "Task "+task[1]+" on rack1-07: waiting\n") {
+		t.Errorf("the task is no longer waiting after the BMC failed:\n%s", st)
+	}
+	if got := getJSON[boot.Task](t, base+"/api/v1/tasks/"+task[1], tok); got.Status != boot.StatusTodo {
+		t.Errorf("task %s after the BMC failed = %s, want todo", task[1], got.Status)
+	}
+	// The real machine view carries the BMC settings next to the power
+	// state of the machine list.
+	if !strings.Contains(show, "\nBMC: ipmi at "+bmcAddr+"\n") || !regexp.MustCompile(`\nPower: +unknown\n`).MatchString(show) {
+		t.Errorf("machines show lacks the BMC settings or the power state:\n%s", show)
 	}
 	events := show[strings.Index(show, "Events:"):]
 	var attempts, final int
@@ -160,4 +160,21 @@ func TestBMCUnreachable(t *testing.T) {
 			t.Errorf("byoi %s shows the BMC password:\n%s", name, out)
 		}
 	}
+}
+
+// getJSON is GET url with the admin token, decoded.
+func getJSON[T any](t *testing.T, url string, token []byte) T {
+	t.Helper()
+	var v T
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+	res, err := http.DefaultClient.Do(req)
+	if err == nil {
+		err = json.NewDecoder(res.Body).Decode(&v)
+		res.Body.Close()
+	}
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return v
 }

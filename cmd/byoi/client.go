@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -26,11 +27,13 @@ import (
 const defaultServer = "http://127.0.0.1:8080"
 
 // clientFlags are the flags every client command takes: where the server
-// is, how to authenticate and how to print.
+// is, how to authenticate and how to print. Unset, --server and the token
+// come from the user's config (`byoi login`), else the defaults.
 func clientFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "server", Value: defaultServer, Usage: "URL of the byoi server", EnvVars: []string{"BYOI_SERVER"}},
-		&cli.StringFlag{Name: "token", Usage: "API bearer token (default: read STATE-DIR/" + auth.AdminTokenFile + ")", EnvVars: []string{"BYOI_TOKEN"}},
+		&cli.StringFlag{Name: "server", Value: defaultServer, Usage: "URL of the byoi server (default: the user config's, else " + defaultServer + ")", EnvVars: []string{"BYOI_SERVER"}},
+		&cli.StringFlag{Name: "token", Usage: "API bearer token", EnvVars: []string{"BYOI_TOKEN"}},
+		&cli.StringFlag{Name: "token-file", Usage: "file holding the API token (default: the user config's, else STATE-DIR/" + auth.AdminTokenFile + ")", EnvVars: []string{"BYOI_TOKEN_FILE"}},
 		&cli.StringFlag{Name: "state-dir", Value: "state", Usage: "state dir of a local server, to read its admin token (and its self-signed API certificate)", EnvVars: []string{"BYOI_STATE_DIR"}},
 		&cli.StringFlag{Name: "ca-cert", Usage: "PEM certificate to trust for an https:// --server, besides the system's (default: STATE-DIR/" + selfSignedCert + " when it exists)", EnvVars: []string{"BYOI_CA_CERT"}},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"},
@@ -43,7 +46,8 @@ func withClientFlags(flags ...cli.Flag) []cli.Flag { return append(flags, client
 // clientCommands are the commands that talk to a running server's native
 // API (/api/v1). main.go mounts them beside serve.
 func clientCommands() []*cli.Command {
-	return []*cli.Command{
+	return parseFlagsOurselves([]*cli.Command{
+		loginCommand(),
 		deployCommand(),
 		statusCommand(),
 		waitCommand(),
@@ -55,7 +59,8 @@ func clientCommands() []*cli.Command {
 		powerCommand(),
 		rescueCommand(),
 		bootCommand(),
-	}
+		backupCommand(),
+	})
 }
 
 // apiClient calls the native API of one server.
@@ -66,37 +71,92 @@ type apiClient struct {
 	json  bool // --output json
 }
 
-// newAPIClient builds a client from the command's flags.
+// newAPIClient builds a client from the command's flags, the user's
+// config and the defaults, in that order.
 func newAPIClient(c *cli.Context) (*apiClient, error) {
 	out := c.String("output")
 	if out != "text" && out != "json" {
 		return nil, fmt.Errorf("--output %q: use text or json", out)
 	}
-	raw := strings.TrimRight(c.String("server"), "/")
+	cfg, cfgPath, err := loadUserConfig()
+	if err != nil {
+		return nil, err
+	}
+	raw := c.String("server")
+	if !c.IsSet("server") && cfg.Server != "" {
+		raw = cfg.Server
+	}
+	base, err := parseServerURL(raw)
+	if err != nil {
+		return nil, err
+	}
+	token, err := findToken(c, cfg, cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	var tc *tls.Config
+	if base.Scheme == "https" {
+		if tc, err = clientTLS(c.String("ca-cert"), filepath.Join(c.String("state-dir"), selfSignedCert)); err != nil {
+			return nil, err
+		}
+	}
+	return &apiClient{base: base, token: token, hc: newHTTPClient(tc), json: out == "json"}, nil
+}
+
+// newHTTPClient is the client's HTTP client: a server that does not answer
+// is noticed within seconds (connect timeout), a slow answer gets 30 s;
+// tc (may be nil) trusts an https server's certificate.
+func newHTTPClient(tc *tls.Config) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tc
+	tr.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	tr.ResponseHeaderTimeout = 30 * time.Second
+	return &http.Client{Transport: tr, Timeout: 5 * time.Minute}
+}
+
+// parseServerURL checks a --server value.
+func parseServerURL(raw string) (*url.URL, error) {
+	raw = strings.TrimRight(strings.TrimSpace(raw), "/")
 	base, err := url.Parse(raw)
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return nil, fmt.Errorf("--server %q: an http:// or https:// URL is expected", raw)
 	}
-	token := strings.TrimSpace(c.String("token"))
-	if token == "" {
-		path := filepath.Join(c.String("state-dir"), auth.AdminTokenFile)
-		token, err = auth.ReadTokenFile(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("no API token: set --token or BYOI_TOKEN, or run beside the server so %s can be read", path)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("reading the API token: %w", err)
-		}
+	return base, nil
+}
+
+// findToken returns the API token: --token, else --token-file, else the
+// user config's token file, else a local server's admin token.
+func findToken(c *cli.Context, cfg userConfig, cfgPath string) (string, error) {
+	if t := strings.TrimSpace(c.String("token")); t != "" {
+		return t, nil
 	}
-	hc := &http.Client{Timeout: 30 * time.Second}
-	if base.Scheme == "https" {
-		tc, err := clientTLS(c.String("ca-cert"), filepath.Join(c.String("state-dir"), selfSignedCert))
-		if err != nil {
-			return nil, err
-		}
-		hc.Transport = &http.Transport{TLSClientConfig: tc, Proxy: http.ProxyFromEnvironment}
+	path, from := "", ""
+	switch {
+	case c.IsSet("token-file"):
+		path, from = c.String("token-file"), "--token-file"
+	case cfg.TokenFile != "" && !c.IsSet("state-dir"):
+		path, from = cfg.TokenFile, cfgPath
+	default:
+		path, from = filepath.Join(c.String("state-dir"), auth.AdminTokenFile), ""
 	}
-	return &apiClient{base: base, token: token, hc: hc, json: out == "json"}, nil
+	token, err := auth.ReadTokenFile(path)
+	switch {
+	case err == nil:
+		return token, nil
+	case errors.Is(err, fs.ErrNotExist) && from == "":
+		return "", fmt.Errorf("no API token: run `byoi login` once (it keeps the server URL and a token file in %s), or set --token or BYOI_TOKEN", displayPath(cfgPath))
+	case errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("token file %s (from %s) does not exist: run `byoi login` again", path, from)
+	}
+	return "", fmt.Errorf("reading the API token from %s: %w", path, err)
+}
+
+// displayPath shows a path under the home directory as ~/….
+func displayPath(p string) string {
+	if home, err := os.UserHomeDir(); err == nil && strings.HasPrefix(p, home+"/") {
+		return "~/" + strings.TrimPrefix(p, home+"/")
+	}
+	return p
 }
 
 // clientTLS trusts the system's roots plus caFile, or plus the local
@@ -204,3 +264,6 @@ func unwrapURLError(err error) error {
 	}
 	return err
 }
+
+// queryEscape escapes a query parameter value.
+func queryEscape(s string) string { return url.QueryEscape(s) }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v2/altsrc"
 )
 
 // clientAction adapts fn so that flags may also follow the positional
@@ -18,8 +19,25 @@ func clientAction(fn func(c *cli.Context, args []string) error) cli.ActionFunc {
 		if err != nil {
 			return err
 		}
+		if c.Bool("help") {
+			cli.HelpPrinter(c.App.Writer, cli.CommandHelpTemplate, c.Command)
+			return nil
+		}
 		return fn(c, args)
 	}
+}
+
+// parseFlagsOurselves makes every leaf command under cmds leave its
+// arguments to lateFlags, so that flags go anywhere, and an unknown flag
+// gets a suggestion and no page of help.
+func parseFlagsOurselves(cmds []*cli.Command) []*cli.Command {
+	for _, c := range cmds {
+		if c.Action != nil && len(c.Subcommands) == 0 {
+			c.SkipFlagParsing = true
+		}
+		parseFlagsOurselves(c.Subcommands)
+	}
+	return cmds
 }
 
 // apiAction is clientAction for commands that take no argument and talk
@@ -76,14 +94,14 @@ func lateFlags(c *cli.Context) ([]string, error) {
 		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		f := lookupFlag(c.Command.Flags, name)
 		if f == nil {
-			return nil, fmt.Errorf("flag provided but not defined: -%s", name)
+			return nil, unknownFlag(c, name)
 		}
 		if !hasValue {
 			if _, isBool := f.(*cli.BoolFlag); isBool {
 				value = "true"
 			} else {
 				if i+1 >= len(in) {
-					return nil, fmt.Errorf("flag needs an argument: -%s", name)
+					return nil, fmt.Errorf("%s: flag --%s needs a value", commandName(c), name)
 				}
 				i++
 				value = in[i]
@@ -91,7 +109,7 @@ func lateFlags(c *cli.Context) ([]string, error) {
 		}
 		for _, n := range f.Names() { // urfave/cli keeps one value per alias
 			if err := c.Set(n, value); err != nil {
-				return nil, fmt.Errorf("invalid value %q for flag -%s: %w", value, name, err)
+				return nil, fmt.Errorf("%s: invalid value %q for --%s: %s", commandName(c), value, name, flagValueProblem(f, err))
 			}
 		}
 	}
@@ -141,4 +159,18 @@ func commandName(c *cli.Context) string {
 		return name
 	}
 	return c.Command.FullName()
+}
+
+// flagValueProblem phrases a flag parsing error by the flag's type,
+// without Go's internals ("strconv.ParseInt: parsing …: invalid syntax").
+func flagValueProblem(f cli.Flag, err error) string {
+	switch f.(type) {
+	case *cli.DurationFlag, *altsrc.DurationFlag:
+		return "a duration such as 500ms, 2s or 1m30s is expected"
+	case *cli.IntFlag, *cli.Int64Flag, *cli.UintFlag, *altsrc.IntFlag:
+		return "a whole number is expected"
+	case *cli.BoolFlag, *altsrc.BoolFlag:
+		return "true or false is expected"
+	}
+	return err.Error()
 }

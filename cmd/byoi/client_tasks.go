@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/byoi/byoi/boot"
+	"github.com/byoi/byoi/server/web"
 	"github.com/urfave/cli/v2"
 )
 
@@ -20,6 +20,10 @@ type machineView struct {
 	boot.Machine
 	ActiveTask *boot.Task   `json:"activeTask"`
 	Events     []boot.Event `json:"events"`
+	State      string       `json:"state"`
+	// PowerSummary is the power state as in the machine list; the
+	// machine's "power" is its BMC settings (boot.Machine.Power).
+	PowerSummary *web.PowerView `json:"powerSummary"`
 }
 
 // currentTask returns the machine's active task or, when it has none, its
@@ -78,7 +82,7 @@ func statusCommand() *cli.Command {
 
 // printTask shows a task and its steps as text.
 func printTask(w io.Writer, t boot.Task) {
-	fmt.Fprintf(w, "Task %d on %s: %s\n", t.ID, t.Machine, t.Status)
+	fmt.Fprintf(w, "Task %d on %s: %s\n", t.ID, t.Machine, web.StatusText(t.Status))
 	if t.Message != "" {
 		fmt.Fprintf(w, "  %s\n", t.Message)
 	}
@@ -101,7 +105,31 @@ func waitFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.DurationFlag{Name: "interval", Value: time.Second, Usage: "how often to ask the server"},
 		&cli.StringFlag{Name: "progress", Value: "auto", Usage: "bar (redrawn), plain (one line per change) or auto (bar on a terminal)"},
+		&cli.DurationFlag{Name: "reconnect-timeout", Value: 10 * time.Minute, Usage: "how long to keep trying while the server does not answer"},
 	}
+}
+
+// waitOptions are the checked flags of wait and deploy --wait: checked
+// before deploy creates anything.
+type waitOptions struct {
+	interval, reconnect time.Duration
+	mode                string // bar, plain or auto
+}
+
+func waitOptionsFrom(c *cli.Context) (waitOptions, error) {
+	o := waitOptions{interval: c.Duration("interval"), reconnect: c.Duration("reconnect-timeout"), mode: c.String("progress")}
+	if o.interval <= 0 {
+		return o, fmt.Errorf("--interval %s: must be positive", o.interval)
+	}
+	if o.reconnect <= 0 {
+		return o, fmt.Errorf("--reconnect-timeout %s: must be positive", o.reconnect)
+	}
+	switch o.mode {
+	case "auto", "bar", "plain":
+	default:
+		return o, fmt.Errorf("--progress %q: use auto, bar or plain", o.mode)
+	}
+	return o, nil
 }
 
 func waitCommand() *cli.Command {
@@ -110,33 +138,38 @@ func waitCommand() *cli.Command {
 		Usage:     "follow a machine's active (or latest) task until it ends; fails unless it ends done",
 		ArgsUsage: "NAME",
 		Flags:     withClientFlags(waitFlags()...),
-		Action: currentTaskAction(func(c *cli.Context, api *apiClient, t boot.Task) error {
-			return api.follow(c, t.ID)
+		Action: clientAction(func(c *cli.Context, args []string) error {
+			name, err := oneArg(c, args, "the machine name")
+			if err != nil {
+				return err
+			}
+			o, err := waitOptionsFrom(c)
+			if err != nil {
+				return err
+			}
+			api, err := newAPIClient(c)
+			if err != nil {
+				return err
+			}
+			t, err := api.currentTask(c.Context, name)
+			if err != nil {
+				return err
+			}
+			return api.follow(c, t.ID, o)
 		}),
 	}
 }
 
-// follow polls task id, rendering its progress, until it ends. The result
-// is an error unless the task ends done.
-func (a *apiClient) follow(c *cli.Context, id int64) error {
-	interval := c.Duration("interval")
-	if interval <= 0 {
-		return fmt.Errorf("--interval %s: must be positive", interval)
-	}
+// follow polls task id, rendering its progress and what it waits for,
+// until it ends. The result is an error unless the task ends done.
+func (a *apiClient) follow(c *cli.Context, id int64, o waitOptions) error {
 	var p *progress
 	if !a.json {
-		switch mode := c.String("progress"); mode {
-		case "auto":
-			p = newProgress(c.App.Writer, isTerminal(c.App.Writer), nil)
-		case "bar", "plain":
-			p = newProgress(c.App.Writer, mode == "bar", nil)
-		default:
-			return fmt.Errorf("--progress %q: use auto, bar or plain", mode)
-		}
+		p = newProgress(c.App.Writer, o.mode == "bar" || o.mode == "auto" && isTerminal(c.App.Writer), nil)
 	}
-	t, err := a.poll(c.Context, id, interval, func(t boot.Task) {
+	t, err := a.poll(c.Context, id, o, func(t boot.Task, note string, since time.Time) {
 		if p != nil {
-			p.setNote(a.bootNote(c.Context, t))
+			p.setNote(note, since)
 			p.update(t)
 		}
 	})
@@ -151,39 +184,72 @@ func (a *apiClient) follow(c *cli.Context, id int64) error {
 	return taskOutcome(t)
 }
 
-// maxPollFailures is how many polls in a row may fail (a server restart)
-// before waiting gives up.
-const maxPollFailures = 30
-
-// poll asks for task id every interval, calling seen with each state, until
-// the task is final.
-func (a *apiClient) poll(ctx context.Context, id int64, interval time.Duration, seen func(boot.Task)) (boot.Task, error) {
+// poll asks for task id every interval, calling seen with each state and
+// what the task waits for, until the task is final. While the server does
+// not answer, seen says so (and since when) and polling goes on, up to
+// the reconnect timeout.
+func (a *apiClient) poll(ctx context.Context, id int64, o waitOptions, seen func(t boot.Task, note string, since time.Time)) (boot.Task, error) {
 	path := apiPath("tasks", strconv.FormatInt(id, 10))
-	failures := 0
+	var last boot.Task
+	var down time.Time
 	for {
 		var t boot.Task
 		_, err := a.do(ctx, "GET", path, nil, &t)
 		var ae *apiError
 		switch {
 		case err == nil:
-			failures = 0
-			seen(t)
+			down, last = time.Time{}, t
+			note, since := a.waitingFor(ctx, t)
+			seen(t, note, since)
 			if t.Status.Final() {
 				return t, nil
 			}
 		case errors.As(err, &ae) && ae.Status < 500, ctx.Err() != nil:
 			return t, err
 		default:
-			if failures++; failures >= maxPollFailures {
-				return t, fmt.Errorf("giving up after %d failed polls: %w", failures, err)
+			if down.IsZero() {
+				down = time.Now()
 			}
+			if time.Since(down) > o.reconnect {
+				return t, fmt.Errorf("gave up after %s without an answer: %w", o.reconnect, err)
+			}
+			seen(last, fmt.Sprintf("byoi at %s does not answer (%s); retrying", a.base, shortError(err)), down)
 		}
 		select {
 		case <-ctx.Done():
-			return t, ctx.Err()
-		case <-time.After(interval):
+			return last, ctx.Err()
+		case <-time.After(o.interval):
 		}
 	}
+}
+
+// waitingFor says what a task that has not started yet waits for, and
+// since when: "" for a task that runs or ended.
+func (a *apiClient) waitingFor(ctx context.Context, t boot.Task) (string, time.Time) {
+	if t.Status != boot.StatusTodo && t.Status != boot.StatusInit {
+		return "", time.Time{}
+	}
+	var v machineView
+	if _, err := a.do(ctx, "GET", apiPath("machines", t.Machine), nil, &v); err == nil {
+		if !v.LastSeen.IsZero() && !v.LastSeen.Before(t.Created) {
+			return fmt.Sprintf("machine network-booted at %s; waiting for the installer to start", v.LastSeen.Local().Format("15:04:05")), v.LastSeen
+		}
+		// What byoi did through the BMC to boot it, if anything.
+		if note, ok := powerWaitNote(t, v.Machine); ok {
+			return note, t.Created
+		}
+	}
+	return "machine has not PXE-booted yet (power it on or reset it, network boot first)", t.Created
+}
+
+// shortError is an error's last part: "connection refused", not the
+// whole chain.
+func shortError(err error) string {
+	msg := err.Error()
+	if i := strings.LastIndex(msg, ": "); i >= 0 {
+		return msg[i+2:]
+	}
+	return msg
 }
 
 // taskOutcome is nil for a task that ended done, else an error saying how
@@ -192,7 +258,7 @@ func taskOutcome(t boot.Task) error {
 	if t.Status == boot.StatusDone {
 		return nil
 	}
-	msg := fmt.Sprintf("task %d on %s ended %s", t.ID, t.Machine, t.Status)
+	msg := fmt.Sprintf("task %d on %s ended %s", t.ID, t.Machine, web.StatusText(t.Status))
 	if t.Message != "" {
 		msg += ": " + t.Message
 	}
@@ -207,10 +273,10 @@ func cancelCommand() *cli.Command {
 		Flags:     withClientFlags(),
 		Action: currentTaskAction(func(c *cli.Context, api *apiClient, cur boot.Task) error {
 			if !cur.Status.Active() {
-				return fmt.Errorf("machine %s has no active task (its latest, %d, is %s)", cur.Machine, cur.ID, cur.Status)
+				return fmt.Errorf("machine %s has no active task (its latest, %d, is %s)", cur.Machine, cur.ID, web.StatusText(cur.Status))
 			}
 			return exchange(c, api, "POST", apiPath("tasks", strconv.FormatInt(cur.ID, 10), "cancel"), nil, func(w io.Writer, t boot.Task) error {
-				_, err := fmt.Fprintf(w, "Task %d on %s: %s\n", t.ID, t.Machine, t.Status)
+				_, err := fmt.Fprintf(w, "Task %d on %s: %s\n", t.ID, t.Machine, web.StatusText(t.Status))
 				return err
 			})
 		}),
@@ -220,17 +286,9 @@ func cancelCommand() *cli.Command {
 func tasksCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "tasks",
-		Usage:     "list a machine's tasks, newest first",
-		ArgsUsage: "NAME",
-		Flags:     withClientFlags(),
-		Action: machineAction(func(c *cli.Context, api *apiClient, name string) error {
-			tasksTable := table([]string{"ID", "STATUS", "IMAGE", "CREATED", "DONE", "MESSAGE"}, func(t boot.Task) []string {
-				return []string{strconv.FormatInt(t.ID, 10), string(t.Status), t.Spec.ImageURL, formatTime(t.Created), formatTime(t.DoneDate), t.Message}
-			})
-			return exchange(c, api, "GET", apiPath("machines", name, "tasks"), nil, func(w io.Writer, ts []boot.Task) error {
-				sort.Slice(ts, func(i, j int) bool { return ts[i].ID > ts[j].ID })
-				return tasksTable(w, ts)
-			})
-		}),
+		Usage:     "list tasks across machines (or of one machine), newest first",
+		ArgsUsage: "[NAME]",
+		Flags:     withClientFlags(tasksFlags()...),
+		Action:    clientAction(tasksAction),
 	}
 }

@@ -276,7 +276,7 @@ func TestClientConnection(t *testing.T) {
 			map[string]string{"BYOI_TOKEN": testToken, "BYOI_SERVER": f.srv.URL}, ""},
 		{"state dir from the environment", []string{"machines", "list", "--server", f.srv.URL}, map[string]string{"BYOI_STATE_DIR": dir}, ""},
 		{"no token anywhere", []string{"machines", "list", "--server", f.srv.URL, "--state-dir", empty}, nil,
-			"no API token: set --token or BYOI_TOKEN, or run beside the server so " + filepath.Join(empty, auth.AdminTokenFile) + " can be read"},
+			"no API token: run `byoi login` once (it keeps the server URL and a token file in "},
 		{"wrong token", []string{"machines", "list", "--server", f.srv.URL, "--token", "byoi_nope"}, nil, "Invalid bearer token (HTTP 401)"},
 		{"server not reachable", []string{"machines", "list", "--server", "http://127.0.0.1:1", "--token", testToken}, nil, "cannot reach byoi at http://127.0.0.1:1: "},
 		{"bad server URL", []string{"machines", "list", "--server", "127.0.0.1:8080", "--token", testToken}, nil, `--server "127.0.0.1:8080": an http:// or https:// URL is expected`},
@@ -320,9 +320,10 @@ func TestLateFlags(t *testing.T) {
 		{"equals form", []string{"NAME", "--image-url=u3", "--wait=false"}, []string{"NAME"}, "u3", nil, false, ""},
 		{"alias after the name", []string{"NAME", "-u", "u4"}, []string{"NAME"}, "u4", nil, false, ""},
 		{"double dash ends flags", []string{"NAME", "--", "--image-url"}, []string{"NAME", "--image-url"}, "", nil, false, ""},
-		{"unknown flag", []string{"NAME", "--nope"}, nil, "", nil, false, "flag provided but not defined: -nope"},
-		{"missing value", []string{"NAME", "--image-url"}, nil, "", nil, false, "flag needs an argument: -image-url"},
-		{"bad bool", []string{"NAME", "--wait=maybe"}, nil, "", nil, false, `invalid value "maybe" for flag -wait`},
+		{"unknown flag", []string{"NAME", "--nope"}, nil, "", nil, false, "x: unknown flag --nope (see `byoi help x`)"},
+		{"typo", []string{"NAME", "--imag-url", "u"}, nil, "", nil, false, "x: unknown flag --imag-url (did you mean --image-url?)"},
+		{"missing value", []string{"NAME", "--image-url"}, nil, "", nil, false, "x: flag --image-url needs a value"},
+		{"bad bool", []string{"NAME", "--wait=maybe"}, nil, "", nil, false, `x: invalid value "maybe" for --wait: true or false is expected`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var gotArgs []string

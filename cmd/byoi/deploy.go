@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/byoi/byoi/boot"
+	"github.com/byoi/byoi/server/web"
 	"github.com/urfave/cli/v2"
 )
 
@@ -43,6 +44,12 @@ func deployCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			var wait waitOptions
+			if c.Bool("wait") { // checked before the task exists
+				if wait, err = waitOptionsFrom(c); err != nil {
+					return err
+				}
+			}
 			api, err := newAPIClient(c)
 			if err != nil {
 				return err
@@ -56,13 +63,13 @@ func deployCommand() *cli.Command {
 				if !api.json {
 					fmt.Fprintf(c.App.Writer, "Task %d created for %s; waiting for the machine to network-boot.\n", t.ID, t.Machine)
 				}
-				return api.follow(c, t.ID)
+				return api.follow(c, t.ID, wait)
 			}
 			if api.json {
 				return printJSON(c.App.Writer, raw, nil)
 			}
 			fmt.Fprintf(c.App.Writer, "Task %d created for %s (%s). It installs at the machine's next network boot; follow it with `byoi wait %s`.\n",
-				t.ID, t.Machine, t.Status, t.Machine)
+				t.ID, t.Machine, web.StatusText(t.Status), t.Machine)
 			return nil
 		}),
 	}

@@ -119,7 +119,7 @@ func TestDeploy(t *testing.T) {
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("request body mismatch (-want +got):\n%s", diff)
 			}
-			if want := "Task 101 created for rack1 (todo). It installs at the machine's next network boot; follow it with `byoi wait rack1`.\n"; out != want {
+			if want := "Task 101 created for rack1 (waiting). It installs at the machine's next network boot; follow it with `byoi wait rack1`.\n"; out != want {
 				t.Errorf("output = %q, want %q", out, want)
 			}
 		})

@@ -15,9 +15,9 @@ func printMachinePower(w io.Writer, m boot.Machine) {
 	}
 	fmt.Fprintln(w)
 	if m.Power == nil || m.Power.Driver == "" {
-		fmt.Fprintf(w, "Power: no power driver: power-cycle it by hand (set one with `byoi power %s set`)\n", m.Name)
+		fmt.Fprintf(w, "BMC: none: power-cycle it by hand (set one with `byoi power %s set`)\n", m.Name)
 	} else {
-		fmt.Fprintf(w, "Power: %s at %s", m.Power.Driver, m.Power.Address)
+		fmt.Fprintf(w, "BMC: %s at %s", m.Power.Driver, m.Power.Address)
 		if m.PowerState != "" {
 			fmt.Fprintf(w, ", %s when last seen (%s)", m.PowerState, formatTime(m.PowerSeen))
 		}

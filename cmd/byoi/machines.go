@@ -85,28 +85,18 @@ func parseSize(s string) (int64, error) {
 func machinesCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "machines",
-		Usage: "list, add, show, remove and adopt machines",
+		Usage: "list, add, show, change, remove and adopt machines",
 		Subcommands: []*cli.Command{
-			{Name: "list", Aliases: []string{"ls"}, Usage: "list machines (discovered ones too)", Flags: withClientFlags(), Action: apiAction(machinesList)},
+			{Name: "list", Aliases: []string{"ls"}, Usage: "list machines with their state, power and progress (discovered ones too); --watch follows them", Flags: withClientFlags(machinesListFlags()...), Action: apiAction(machinesList)},
 			{Name: "add", Usage: "register a machine by its boot MAC(s)", ArgsUsage: "NAME", Action: clientAction(machinesAdd),
 				Flags: withClientFlags(append([]cli.Flag{&cli.StringSliceFlag{Name: "mac", Usage: "boot interface MAC (repeatable, required)"}}, machineSetFlags()...)...)},
 			{Name: "show", Usage: "show a machine, its active task and recent events", ArgsUsage: "NAME", Flags: withClientFlags(), Action: machineAction(machinesShow)},
 			{Name: "rm", Aliases: []string{"remove"}, Usage: "forget a machine (refused while it installs)", ArgsUsage: "NAME", Flags: withClientFlags(), Action: machineAction(machinesRemove)},
+			machinesSetCommand(),
 			{Name: "adopt", Usage: "name a machine that was discovered when it network-booted", ArgsUsage: "DISCOVERED-NAME|MAC NEW-NAME", Action: clientAction(machinesAdopt),
 				Flags: withClientFlags(machineSetFlags()...)},
 		},
 	}
-}
-
-func machinesList(c *cli.Context, api *apiClient) error {
-	return exchange(c, api, "GET", apiPath("machines"), nil, table([]string{"NAME", "MACS", "BOOT", "EFI BOOTLOADER", "LAST SEEN"},
-		func(m boot.Machine) []string {
-			name := m.Name
-			if m.Discovered {
-				name += " (discovered)"
-			}
-			return []string{name, strings.Join(m.MACs, ","), bootModeText(m.BootMode), dash(m.EFIBootloaderPath), formatTime(m.LastSeen)}
-		}))
 }
 
 func bootModeText(b boot.BootMode) string {
@@ -146,8 +136,14 @@ func printMachine(w io.Writer, v machineView) error {
 	m := v.Machine
 	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
 	fmt.Fprintf(tw, "Name:\t%s\n", m.Name)
-	if m.Discovered {
+	switch {
+	case m.Discovered:
 		fmt.Fprintf(tw, "State:\tdiscovered (adopt it with `byoi machines adopt %s NEW-NAME`)\n", m.Name)
+	case v.State != "":
+		fmt.Fprintf(tw, "State:\t%s\n", v.State)
+	}
+	if v.State != "" { // a server that says
+		fmt.Fprintf(tw, "Power:\t%s\n", powerText(v.PowerSummary))
 	}
 	fmt.Fprintf(tw, "MACs:\t%s\n", strings.Join(m.MACs, ", "))
 	fmt.Fprintf(tw, "IPv4:\t%s\n", dash(m.IPv4))
@@ -205,6 +201,10 @@ func machinesAdopt(c *cli.Context, args []string) error {
 	old, name := args[0], args[1]
 	if mac, err := boot.NormalizeMAC(old); err == nil {
 		old = store.DiscoveredName(mac)
+	}
+	var check machineBody
+	if err := applyMachineFlags(c, &check); err != nil { // before any request
+		return err
 	}
 	api, err := newAPIClient(c)
 	if err != nil {

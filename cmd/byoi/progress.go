@@ -12,6 +12,7 @@ import (
 
 	"github.com/byoi/byoi/boot"
 	"github.com/byoi/byoi/boot/bytesize"
+	"github.com/byoi/byoi/server/web"
 )
 
 // progress renders successive states of one task. On a terminal it redraws
@@ -31,11 +32,46 @@ type progress struct {
 	drawn   int // lines of the last terminal block
 	cols    int // terminal width; 0: ask the terminal
 
-	// note: what byoi did to boot the machine while the task is todo
-	// (powernote.go); noteKey and notePrinted pace plain output.
-	note        *bootNote
-	noteKey     string
-	notePrinted time.Time
+	note      string    // what the task waits for, "" when nothing
+	noteSince time.Time // since when (zero: no duration shown)
+	noteShown string    // the note last printed (plain)
+	noteAt    time.Time // when it was last printed (plain)
+}
+
+// noteRepeat is how often plain output repeats a note that stays the
+// same, with how long it has lasted.
+const noteRepeat = time.Minute
+
+// setNote says what the task waits for now ("" for nothing): a line under
+// the header on a terminal, a line when it changes (and every minute while
+// it lasts) in plain output.
+func (p *progress) setNote(note string, since time.Time) {
+	p.note, p.noteSince = note, since
+}
+
+// noteText is the note with how long it has lasted: "…, 2m10s".
+func (p *progress) noteText() string {
+	if p.noteSince.IsZero() {
+		return p.note
+	}
+	return fmt.Sprintf("%s, %s", p.note, p.now().Sub(p.noteSince).Round(time.Second))
+}
+
+// plainNote prints the note when it is new, or again each noteRepeat.
+func (p *progress) plainNote() {
+	if p.note == "" {
+		p.noteShown = ""
+		return
+	}
+	now := p.now()
+	switch {
+	case p.note != p.noteShown:
+		fmt.Fprintf(p.w, "  %s\n", p.note)
+		p.noteShown, p.noteAt = p.note, now
+	case now.Sub(p.noteAt) >= noteRepeat:
+		fmt.Fprintf(p.w, "  still: %s\n", p.noteText())
+		p.noteAt = now
+	}
 }
 
 type stepTrack struct {
@@ -92,16 +128,14 @@ func (p *progress) update(t boot.Task) {
 	changed := p.started && t.Status != p.status
 	switch {
 	case !p.started:
-		fmt.Fprintf(p.w, "Task %d on %s: %s\n", t.ID, t.Machine, t.Status)
+		fmt.Fprintf(p.w, "Task %d on %s: %s\n", t.ID, t.Machine, web.StatusText(t.Status))
 	case changed && !t.Status.Final(): // before the steps it starts
-		fmt.Fprintf(p.w, "Task %d: %s\n", t.ID, t.Status)
+		fmt.Fprintf(p.w, "Task %d: %s\n", t.ID, web.StatusText(t.Status))
 	}
-	for _, l := range p.noteLines(t) {
-		fmt.Fprintln(p.w, l)
-	}
+	p.plainNote()
 	p.track(t, p.w)
 	if changed && t.Status.Final() { // after the steps that ended it
-		line := fmt.Sprintf("Task %d: %s", t.ID, t.Status)
+		line := fmt.Sprintf("Task %d: %s", t.ID, web.StatusText(t.Status))
 		if t.Message != "" {
 			line += ": " + t.Message
 		}
@@ -187,8 +221,10 @@ func averageRate(a, b sample, sep string) string {
 // under the running step a bar with bytes and rate. Lines are cut to the
 // terminal's width so none wraps and the redraw stays aligned.
 func (p *progress) draw(t boot.Task) {
-	lines := []string{fmt.Sprintf("Task %d on %s: %s", t.ID, t.Machine, t.Status)}
-	lines = append(lines, p.noteLines(t)...)
+	lines := []string{fmt.Sprintf("Task %d on %s: %s", t.ID, t.Machine, web.StatusText(t.Status))}
+	if p.note != "" {
+		lines = append(lines, "  "+p.noteText())
+	}
 	for _, s := range t.Steps {
 		lines = append(lines, p.stepLines(s)...)
 	}

@@ -158,8 +158,8 @@ func TestWait(t *testing.T) {
 	}{
 		{"done", boot.StatusDone, nil, "wait_done.golden", ""},
 		{"customer error", boot.StatusCustomerError, nil, "wait_error.golden",
-			"task 42 on rack1-07 ended customerError: Bad sha256 for downloaded file, got: 00ff while expecting 11ee."},
-		{"ovh error", boot.StatusOVHError, nil, "", "task 42 on rack1-07 ended ovhError"},
+			"task 42 on rack1-07 ended failed (image or request): Bad sha256 for downloaded file, got: 00ff while expecting 11ee."},
+		{"ovh error", boot.StatusOVHError, nil, "", "task 42 on rack1-07 ended failed (machine or byoi)"},
 		{"cancelled", boot.StatusCancelled, nil, "", "task 42 on rack1-07 ended cancelled"},
 		{"json", boot.StatusDone, []string{"-o", "json"}, "wait_json.golden", ""},
 		{"bad progress mode", boot.StatusDone, []string{"--progress", "fancy"}, "", `--progress "fancy": use auto, bar or plain`},

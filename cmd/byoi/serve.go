@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -21,7 +22,8 @@ import (
 // environment variable (BYOI_…) or a key of the YAML file given by --config.
 func serveFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "config", Usage: "YAML file whose keys are these flag names", EnvVars: []string{"BYOI_CONFIG"}},
+		&cli.StringFlag{Name: "config", Usage: "YAML file whose keys are these flag names (unknown keys are refused)", EnvVars: []string{"BYOI_CONFIG"}},
+		&cli.BoolFlag{Name: "check", Usage: "check the configuration (flags, environment, --config file, files dir, state dir) and exit"},
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "interface", Usage: "interface(s) to answer DHCP on (default: the only up, non-loopback interface with IPv4)", EnvVars: []string{"BYOI_INTERFACE"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "address", Usage: "IPv4 address machines reach this server at (default: the first IPv4 of the first interface)", EnvVars: []string{"BYOI_ADDRESS"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "dhcp-mode", Value: "proxy", Usage: "full (address pool), proxy (beside the lab's DHCP server) or off", EnvVars: []string{"BYOI_DHCP_MODE"}}),
@@ -30,6 +32,9 @@ func serveFlags() []cli.Flag {
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "dhcp-router", Usage: "router option (full mode)", EnvVars: []string{"BYOI_DHCP_ROUTER"}}),
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "dhcp-dns", Usage: "DNS server option (full mode)", EnvVars: []string{"BYOI_DHCP_DNS"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "dhcp-lease-time", Value: time.Hour, Usage: "lease time (full mode)", EnvVars: []string{"BYOI_DHCP_LEASE_TIME"}}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "dhcp-known-only", Usage: "answer DHCP only for registered machines' MACs (machines reaching byoi's HTTP another way are still recorded as discovered)", EnvVars: []string{"BYOI_DHCP_KNOWN_ONLY"}}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "dhcp-probe-interval", Value: 10 * time.Minute, Usage: "how often to look again for other DHCP/PXE servers on the segment (proxy mode; byoi always looks once at start; 0: only then)", EnvVars: []string{"BYOI_DHCP_PROBE_INTERVAL"}}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "dhcp-no-probe", Usage: "do not look for other DHCP/PXE servers at start (it takes 4 s)", EnvVars: []string{"BYOI_DHCP_NO_PROBE"}}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "snponly", Usage: "hand x86-64 UEFI clients snponly.efi instead of ipxe.efi", EnvVars: []string{"BYOI_SNPONLY"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "http-listen", Value: ":8080", Usage: "plain HTTP listen address: iPXE scripts, boot files, the installer's agent API, and the operator APIs unless --api-listen is set", EnvVars: []string{"BYOI_HTTP_LISTEN"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "api-listen", Usage: "HTTPS listen address of the operator APIs (/1.0, /v1, /api/v1, /metrics), e.g. :8443; the plain listener then serves machines only. Needs --tls-cert/--tls-key or --tls-self-signed", EnvVars: []string{"BYOI_API_LISTEN"}}),
@@ -46,7 +51,7 @@ func serveFlags() []cli.Flag {
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "tftp-listen", Value: ":69", Usage: "TFTP listen address; empty disables TFTP", EnvVars: []string{"BYOI_TFTP_LISTEN"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "state-dir", Value: "state", Usage: "directory of the bbolt store, server key and admin token", EnvVars: []string{"BYOI_STATE_DIR"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "files-dir", Usage: "iPXE binaries, installer kernel (vmlinuz) and initramfs (initrd.img) (default: boot/ beside the byoi binary)", EnvVars: []string{"BYOI_FILES_DIR"}}),
-		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "installer-timeout", Value: 15 * time.Minute, Usage: "a running installation with no installer report for this long ends in ovhError", EnvVars: []string{"BYOI_INSTALLER_TIMEOUT"}}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "installer-timeout", Value: 15 * time.Minute, Usage: "a running installation with no installer report for this long fails (machine or byoi error)", EnvVars: []string{"BYOI_INSTALLER_TIMEOUT"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "kernel-args", Usage: "extra installer kernel arguments, e.g. \"console=ttyS0,115200\"", EnvVars: []string{"BYOI_KERNEL_ARGS"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"BYOI_LOG_LEVEL"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json", EnvVars: []string{"BYOI_LOG_FORMAT"}}),
@@ -59,11 +64,14 @@ func serveCommand() *cli.Command {
 		Name:   "serve",
 		Usage:  "serve DHCP, TFTP and HTTP (API, iPXE scripts, boot files) in one process",
 		Flags:  flags,
-		Before: altsrc.InitInputSourceWithContext(flags, altsrc.NewYamlSourceFromFlagFunc("config")),
+		Before: loadConfigFile,
 		Action: func(c *cli.Context) error {
 			cfg, err := serveConfigFrom(c)
 			if err != nil {
 				return err
+			}
+			if c.Bool("check") {
+				return checkServe(c.App.Writer, cfg)
 			}
 			return runServers(c.Context, cfg)
 		},
@@ -72,44 +80,50 @@ func serveCommand() *cli.Command {
 
 // serveConfig is the validated configuration of `byoi serve`.
 type serveConfig struct {
-	Interfaces       []string
-	Address          net.IP
-	DHCPMode         string
-	PoolStart        net.IP
-	PoolEnd          net.IP
-	Netmask          net.IPMask
-	Router           net.IP
-	DNS              []net.IP
-	LeaseTime        time.Duration
-	SNPOnly          bool
-	HTTPListen       string
-	APIListen        string
-	APIURL           string // https://ADDRESS:PORT of the API listener, for messages
-	TLSCert, TLSKey  string
-	TLSSelfSigned    bool
-	TLSNames         []string // names the self-signed certificate covers
-	TrustedProxies   []netip.Prefix
-	Site             byoihttp.Site
-	BaseURL          string
-	TFTPListen       string
-	StateDir         string
-	FilesDir         string
-	KernelArgs       []string
-	InstallerTimeout time.Duration
-	Logger           *slog.Logger
+	Interfaces        []string
+	Address           net.IP
+	DHCPMode          string
+	PoolStart         net.IP
+	PoolEnd           net.IP
+	Netmask           net.IPMask
+	Router            net.IP
+	DNS               []net.IP
+	LeaseTime         time.Duration
+	SNPOnly           bool
+	DHCPKnownOnly     bool
+	DHCPNoProbe       bool
+	DHCPProbeInterval time.Duration
+	HTTPListen        string
+	APIListen         string
+	APIURL            string // https://ADDRESS:PORT of the API listener, for messages
+	TLSCert, TLSKey   string
+	TLSSelfSigned     bool
+	TLSNames          []string // names the self-signed certificate covers
+	TrustedProxies    []netip.Prefix
+	Site              byoihttp.Site
+	BaseURL           string
+	TFTPListen        string
+	StateDir          string
+	FilesDir          string
+	KernelArgs        []string
+	InstallerTimeout  time.Duration
+	Logger            *slog.Logger
 }
 
 func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 	cfg := serveConfig{
-		Interfaces:    c.StringSlice("interface"),
-		DHCPMode:      c.String("dhcp-mode"),
-		LeaseTime:     c.Duration("dhcp-lease-time"),
-		SNPOnly:       c.Bool("snponly"),
-		HTTPListen:    c.String("http-listen"),
-		APIListen:     c.String("api-listen"),
-		TLSCert:       c.String("tls-cert"),
-		TLSKey:        c.String("tls-key"),
-		TLSSelfSigned: c.Bool("tls-self-signed"),
+		Interfaces:        c.StringSlice("interface"),
+		DHCPMode:          c.String("dhcp-mode"),
+		LeaseTime:         c.Duration("dhcp-lease-time"),
+		SNPOnly:           c.Bool("snponly"),
+		DHCPKnownOnly:     c.Bool("dhcp-known-only"),
+		DHCPNoProbe:       c.Bool("dhcp-no-probe"),
+		DHCPProbeInterval: c.Duration("dhcp-probe-interval"),
+		HTTPListen:        c.String("http-listen"),
+		APIListen:         c.String("api-listen"),
+		TLSCert:           c.String("tls-cert"),
+		TLSKey:            c.String("tls-key"),
+		TLSSelfSigned:     c.Bool("tls-self-signed"),
 		Site: byoihttp.Site{
 			Datacenter: c.String("datacenter"), Rack: c.String("rack"),
 			Region: c.String("region"), AvailabilityZone: c.String("availability-zone"),
@@ -124,7 +138,7 @@ func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 	if cfg.InstallerTimeout < time.Minute {
 		return cfg, fmt.Errorf("--installer-timeout %s: at least 1m (the installer reports every few seconds while it works)", cfg.InstallerTimeout)
 	}
-	logger, err := newLogger(c.String("log-level"), c.String("log-format"))
+	logger, err := newLogger(c.String("log-level"), c.String("log-format"), c.App.ErrWriter)
 	if err != nil {
 		return cfg, err
 	}
@@ -228,7 +242,7 @@ func apiConfigFrom(c *cli.Context, cfg *serveConfig) error {
 	return nil
 }
 
-func newLogger(level, format string) (*slog.Logger, error) {
+func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
@@ -236,9 +250,9 @@ func newLogger(level, format string) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: lv}
 	switch format {
 	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+		return slog.New(slog.NewTextHandler(w, opts)), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: use text or json", format)
 }

@@ -10,6 +10,8 @@ import (
 	nethttp "net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
+	"time"
 
 	"github.com/byoi/byoi/ipxe"
 	"github.com/byoi/byoi/server/auth"
@@ -49,7 +51,9 @@ func runServers(ctx context.Context, cfg serveConfig) error {
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return fmt.Errorf("state dir: %w", err)
 	}
-	st, err := store.Open(filepath.Join(cfg.StateDir, storeFile), store.Options{Logger: log})
+	// A second byoi on the same state dir fails after this timeout, naming
+	// the first one's PID.
+	st, err := store.Open(filepath.Join(cfg.StateDir, storeFile), store.Options{Logger: log, Timeout: 2 * time.Second})
 	if err != nil {
 		return err
 	}
@@ -59,6 +63,10 @@ func runServers(ctx context.Context, cfg serveConfig) error {
 	if err != nil {
 		return err
 	}
+	// The DHCP server, made below, is told when machines change.
+	var dhcpChanged atomic.Pointer[func()]
+	noop := func() {}
+	dhcpChanged.Store(&noop)
 	powerCtl := powerctl.New(st, keys, powerctl.Config{Logger: log.With("component", "power")})
 	defer powerCtl.Close()
 	authn, err := auth.New(st, keys, auth.Options{Logger: log.With("component", "auth"), TrustedProxies: cfg.TrustedProxies,
@@ -76,7 +84,7 @@ func runServers(ctx context.Context, cfg serveConfig) error {
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), currentBuild().collector())
 
 	web, err := byoihttp.New(byoihttp.Config{
 		BaseURL:          cfg.BaseURL,
@@ -91,37 +99,41 @@ func runServers(ctx context.Context, cfg serveConfig) error {
 		Site:             cfg.Site,
 		APIURL:           cfg.APIURL,
 		Power:            powerCtl,
+		Network:          bootNetwork(cfg),
+		MachinesChanged:  func() { (*dhcpChanged.Load())() },
 	}, st)
 	if err != nil {
 		return err
 	}
+	// Every port is bound before "serving" is said: a port in use fails
+	// here, with nothing started.
 	httpLn, err := net.Listen("tcp", cfg.HTTPListen)
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
 	}
+	defer httpLn.Close()
 	apiLn, err := apiListener(cfg)
 	if err != nil {
-		httpLn.Close()
 		return err
 	}
-
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		if apiLn != nil {
-			return web.ServeSplit(ctx, httpLn, apiLn)
-		}
-		return web.Serve(ctx, httpLn)
-	})
-
+	if apiLn != nil {
+		defer apiLn.Close()
+	}
+	var tftpConn net.PacketConn
+	var tf *tftp.Server
 	if cfg.TFTPListen != "" {
-		tf, err := tftp.New(tftp.Config{Root: cfg.FilesDir, Logger: log.With("component", "tftp"), Registerer: reg})
-		if err != nil {
+		if tf, err = tftp.New(tftp.Config{Root: cfg.FilesDir, Logger: log.With("component", "tftp"), Registerer: reg}); err != nil {
 			return err
 		}
-		g.Go(func() error { return tf.ListenAndServe(ctx, cfg.TFTPListen) })
+		if tftpConn, err = net.ListenPacket("udp", cfg.TFTPListen); err != nil {
+			return fmt.Errorf("tftp: listen %s: %w", cfg.TFTPListen, err)
+		}
+		defer tftpConn.Close()
 	}
+	var d *dhcp.Server
+	var dhcpConns []net.PacketConn
 	if cfg.DHCPMode != "off" {
-		d, err := dhcp.New(dhcp.Config{
+		d, err = dhcp.New(dhcp.Config{
 			Mode:       dhcp.Mode(cfg.DHCPMode),
 			Interfaces: cfg.Interfaces,
 			ServerIP:   cfg.Address,
@@ -133,17 +145,58 @@ func runServers(ctx context.Context, cfg serveConfig) error {
 			DNS:        cfg.DNS,
 			LeaseTime:  cfg.LeaseTime,
 			IPXE:       ipxe.Options{SNPOnly: cfg.SNPOnly},
+			KnownOnly:  cfg.DHCPKnownOnly,
 			Logger:     log.With("component", "dhcp"),
 			Registerer: reg,
 		}, st)
 		if err != nil {
 			return err
 		}
-		g.Go(func() error { return d.ListenAndServe(ctx) })
+		changed := d.MachinesChanged
+		dhcpChanged.Store(&changed)
+		// Before byoi's own DHCP is up: who else answers on the segment.
+		watch, err := newDHCPWatch(cfg, log.With("component", "dhcp"), reg)
+		if err != nil {
+			return err
+		}
+		if !cfg.DHCPNoProbe {
+			watch.check(ctx)
+			go watch.run(ctx, cfg.DHCPProbeInterval)
+		}
+		if dhcpConns, err = d.Listen(ctx); err != nil {
+			return err
+		}
 	}
-	log.Info("byoi serving", "interfaces", cfg.Interfaces, "address", cfg.Address.String(),
-		"dhcp", cfg.DHCPMode, "http", cfg.HTTPListen, "api", cmp.Or(cfg.APIURL, "on the http listener"),
-		"base_url", cfg.BaseURL, "tftp", cfg.TFTPListen, "files", cfg.FilesDir, "state", cfg.StateDir)
+	stopControl, err := serveControl(ctx, cfg.StateDir, st, log.With("component", "control"))
+	if err != nil {
+		for _, c := range dhcpConns {
+			c.Close()
+		}
+		return err
+	}
+	defer stopControl()
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if apiLn != nil {
+			return web.ServeSplit(ctx, httpLn, apiLn)
+		}
+		return web.Serve(ctx, httpLn)
+	})
+	if tf != nil {
+		g.Go(func() error { return tf.Serve(ctx, tftpConn) })
+	}
+	if d != nil {
+		g.Go(func() error { return d.ServeConns(ctx, dhcpConns) })
+	}
+	ui := cfg.BaseURL + "/ui/"
+	if cfg.APIURL != "" {
+		ui = cfg.APIURL + "/ui/"
+	}
+	log.Info("byoi serving", "version", version, "interfaces", cfg.Interfaces, "address", cfg.Address.String(),
+		"dhcp", cfg.DHCPMode, "dhcp_known_only", cfg.DHCPKnownOnly, "http", httpLn.Addr().String(),
+		"api", cmp.Or(cfg.APIURL, "on the http listener"), "base_url", cfg.BaseURL,
+		"ui", ui, "tftp", orOff(cfg.TFTPListen), "files", cfg.FilesDir, "state", cfg.StateDir)
 	err = g.Wait()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
@@ -179,3 +232,18 @@ var (
 	_ auth.Store      = (*store.Store)(nil)
 	_ lifecycle.Store = (*store.Store)(nil)
 )
+
+// bootNetwork is what byoi's DHCP hands machines, for network_data.json.
+func bootNetwork(cfg serveConfig) byoihttp.BootNetwork {
+	n := byoihttp.BootNetwork{FullDHCP: cfg.DHCPMode == "full"}
+	if ones, _ := cfg.Netmask.Size(); ones > 0 {
+		n.Prefix = ones
+	}
+	if cfg.Router != nil {
+		n.Router = cfg.Router.String()
+	}
+	for _, d := range cfg.DNS {
+		n.DNS = append(n.DNS, d.String())
+	}
+	return n
+}

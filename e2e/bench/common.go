@@ -4,38 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
+	"syscall"
 	"time"
-
-	"github.com/byoi/byoi/initramfs/image"
 )
-
-// fileServer serves the work directory on 127.0.0.1 (Range, Last-Modified),
-// the same server for byoi and for curl.
-type fileServer struct {
-	base string
-	srv  *http.Server
-}
-
-func serveDir(dir string) (*fileServer, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("image server: %w", err)
-	}
-	fs := &fileServer{base: "http://" + ln.Addr().String(), srv: &http.Server{Handler: http.FileServer(http.Dir(dir))}}
-	go func() { _ = fs.srv.Serve(ln) }()
-	return fs, nil
-}
-
-func (fs *fileServer) url(path string) string { return fs.base + "/" + filepath.Base(path) }
-
-func (fs *fileServer) close() { _ = fs.srv.Close() }
 
 // targets makes fresh target files (and loop devices over them) on tmpfs,
 // so that neither tool waits on this machine's disk: the benchmark compares
@@ -82,35 +57,21 @@ func (t *targets) loop(size int64) (dev string, detach func(), err error) {
 	return dev, func() { _ = exec.Command("losetup", "-d", dev).Run() }, nil
 }
 
+// make returns a fresh target of size bytes: a file, or a loop device
+// over one; done detaches the loop device.
+func (t *targets) make(size int64, loop bool) (path string, done func(), err error) {
+	if loop {
+		return t.loop(size)
+	}
+	path, err = t.file(size)
+	return path, func() {}, err
+}
+
 func (t *targets) close() { _ = os.RemoveAll(t.dir) }
 
 func canLoop() bool {
 	_, err := exec.LookPath("losetup")
 	return err == nil && os.Geteuid() == 0
-}
-
-// byoiInstall runs the installer's image pipeline into path and returns the
-// elapsed time, including the final sync.
-func byoiInstall(ctx context.Context, o image.Options, path string) (time.Duration, image.Result, error) {
-	t0 := time.Now()
-	t, err := image.OpenTarget(path)
-	if err != nil {
-		return 0, image.Result{}, err
-	}
-	defer t.Close()
-	res, err := image.Install(ctx, o, t)
-	return time.Since(t0), res, err
-}
-
-// shell runs a command line with bash -o pipefail and returns its duration.
-func shell(ctx context.Context, line string) (time.Duration, error) {
-	t0 := time.Now()
-	cmd := exec.CommandContext(ctx, "bash", "-o", "pipefail", "-c", line)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return 0, fmt.Errorf("%s: %w: %s", line, err, strings.TrimSpace(string(out)))
-	}
-	return time.Since(t0), nil
 }
 
 // fsync flushes a file or device (what byoi's Install does at its end).
@@ -121,30 +82,6 @@ func fsync(path string) error {
 	}
 	err = f.Sync()
 	return errors.Join(err, f.Close())
-}
-
-// best runs the pair reps times, alternating who goes first, and returns
-// each one's fastest time in seconds: the least disturbed by the machine's
-// other tenants.
-func best(reps int, a, b func() (time.Duration, error)) (float64, float64, error) {
-	var ta, tb []float64
-	for i := 0; i < reps; i++ {
-		first, second, fa, fb := a, b, &ta, &tb
-		if i%2 == 1 {
-			first, second, fa, fb = b, a, &tb, &ta
-		}
-		for _, step := range []struct {
-			fn  func() (time.Duration, error)
-			out *[]float64
-		}{{first, fa}, {second, fb}} {
-			d, err := step.fn()
-			if err != nil {
-				return 0, 0, err
-			}
-			*step.out = append(*step.out, d.Seconds())
-		}
-	}
-	return slices.Min(ta), slices.Min(tb), nil
 }
 
 // sameContent compares the first n bytes of two files (or devices).
@@ -176,10 +113,11 @@ func sameContent(a, b string, n int64) error {
 }
 
 // imageFixture is the setup of the image benchmarks (P1-P3): the images in
-// the work dir, served over HTTP from 127.0.0.1, and a place for targets.
-func imageFixture(c *config) (images, *fileServer, *targets, error) {
-	im := images{dir: c.work}
-	srv, err := serveDir(c.work)
+// the work dir, served over HTTP from 127.0.0.1 by a child process, and a
+// place for targets.
+func imageFixture(ctx context.Context, c *config) (images, *imageServer, *targets, error) {
+	im := images{dir: c.work, sums: map[string]string{}, prepare: c.prepare}
+	srv, err := startImageServer(ctx, c.work)
 	if err != nil {
 		return im, nil, nil, err
 	}
@@ -189,4 +127,35 @@ func imageFixture(c *config) (images, *fileServer, *targets, error) {
 		return im, nil, nil, err
 	}
 	return im, srv, tg, nil
+}
+
+// rotate runs every side n times, rotating which goes first in each run
+// (run i starts with side i mod len), and returns each side's wall times
+// and CPU times (user + system of the processes it ran and waited for:
+// getrusage(RUSAGE_CHILDREN); the long-running image server is not
+// counted) in seconds, in run order.
+func rotate(n int, sides ...func(run int) (time.Duration, error)) (wall, cpu [][]float64, err error) {
+	wall, cpu = make([][]float64, len(sides)), make([][]float64, len(sides))
+	for run := range n {
+		for k := range sides {
+			i := (run + k) % len(sides)
+			c0 := childrenCPU()
+			d, err := sides[i](run)
+			if err != nil {
+				return nil, nil, err
+			}
+			wall[i] = append(wall[i], d.Seconds())
+			cpu[i] = append(cpu[i], (childrenCPU() - c0).Seconds())
+		}
+	}
+	return wall, cpu, nil
+}
+
+// childrenCPU is the CPU time of the children this process has waited for.
+func childrenCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

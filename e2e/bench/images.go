@@ -2,7 +2,10 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -12,7 +15,9 @@ import (
 )
 
 // genVersion changes when the generator does, so cached images are rebuilt.
-const genVersion = "g1"
+// g2: empty MiBs of sparse images are written as zeros, not left as
+// holes, so that a local copy reads like the downloaded file.
+const genVersion = "g2"
 
 const (
 	mib = 1 << 20
@@ -41,10 +46,39 @@ func sizeName(n int64) string {
 }
 
 // images creates and caches test images in a work directory.
-type images struct{ dir string }
+type images struct {
+	dir     string
+	sums    map[string]string // path → sha256, computed once per run
+	prepare bool              // generate only: the parts measure nothing
+}
+
+// file returns the image of raw in format ("qcow2" or "raw") with comp
+// (qcow2: none, zlib, zstd; raw: none, gzip, zstd, xz).
+func (im images) file(raw, format, comp string) (string, error) {
+	switch {
+	case format == "qcow2":
+		return im.qcow2(raw, comp)
+	case comp == "none":
+		return raw, nil
+	}
+	return im.compressed(raw, comp)
+}
+
+// sha256 returns the hex sha256 of a file, computed once.
+func (im images) sha256(path string) (string, error) {
+	if s, ok := im.sums[path]; ok {
+		return s, nil
+	}
+	s, err := fileSHA256(path)
+	if err == nil {
+		im.sums[path] = s
+	}
+	return s, err
+}
 
 // raw returns the path of the raw image for s, generating it if needed.
-// The data is deterministic and compresses like a typical OS image: a third
+// Every byte is written (no holes: a downloaded image has none, and
+// qemu-img would skip holes of a local file unread). The data is deterministic and compresses like a typical OS image: a third
 // of each data MiB is random (already compressed files), the rest is text
 // made of repeated words.
 func (im images) raw(s imageSpec) (string, error) {
@@ -66,8 +100,13 @@ func (im images) raw(s imageSpec) (string, error) {
 	rng := rand.New(rand.NewChaCha8([32]byte{'b', 'y', 'o', 'i', byte(s.size >> 30), boolByte(s.dense)}))
 	corpus := textCorpus(rng)
 	buf := make([]byte, mib)
+	zeros := make([]byte, mib)
 	for off := int64(0); off < s.size; off += mib {
 		if !s.dense && off != 0 && rng.IntN(8) != 0 {
+			if _, err := f.WriteAt(zeros, off); err != nil {
+				f.Close()
+				return "", fmt.Errorf("write image: %w", err)
+			}
 			continue
 		}
 		fillData(rng, corpus, buf)
@@ -171,25 +210,28 @@ func (im images) qcow2(raw, comp string) (string, error) {
 
 // compressed compresses a raw image with gzip, zstd or xz (fast levels, so
 // the benchmark stays within its time budget; the decoders' speed barely
-// depends on the level).
+// depends on the level). xz -T0 writes blocks with their sizes in the
+// headers, which both byoi and xz -T decode in parallel.
 func (im images) compressed(raw, kind string) (string, error) {
-	ext := map[string]string{"gzip": ".gz", "zstd": ".zst", "xz": ".xz"}[kind]
+	switch kind {
+	case "gzip":
+		return im.compressedWith(raw, ".gz", "gzip", "-1")
+	case "zstd":
+		return im.compressedWith(raw, ".zst", "zstd", "-q", "-3", "-T0")
+	case "xz":
+		return im.compressedWith(raw, ".xz", "xz", "-1", "-T0")
+	}
+	return "", fmt.Errorf("unknown compression %q", kind)
+}
+
+// compressedWith runs tool args -c < raw > raw+ext (cached).
+func (im images) compressedWith(raw, ext, tool string, args ...string) (string, error) {
 	path := raw + ext
 	if _, err := os.Stat(path); err == nil {
 		return path, nil
 	}
-	var cmd string
-	switch kind {
-	case "gzip":
-		cmd = "gzip -1 -c"
-	case "zstd":
-		cmd = "zstd -q -3 -T0 -c"
-	case "xz":
-		cmd = "xz -1 -T0 -c"
-	default:
-		return "", fmt.Errorf("unknown compression %q", kind)
-	}
-	return path, im.make(path, "sh", "-c", fmt.Sprintf("%s < '%s' > '%s.tmp'", cmd, raw, path))
+	cmd := fmt.Sprintf("%s %s -c < '%s' > '%s.tmp'", tool, strings.Join(args, " "), raw, path)
+	return path, im.make(path, "sh", "-c", cmd)
 }
 
 // make runs a tool that writes path+".tmp", then renames it into place.
@@ -209,4 +251,23 @@ func (im images) make(path, tool string, args ...string) error {
 
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "   "+format+"\n", args...)
+}
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func density(s imageSpec) string {
+	if s.dense {
+		return "dense"
+	}
+	return "sparse"
 }

@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -46,11 +47,16 @@ type config struct {
 	out     string // results directory
 	only    map[string]bool
 	quick   bool
+	cases   *regexp.Regexp // P1-P3: only the cases whose names match
+	prepare bool           // P1-P3: only generate the images
 	role    string
 	roleArg []string
 }
 
 func (c *config) want(part string) bool { return len(c.only) == 0 || c.only[part] }
+
+// wantCase says whether an image case (P1-P3) is selected by -cases.
+func (c *config) wantCase(name string) bool { return c.cases == nil || c.cases.MatchString(name) }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
@@ -60,11 +66,20 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&c.out, "out", "", "results directory (default $BYOI_ROOT/bin/bench/<date>)")
 	fs.StringVar(&only, "only", "", "comma-separated parts to run (P1,P2,P3,P4,P5); default all")
 	fs.BoolVar(&c.quick, "quick", false, "smaller sizes, for a smoke run (figures not comparable)")
+	cases := fs.String("cases", "", "P1-P3: only the cases whose names match this regular expression")
+	fs.BoolVar(&c.prepare, "prepare", false, "P1-P3: generate the images the cases need (cached in -work), measure nothing")
 	fs.StringVar(&c.role, "role", "", "internal: child role (install, storm, static-http)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	c.roleArg = fs.Args()
+	if *cases != "" {
+		re, err := regexp.Compile(*cases)
+		if err != nil {
+			return fmt.Errorf("-cases: %w", err)
+		}
+		c.cases = re
+	}
 	if c.role != "" {
 		return runRole(ctx, c.role, c.roleArg, stdout)
 	}
@@ -97,7 +112,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		name string
 		fn   func(context.Context, *config, *report) error
 	}{
-		{"P1", benchQcow2}, {"P2", benchRaw}, {"P3", benchMemory}, {"P4", benchStorm}, {"P5", benchAPI},
+		{"P1", benchHTTP}, {"P2", benchRaw}, {"P3", benchMemory}, {"P4", benchStorm}, {"P5", benchAPI},
 	}
 	var failed []string
 	for _, p := range parts {
@@ -139,6 +154,8 @@ func runRole(ctx context.Context, role string, args []string, stdout io.Writer) 
 		return roleStaticHTTP(ctx, args)
 	case "idle":
 		return roleIdle(stdout)
+	case "image-http":
+		return roleImageHTTP(ctx, args, stdout)
 	}
 	return fmt.Errorf("unknown role %q", role)
 }

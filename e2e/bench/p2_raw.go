@@ -2,156 +2,161 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"time"
-
-	"github.com/byoi/byoi/initramfs/image"
 )
 
-func p2Specs(quick bool) []imageSpec {
-	if quick {
-		return []imageSpec{{128 * mib, true}, {512 * mib, false}}
-	}
-	return []imageSpec{{512 * mib, true}, {1 * gib, false}}
+// P2 compares byoi with the fastest thing a user can type for a raw image:
+// a streaming pipeline, curl | [tee >(sha256sum -c)] | DEC -dc | dd
+// conv=sparse, from the same HTTP server, nothing staged on disk.
+const p2Runs = 3
+
+type p2Case struct {
+	spec    imageSpec
+	comp    string // none, gzip, zstd, xz
+	threads int    // xz: blocks decoded at once by both sides (0: 2)
 }
 
-var decompressors = map[string]string{"none": "", "gzip": "gzip -dc", "zstd": "zstd -dc", "xz": "xz -dc"}
+func (c p2Case) name() string {
+	n := fmt.Sprintf("raw %s %s %s", sizeName(c.spec.size), density(c.spec), c.comp)
+	if c.threads == 1 {
+		n += " 1 thread"
+	}
+	return n + ", sha256"
+}
 
-// benchRaw is P2: raw and compressed raw → file, byoi against
-// `curl | [decompressor |] dd bs=4M conv=fsync` from the same HTTP server,
-// with the checksum verified (sha256) and not.
+func p2Cases(quick bool) []p2Case {
+	dense1, dense512, dense256, sparse1 := imageSpec{1 * gib, true}, imageSpec{512 * mib, true}, imageSpec{256 * mib, true}, imageSpec{1 * gib, false}
+	if quick {
+		dense1, dense512, dense256, sparse1 = imageSpec{128 * mib, true}, imageSpec{128 * mib, true}, imageSpec{64 * mib, true}, imageSpec{256 * mib, false}
+	}
+	return []p2Case{
+		{spec: dense1, comp: "none"},
+		{spec: dense1, comp: "gzip"},
+		{spec: dense1, comp: "zstd"},
+		{spec: dense512, comp: "xz"},
+		{spec: dense256, comp: "xz", threads: 1},
+		{spec: sparse1, comp: "none"},
+		{spec: sparse1, comp: "gzip"},
+	}
+}
+
+// benchRaw is P2.
 func benchRaw(ctx context.Context, c *config, rep *report) error {
-	im, srv, tg, err := imageFixture(c)
+	im, srv, tg, err := imageFixture(ctx, c)
 	if err != nil {
 		return err
 	}
 	defer srv.close()
 	defer tg.close()
-	rep.note("P2: byoi hashes only when a checksum is asked (on its own goroutine); the reference adds `tee >(sha256sum)` when the checksum is on")
-	rep.note("P2: compressed files made with gzip -1, zstd -3, xz -1 (decoding speed barely depends on the level)")
-	var denseOn float64
-	var denseSize int64
-	for _, s := range p2Specs(c.quick) {
-		raw, err := im.raw(s)
-		if err != nil {
+	rep.note("P2: the reference streams: curl -sSf URL | tee /dev/fd/3 (fd 3: sha256sum -c) | DEC -dc | dd bs=1M conv=sparse,notrunc,fsync, every process executed directly; byoi verifies sha256 too; %d runs, rotating who goes first", p2Runs)
+	rep.note("P2: compressed files made with gzip -1, zstd -3 -T0, xz -1 -T0 (blocks with sizes; xz -T2 -dc against byoi's 2 decoding threads, '1 thread' rows xz -T1 against DecodeThreads 1)")
+	for _, pc := range p2Cases(c.quick) {
+		if err := ctx.Err(); err != nil {
 			return err
 		}
-		for _, comp := range []string{"none", "gzip", "zstd", "xz"} {
-			file := raw
-			if comp != "none" {
-				if file, err = im.compressed(raw, comp); err != nil {
-					return err
-				}
-			}
-			sum, err := fileSHA256(file)
-			if err != nil {
-				return err
-			}
-			checks := []bool{true}
-			if s.dense {
-				checks = []bool{false, true}
-			}
-			for _, check := range checks {
-				tb, err := p2Case(ctx, rep, tg, srv, s, raw, file, comp, sum, check)
-				if err != nil {
-					return err
-				}
-				if s.dense && comp == "none" && check {
-					denseOn, denseSize = tb, s.size
-				}
-			}
+		if !c.wantCase(pc.name()) {
+			continue
+		}
+		t0 := time.Now()
+		if err := p2Run(ctx, rep, im, srv, tg, pc); err != nil {
+			return fmt.Errorf("%s: %w", pc.name(), err)
+		}
+		logf("%s: %.0f s", pc.name(), time.Since(t0).Seconds())
+	}
+	var dense []float64
+	for _, row := range rep.Rows {
+		if row.Part == "P2" && row.Case == p2Cases(c.quick)[0].name() {
+			dense = append(dense, row.Byoi)
 		}
 	}
-	hashCost(rep, denseOn, denseSize)
+	if len(dense) > 0 {
+		hashCost(rep, dense[0], p2Cases(c.quick)[0].spec.size)
+	}
 	return nil
 }
 
-func p2Case(ctx context.Context, rep *report, tg *targets, srv *fileServer, s imageSpec, raw, file, comp, sum string, check bool) (float64, error) {
-	o := image.Options{URL: srv.url(file), Type: "raw"}
-	if check {
-		o.ChecksumType, o.Checksum = "sha256", sum
+func p2Run(ctx context.Context, rep *report, im images, srv *imageServer, tg *targets, pc p2Case) error {
+	raw, err := im.raw(pc.spec)
+	if err != nil {
+		return err
 	}
-	verified := false
-	byoi := func() (time.Duration, error) {
-		p, err := tg.file(s.size)
-		if err != nil {
-			return 0, err
-		}
-		d, _, err := byoiInstall(ctx, o, p)
-		if err != nil {
-			return 0, fmt.Errorf("byoi install %s: %w", file, err)
-		}
-		if !verified {
-			if err := sameContent(raw, p, s.size); err != nil {
-				return 0, fmt.Errorf("byoi wrote a wrong image: %w", err)
-			}
-			verified = true
-		}
-		return d, nil
+	file, err := im.file(raw, "raw", pc.comp)
+	if err != nil {
+		return err
+	}
+	sum, err := im.sha256(file)
+	if err != nil {
+		return err
+	}
+	if im.prepare {
+		return nil
+	}
+	sums := filepath.Join(tg.dir, "stdin.sums")
+	if err := os.WriteFile(sums, []byte(sum+"  -\n"), 0o644); err != nil {
+		return err
 	}
 	var line string
-	ref := func() (time.Duration, error) {
-		p, err := tg.file(s.size)
-		if err != nil {
-			return 0, err
+	runs, cpu, err := rotate(p2Runs,
+		func(run int) (time.Duration, error) {
+			pcase := p1Case{spec: pc.spec, format: "raw", comp: pc.comp, check: true, target: "file", threads: pc.threads}
+			d, _, err := p1Byoi(ctx, tg, srv, pcase, file, raw, sum, run == 0)
+			return d, err
+		},
+		func(run int) (time.Duration, error) {
+			path, err := tg.file(pc.spec.size)
+			if err != nil {
+				return 0, err
+			}
+			stages := p2Pipeline(srv.url(file), sums, pc, path)
+			line = pipelineLine(stages...)
+			d, err := pipeline(ctx, stages...)
+			if err != nil {
+				return 0, err
+			}
+			if run == 0 {
+				if err := sameContent(raw, path, pc.spec.size); err != nil {
+					return 0, fmt.Errorf("reference %s wrote a wrong image: %w", line, err)
+				}
+			}
+			return d, nil
+		})
+	if err != nil {
+		return err
+	}
+	goal := 0.95
+	if !pc.spec.dense {
+		goal = 1.0
+	}
+	row := Row{Part: "P2", Case: pc.name(), Metric: "s", RefName: "curl|" + pc.comp + "|dd", Target: goal, Command: line,
+		Extra: map[string]float64{"byoiMiBps": float64(pc.spec.size) / mib / median(runs[0]),
+			"byoiCPUs": median(cpu[0]), "refCPUs": median(cpu[1]), "cpuRatio": median(cpu[1]) / median(cpu[0])}}
+	if pc.comp == "none" {
+		row.RefName = "curl|dd"
+	}
+	for i := range runs[0] {
+		row.Runs = append(row.Runs, Run{Byoi: runs[0][i], Ref: runs[1][i]})
+	}
+	rep.add(row)
+	return nil
+}
+
+// p2Pipeline is the streaming reference: the checksum is checked on a copy
+// of the download (sums holds "<sum>  -": sha256sum -c checks its stdin).
+func p2Pipeline(url, sums string, pc p2Case, target string) []stage {
+	stages := []stage{{args: []string{"curl", "-sSf", url}}, {tee: []string{"sha256sum", "--quiet", "-c", sums}}}
+	if pc.comp != "none" {
+		dec := []string{pc.comp, "-dc"}
+		if pc.comp == "xz" {
+			t := pc.threads
+			if t == 0 {
+				t = 2
+			}
+			dec = append(dec, fmt.Sprintf("-T%d", t))
 		}
-		line = refPipeline(srv.url(file), decompressors[comp], p, check, filepath.Join(tg.dir, "sum"))
-		return shell(ctx, line)
+		stages = append(stages, stage{args: dec})
 	}
-	reps := 2
-	if comp == "xz" {
-		reps = 1
-	}
-	tb, tr, err := best(reps, byoi, ref)
-	if err != nil {
-		return 0, err
-	}
-	goal, what := 0.95, "dense"
-	if !s.dense {
-		goal, what = 1.0, "sparse"
-	}
-	ck := "no checksum"
-	if check {
-		ck = "sha256"
-	}
-	rep.add(Row{Part: "P2", Case: fmt.Sprintf("raw %s %s %s, %s", sizeName(s.size), what, comp, ck),
-		Metric: "s", Byoi: tb, Ref: tr, RefName: "curl|dd", Target: goal, Command: line,
-		Extra: map[string]float64{"byoiMiBps": float64(s.size) / mib / tb, "refMiBps": float64(s.size) / mib / tr}})
-	return tb, nil
-}
-
-// refPipeline is what a user would type: curl into the decompressor into dd,
-// with sha256sum on a tee'd copy when the checksum is checked.
-func refPipeline(url, dec, target string, check bool, sumFile string) string {
-	line := fmt.Sprintf("curl -sSf '%s'", url)
-	prefix, suffix := "", ""
-	if check {
-		fifo := sumFile + ".fifo"
-		prefix = fmt.Sprintf("rm -f '%s'; mkfifo '%s'; sha256sum < '%s' > '%s' & ", fifo, fifo, fifo, sumFile)
-		line += fmt.Sprintf(" | tee '%s'", fifo)
-		suffix = "; wait $!"
-	}
-	if dec != "" {
-		line += " | " + dec
-	}
-	line += fmt.Sprintf(" | dd bs=4M of='%s' conv=notrunc,fsync status=none", target)
-	return prefix + line + suffix
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return append(stages, stage{args: []string{"dd", "of=" + target, "bs=1M", "conv=sparse,notrunc,fsync", "status=none"}})
 }

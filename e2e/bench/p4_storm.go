@@ -101,22 +101,22 @@ func stormRows(rep *report, n int, rs stormRuns) {
 	}
 	rep.add(Row{Part: "P4", Case: fmt.Sprintf("boot storm N=%d (failures: byoi %d, dnsmasq %d, worst round; windowsize granted: byoi %s, dnsmasq %s; ratio per round %s)",
 		n, bFail, dFail, granted(b), granted(d), spread(rateRatios)),
-		Metric: "booted/s", Byoi: median(bs, rate), Ref: median(ds, rate), RefName: "dnsmasq", Ratio: slices.Min(rateRatios), Target: 1.5,
+		Metric: "booted/s", Byoi: stormMedian(bs, rate), Ref: stormMedian(ds, rate), RefName: "dnsmasq", Ratio: slices.Min(rateRatios), Target: 1.5,
 		Failures: bFail, Extra: extra, Note: reasons(b, d)})
 	rep.add(Row{Part: "P4", Case: fmt.Sprintf("boot storm N=%d per-client p99 (ratio per round %s)", n, spread(p99Ratios)), Metric: "s",
-		Byoi: median(bs, p99), Ref: median(ds, p99), RefName: "dnsmasq", Ratio: slices.Min(p99Ratios), Target: 1})
+		Byoi: stormMedian(bs, p99), Ref: stormMedian(ds, p99), RefName: "dnsmasq", Ratio: slices.Min(p99Ratios), Target: 1})
 	cpu := func(r stormResult) float64 { return r.ServerCPU }
 	rep.add(Row{Part: "P4", Case: fmt.Sprintf("boot storm N=%d server CPU time (dnsmasq: with the static HTTP server)", n), Metric: "s",
-		Byoi: median(bs, cpu), Ref: median(ds, cpu), RefName: "dnsmasq"})
+		Byoi: stormMedian(bs, cpu), Ref: stormMedian(ds, cpu), RefName: "dnsmasq"})
 	rep.add(Row{Part: "P4", Case: fmt.Sprintf("boot storm N=%d per-client p50", n), Metric: "s",
-		Byoi: median(bs, func(r stormResult) float64 { return r.P50 }), Ref: median(ds, func(r stormResult) float64 { return r.P50 }), RefName: "dnsmasq"})
+		Byoi: stormMedian(bs, func(r stormResult) float64 { return r.P50 }), Ref: stormMedian(ds, func(r stormResult) float64 { return r.P50 }), RefName: "dnsmasq"})
 	for _, ph := range []struct {
 		name string
 		f    func(stormResult) float64
 	}{{"DHCP DISCOVER→ACK", func(r stormResult) float64 { return r.DHCPP50 }},
 		{"TFTP ipxe.efi", func(r stormResult) float64 { return r.TFTPP50 }},
 		{"HTTP GET script", func(r stormResult) float64 { return r.HTTPP50 }}} {
-		rep.add(Row{Part: "P4", Case: fmt.Sprintf("boot storm N=%d %s p50", n, ph.name), Metric: "s", Byoi: median(bs, ph.f), Ref: median(ds, ph.f), RefName: "dnsmasq"})
+		rep.add(Row{Part: "P4", Case: fmt.Sprintf("boot storm N=%d %s p50", n, ph.name), Metric: "s", Byoi: stormMedian(bs, ph.f), Ref: stormMedian(ds, ph.f), RefName: "dnsmasq"})
 	}
 }
 
@@ -164,14 +164,13 @@ func (rs stormRuns) best(who string) stormResult {
 	return b
 }
 
-// median of f over the runs.
-func median(rs []stormResult, f func(stormResult) float64) float64 {
-	var v []float64
+// stormMedian of f over the runs.
+func stormMedian(rs []stormResult, f func(stormResult) float64) float64 {
+	v := make([]float64, 0, len(rs))
 	for _, r := range rs {
 		v = append(v, f(r))
 	}
-	slices.Sort(v)
-	return v[len(v)/2]
+	return median(v)
 }
 
 // spread prints ratios as "1.62/1.80/2.10" (min/median/max).

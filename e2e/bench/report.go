@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -37,6 +38,76 @@ type Row struct {
 	Command   string             `json:"command,omitempty"` // the reference command line
 	// Failures of byoi in this case; any is a missed target.
 	Failures int `json:"failures,omitempty"`
+	// Runs, when set, are the case measured several times: Byoi, Ref and
+	// Ratio are then the medians, RatioMin and RatioMax the extremes, and
+	// a target is met only if every run meets it.
+	Runs     []Run   `json:"runs,omitempty"`
+	RatioMin float64 `json:"ratioMin,omitempty"`
+	RatioMax float64 `json:"ratioMax,omitempty"`
+}
+
+// Run is one measurement of a row measured several times.
+type Run struct {
+	Byoi  float64 `json:"byoi"`
+	Ref   float64 `json:"ref,omitempty"`
+	Ratio float64 `json:"ratio,omitempty"`
+}
+
+// ratioOf orients a ratio so that above 1 means byoi is better.
+func ratioOf(metric string, byoi, ref float64) float64 {
+	if ref <= 0 || byoi <= 0 {
+		return 0
+	}
+	if costMetric(metric) {
+		return ref / byoi
+	}
+	return byoi / ref
+}
+
+// median of vs (the mean of the middle two for an even count).
+func median(vs []float64) float64 {
+	s := slices.Clone(vs)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// summarize fills the medians and extremes of a row with Runs.
+func (row *Row) summarize() {
+	var bs, rs, qs []float64
+	for i := range row.Runs {
+		run := &row.Runs[i]
+		run.Ratio = ratioOf(row.Metric, run.Byoi, run.Ref)
+		bs, rs = append(bs, run.Byoi), append(rs, run.Ref)
+		if run.Ratio > 0 {
+			qs = append(qs, run.Ratio)
+		}
+	}
+	row.Byoi, row.Ref = median(bs), median(rs)
+	if len(qs) > 0 {
+		row.Ratio, row.RatioMin, row.RatioMax = median(qs), slices.Min(qs), slices.Max(qs)
+	}
+}
+
+// worst is the figure a target is judged on: the worst run, or the only figure.
+func (row *Row) worst() (byoi, ratio float64) {
+	if len(row.Runs) == 0 {
+		return row.Byoi, row.Ratio
+	}
+	byoi, ratio = row.Runs[0].Byoi, row.RatioMin
+	for _, run := range row.Runs {
+		if costMetric(row.Metric) {
+			byoi = max(byoi, run.Byoi)
+		} else {
+			byoi = min(byoi, run.Byoi)
+		}
+	}
+	return byoi, ratio
 }
 
 // Machine says where the figures come from.
@@ -108,25 +179,29 @@ func memTotalMiB() int64 {
 
 // add records a row, computing the ratio and the target verdict.
 func (r *report) add(row Row) {
+	if len(row.Runs) > 0 {
+		row.summarize()
+	}
 	if row.Ref > 0 && row.Byoi > 0 && row.Ratio == 0 {
-		if costMetric(row.Metric) {
-			row.Ratio = row.Ref / row.Byoi
-		} else {
-			row.Ratio = row.Byoi / row.Ref
-		}
+		row.Ratio = ratioOf(row.Metric, row.Byoi, row.Ref)
 	}
 	if row.Target > 0 {
 		var met bool
+		byoi, ratio := row.worst()
+		runs := ""
+		if len(row.Runs) > 1 {
+			runs = fmt.Sprintf(" in the worst of %d runs", len(row.Runs))
+		}
 		switch {
 		case row.TargetAbs:
-			met = row.Byoi <= row.Target
+			met = byoi <= row.Target
 			if !met {
-				row.Miss = fmt.Sprintf("%.1f over the %.0f limit (+%.0f%%)", row.Byoi-row.Target, row.Target, 100*(row.Byoi/row.Target-1))
+				row.Miss = fmt.Sprintf("%.1f over the %.0f limit (+%.0f%%)%s", byoi-row.Target, row.Target, 100*(byoi/row.Target-1), runs)
 			}
-		case row.Ratio > 0:
-			met = row.Ratio >= row.Target
+		case ratio > 0:
+			met = ratio >= row.Target
 			if !met {
-				row.Miss = fmt.Sprintf("%.2f× instead of %.2f× (%.0f%% short)", row.Ratio, row.Target, 100*(1-row.Ratio/row.Target))
+				row.Miss = fmt.Sprintf("%.2f× instead of %.2f× (%.0f%% short)%s", ratio, row.Target, 100*(1-ratio/row.Target), runs)
 			}
 		}
 		if row.Failures > 0 {
@@ -138,7 +213,11 @@ func (r *report) add(row Row) {
 	r.mu.Lock()
 	r.Rows = append(r.Rows, row)
 	r.mu.Unlock()
-	fmt.Fprintf(os.Stderr, "   %s %-48s byoi %s  %s %s  ratio %s\n", row.Part, row.Case, num(row.Byoi), row.RefName, num(row.Ref), ratio(row.Ratio))
+	cpu := ""
+	if c, ok := row.Extra["cpuRatio"]; ok {
+		cpu = fmt.Sprintf("  (CPU %s: byoi %s s, ref %s s)", ratio(c), num(row.Extra["byoiCPUs"]), num(row.Extra["refCPUs"]))
+	}
+	fmt.Fprintf(os.Stderr, "   %s %-48s byoi %s  %s %s  ratio %s%s\n", row.Part, row.Case, num(row.Byoi), row.RefName, num(row.Ref), ratio(row.Ratio), cpu)
 }
 
 func (r *report) note(format string, args ...any) {
@@ -192,7 +271,11 @@ func (r *report) print(w io.Writer) {
 		if row.Ref > 0 {
 			ref = num(row.Ref) + " " + row.RefName
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.Part, row.Case, row.Metric, num(row.Byoi), ref, ratio(row.Ratio), target, verdict)
+		q := ratio(row.Ratio)
+		if len(row.Runs) > 1 && row.Ratio > 0 {
+			q += fmt.Sprintf(" (%.2f–%.2f)", row.RatioMin, row.RatioMax)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.Part, row.Case, row.Metric, num(row.Byoi), ref, q, target, verdict)
 	}
 	tw.Flush()
 	for _, n := range r.Notes {

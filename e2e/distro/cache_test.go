@@ -86,13 +86,19 @@ func TestCachedWaitEndsWithContext(t *testing.T) {
 	key := hashKey("recipe", "c")
 	release := make(chan struct{})
 	started := make(chan struct{})
-	go cached(context.Background(), dir, "x", key, func(string) error {
-		close(started)
-		<-release
-		return nil
-	})
+	first := make(chan struct{})
+	go func() {
+		defer close(first)
+		cached(context.Background(), dir, "x", key, func(string) error {
+			close(started)
+			<-release
+			return nil
+		})
+	}()
 	<-started
-	defer close(release)
+	// The first build must end before t.TempDir's cleanup removes dir
+	// under it.
+	defer func() { close(release); <-first }()
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	if _, _, err := cached(ctx, dir, "x", key, func(string) error { return nil }); !errors.Is(err, context.DeadlineExceeded) {

@@ -98,6 +98,13 @@ type Env struct {
 	// ImageRetryWait is the first wait between image download retries
 	// (default: the image package's).
 	ImageRetryWait time.Duration
+
+	// WorkDir is where BYOLinux mounts the image and the target (default
+	// /run/byoi).
+	WorkDir string
+	// ScriptTimeout bounds BYOLinux's make_image_bootable.sh (default 30
+	// minutes).
+	ScriptTimeout time.Duration
 }
 
 func (e Env) withDefaults() Env {
@@ -118,6 +125,9 @@ func (e Env) withDefaults() Env {
 	}
 	if e.ReportRetry == 0 {
 		e.ReportRetry = 5 * time.Minute
+	}
+	if e.WorkDir == "" {
+		e.WorkDir = "/run/byoi"
 	}
 	if e.ProgressEvery == 0 {
 		e.ProgressEvery = 500 * time.Millisecond

@@ -28,6 +28,7 @@ func Main() {
 	if pid1 {
 		initSystem()
 	}
+	SetMemoryLimit()
 	console := io.Writer(os.Stderr)
 	log := slog.New(slog.NewTextHandler(console, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	cmdline := os.Getenv("BYOI_CMDLINE")

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -130,5 +131,21 @@ func TestModuleLoader(t *testing.T) {
 	want := []string{"kernel/broken.ko", "kernel/virtio_ring.ko", "kernel/virtio.ko", "kernel/virtio_pci.ko", "kernel/virtio_net.ko.xz"}
 	if diff := cmp.Diff(want, loaded); diff != "" {
 		t.Errorf("modules loaded mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// TestSetMemoryLimit: the installer runs with MemoryLimit, unless
+// GOMEMLIMIT says otherwise.
+func TestSetMemoryLimit(t *testing.T) {
+	old := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(old)
+	t.Setenv("GOMEMLIMIT", "")
+	if got := SetMemoryLimit(); got != MemoryLimit {
+		t.Errorf("SetMemoryLimit() = %d, want %d", got, MemoryLimit)
+	}
+	debug.SetMemoryLimit(1 << 40)
+	t.Setenv("GOMEMLIMIT", "1TiB")
+	if got := SetMemoryLimit(); got != 1<<40 {
+		t.Errorf("SetMemoryLimit() with GOMEMLIMIT set = %d, want it left at %d", got, int64(1<<40))
 	}
 }

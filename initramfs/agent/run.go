@@ -11,7 +11,6 @@ import (
 	"github.com/byoi/byoi/boot"
 	"github.com/byoi/byoi/boot/agentapi"
 	"github.com/byoi/byoi/initramfs/disk"
-	"github.com/byoi/byoi/initramfs/image"
 )
 
 // Failure is how Run ends when the installation failed: what the server
@@ -84,7 +83,7 @@ func Run(ctx context.Context, env Env) error {
 	r.steps = map[boot.StepID]bool{}
 	ids := r.task.Steps
 	if len(ids) == 0 {
-		ids = boot.Steps()
+		ids = boot.StepsFor(r.task.Spec.OperatingSystem)
 	}
 	for _, s := range ids {
 		r.steps[s] = true
@@ -98,6 +97,9 @@ func Run(ctx context.Context, env Env) error {
 
 // install runs the steps in order.
 func (r *run) install(ctx context.Context) error {
+	if r.task.Spec.OperatingSystem == boot.OSBYOLinux {
+		return r.installBYOLinux(ctx)
+	}
 	r.step = boot.StepDownload
 	d, err := r.findDisk(ctx)
 	if err != nil {
@@ -122,7 +124,7 @@ func (r *run) install(ctx context.Context) error {
 		}
 		comment, err := s.fn(ctx)
 		if err != nil {
-			return err
+			return stepError(s.id, err)
 		}
 		if err := r.report(ctx, agentapi.Progress{Step: s.id, Status: boot.StepDone, Comment: comment}); err != nil {
 			return err
@@ -191,14 +193,7 @@ func (r *run) finish(ctx context.Context) error {
 
 // fail reports err to the server and returns it as a *Failure.
 func (r *run) fail(ctx context.Context, err error) error {
-	f := &Failure{Failure: agentapi.Failure{Step: r.step, Class: agentapi.ClassInternal, Message: err.Error()}, Err: err}
-	var ie *image.Error
-	if errors.As(err, &ie) {
-		f.Step, f.Message = ie.Step, ie.Msg
-		if ie.Customer {
-			f.Class = agentapi.ClassCustomer
-		}
-	}
+	f := &Failure{Failure: failure(r.step, err), Err: err}
 	if errors.Is(err, ErrTokenRejected) {
 		return f // nobody to tell
 	}

@@ -78,6 +78,11 @@ func TestRunInstalls(t *testing.T) {
 				sum := sha256.Sum256(h.img)
 				h.srv.task.Spec.ImageCheckSum = hex.EncodeToString(sum[:])
 			}
+			if tc.configDrive {
+				// The server names the machine's first MAC; the agent puts in
+				// the one it booted from (BOOTIF).
+				h.srv.task.Network = &agentapi.Network{MAC: "52:54:00:aa:aa:aa", Mode: agentapi.NetworkDHCP}
+			}
 			if err := Run(testCtx(t), h.env); err != nil {
 				t.Fatalf("Run = %v, want nil", err)
 			}
@@ -94,6 +99,9 @@ func TestRunInstalls(t *testing.T) {
 				t.Errorf("disk has no primary GPT header or no backup header in its last sector")
 			}
 			checkConfigDrive(t, got, tc.configDrive)
+			if nic := []byte(`"ethernet_mac_address": "52:54:00:12:34:56"`); tc.configDrive && !bytes.Contains(got[testImageSize:], nic) {
+				t.Errorf("config drive has no network_data.json for the BOOTIF NIC (%s)", nic)
+			}
 			wantStatuses := map[boot.StepID][]boot.StepStatus{}
 			for _, s := range boot.Steps() {
 				wantStatuses[s] = []boot.StepStatus{boot.StepDoing, boot.StepDone}

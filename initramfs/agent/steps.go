@@ -135,12 +135,9 @@ func (r *run) fixGPT(context.Context) (string, error) {
 	return "No GPT backup header to move", nil
 }
 
-// configDrive adds the config-2 partition when the spec asks for one.
-func (r *run) configDrive(context.Context) (string, error) {
+// configDriveConfig is what the config drive holds for this task.
+func (r *run) configDriveConfig() (configdrive.Config, error) {
 	spec := r.task.Spec
-	if !spec.WantsConfigDrive() {
-		return "No config drive requested", nil
-	}
 	c := configdrive.Config{
 		UUID:     uuid.NewSHA1(uuid.NameSpaceURL, []byte(fmt.Sprintf("byoi:%s:task:%d", r.task.Machine, r.task.ID))).String(),
 		Hostname: spec.Hostname,
@@ -155,6 +152,29 @@ func (r *run) configDrive(context.Context) (string, error) {
 	}
 	if spec.ConfigDriveUserData == "" {
 		c.UserData = nil
+	}
+	if n := r.task.Network; n != nil {
+		bootNIC := *n
+		if r.cfg.BootIf != nil { // the NIC this installer booted from
+			bootNIC.MAC = r.cfg.BootIf.String()
+		}
+		nic, err := configdrive.FromAgent(&bootNIC)
+		if err != nil {
+			return c, fmt.Errorf("config drive network: %w", err)
+		}
+		c.Network = nic
+	}
+	return c, nil
+}
+
+// configDrive adds the config-2 partition when the spec asks for one.
+func (r *run) configDrive(context.Context) (string, error) {
+	if !r.task.Spec.WantsConfigDrive() {
+		return "No config drive requested", nil
+	}
+	c, err := r.configDriveConfig()
+	if err != nil {
+		return "", err
 	}
 	sector := r.disk.LogicalSectorSize
 	img, fs, err := configdrive.Image(c, sector)

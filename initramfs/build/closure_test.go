@@ -201,8 +201,8 @@ func TestClosureAgainstLdd(t *testing.T) {
 }
 
 func FuzzReadNeeds(f *testing.F) {
-	for _, p := range []string{"/usr/bin/true", "/lib/x86_64-linux-gnu/libc.so.6"} {
-		if b, err := os.ReadFile(p); err == nil && len(b) < 4<<20 {
+	for _, p := range []string{"/usr/bin/true"} {
+		if b, err := os.ReadFile(p); err == nil && len(b) < 256<<10 {
 			f.Add(b)
 		}
 	}

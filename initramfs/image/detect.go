@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/byoi/byoi/initramfs/image/lzma2"
 )
 
 // sniffSize is how much of the start of an image detection looks at (the
@@ -25,26 +26,56 @@ func compression(head []byte) string {
 		return "gzip"
 	case hasXZMagic(head):
 		return "xz"
-	case bytes.HasPrefix(head, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+	case isZstd(head):
 		return "zstd"
 	}
 	return ""
 }
 
-// decompress wraps r with the decoder for kind.
-func decompress(kind string, r io.Reader) (io.ReadCloser, error) {
+// zstdMagic starts a zstd frame; a skippable frame starts with 0x50-0x5f
+// and then zstdSkippable.
+var (
+	zstdMagic     = []byte{0x28, 0xb5, 0x2f, 0xfd}
+	zstdSkippable = []byte{0x2a, 0x4d, 0x18}
+)
+
+// isZstd reports whether head starts a zstd file: a zstd frame, possibly
+// after skippable frames (pzstd starts every frame with one that gives
+// its size). Skippable frames are followed through head; one that runs
+// past it is taken as zstd, which the decoder then confirms or refuses.
+func isZstd(head []byte) bool {
+	for {
+		if bytes.HasPrefix(head, zstdMagic) {
+			return true
+		}
+		if len(head) < 8 || head[0]&0xf0 != 0x50 || !bytes.Equal(head[1:4], zstdSkippable) {
+			return false
+		}
+		n := uint64(head[4]) | uint64(head[5])<<8 | uint64(head[6])<<16 | uint64(head[7])<<24
+		if n >= uint64(len(head)-8) {
+			return true
+		}
+		head = head[8+n:]
+	}
+}
+
+// decompress wraps r with the decoder for kind; threads is how many xz
+// blocks may be decoded at once; hist, if not nil, reads decoded bytes back
+// (xz keeps less of its dictionary in memory).
+func decompress(kind string, r io.Reader, threads int, hist lzma2.History) (io.ReadCloser, error) {
 	switch kind {
 	case "gzip":
-		z, err := gzip.NewReader(r)
+		z, err := newGzipStream(r)
 		if err != nil {
 			return nil, fmt.Errorf("gzip: %w", err)
 		}
 		return z, nil
 	case "xz":
-		z, err := newXZReader(r, xzWorkers())
+		z, err := newXZReader(r, threads)
 		if err != nil {
 			return nil, fmt.Errorf("xz: %w", err)
 		}
+		z.hist = hist
 		return z, nil
 	case "zstd":
 		z, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),

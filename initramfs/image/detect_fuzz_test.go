@@ -64,13 +64,19 @@ func FuzzDetect(f *testing.F) {
 		compressBytes(f, zst, "gzip", mbr), compressBytes(f, zst, "xz", gpt), compressBytes(f, zst, "zstd", []byte("QFI\xfb")),
 		// A zstd frame header announcing a 2 GiB window.
 		{0x28, 0xb5, 0x2f, 0xfd, 0x00, 0xa8},
+		// pzstd: a skippable frame giving the size of the frame after it.
+		append(skippable(0, []byte{9, 0, 0, 0}), compressBytes(f, zst, "zstd", mbr)...),
+		// gzip followed by zero padding, and by garbage.
+		append(compressBytes(f, zst, "gzip", mbr), 0, 0, 0),
+		append(compressBytes(f, zst, "gzip", mbr), 0, 'x'),
 	} {
 		f.Add(seed)
 	}
 	kinds := map[string]string{"gzip": "\x1f\x8b", "xz": "\xfd7zXZ\x00", "zstd": "\x28\xb5\x2f\xfd"}
 	f.Fuzz(func(t *testing.T, head []byte) {
 		kind := compression(head)
-		if magic, ok := kinds[kind]; kind != "" && (!ok || !bytes.HasPrefix(head, []byte(magic))) {
+		if magic, ok := kinds[kind]; kind != "" && (!ok || !bytes.HasPrefix(head, []byte(magic))) &&
+			!(kind == "zstd" && head[0]&0xf0 == 0x50 && bytes.HasPrefix(head[1:], zstdSkippable)) {
 			t.Fatalf("compression(%q) = %q without its magic", head[:min(len(head), 8)], kind)
 		}
 		if isQcow2(head) && kind != "" {
@@ -81,7 +87,7 @@ func FuzzDetect(f *testing.F) {
 		}
 		hasPartitionTable(head)
 		if kind != "" {
-			if dec, err := decompress(kind, bytes.NewReader(head)); err == nil {
+			if dec, err := decompress(kind, bytes.NewReader(head), 2, nil); err == nil {
 				io.Copy(io.Discard, io.LimitReader(dec, maxDecoded)) // errors are expected; panics are not
 				dec.Close()
 			}
@@ -94,7 +100,7 @@ func FuzzDetect(f *testing.F) {
 			if got := compression(z); got != k {
 				t.Fatalf("compression(%s of %d bytes) = %q, want %q", k, len(head), got, k)
 			}
-			dec, err := decompress(k, bytes.NewReader(z))
+			dec, err := decompress(k, bytes.NewReader(z), 2, nil)
 			if err != nil {
 				t.Fatalf("decompress(%s) = %v", k, err)
 			}

@@ -4,8 +4,9 @@
 //	t, err := image.OpenTarget("/dev/vda")
 //	res, err := image.Install(ctx, image.Options{URL: u, Type: "qcow2",
 //		ChecksumType: "sha256", Checksum: sum}, t)
-//	// err is an *image.Error with OVH's wording; success means the whole
-//	// file was downloaded, matched its checksum and is on the disk (synced).
+//	// err is an *image.Error: its Kind and values say what went wrong (the
+//	// agent turns them into OVH's words); success means the whole file was
+//	// downloaded, matched its checksum and is on the disk (synced).
 //
 // Formats: raw (must carry an MBR or GPT signature), raw compressed with
 // gzip, xz or zstd (streamed), and qcow2 v2/v3 with zlib or zstd compressed
@@ -19,7 +20,7 @@
 // own (at most 1 MiB behind the download; nothing is hashed when no checksum
 // is asked), and that resumes with Range
 // + If-Range after a cut or a stall. Everything reads the file through an
-// io.ReaderAt backed by that stream and an 8 MiB LRU of 256 KiB blocks:
+// io.ReaderAt backed by that stream and an 8 MiB LRU of 64 KiB blocks:
 // blocks ahead of the stream advance it, blocks behind it that were evicted
 // are re-fetched with a Range request (or a second sequential GET on servers
 // without Range). qemu-img lays out qcow2 files roughly in guest order, so a

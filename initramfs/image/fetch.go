@@ -195,6 +195,7 @@ type stallBody struct {
 	// healthy: a throughput check passed (or, without MinRate, a byte
 	// arrived): a later stall is a new one, not the same slow server.
 	healthy atomic.Bool
+	busy    time.Duration // PausedReads: time spent inside reads since the last check
 }
 
 func (f *fetcher) wrap(ctx context.Context, cancel context.CancelCauseFunc, resp *http.Response) io.ReadCloser {
@@ -202,10 +203,47 @@ func (f *fetcher) wrap(ctx context.Context, cancel context.CancelCauseFunc, resp
 	s.timer = time.AfterFunc(s.stall, func() {
 		cancel(fmt.Errorf("%w: no data for %v", errStalled, s.stall))
 	})
+	if f.o.PausedReads {
+		s.timer.Stop() // runs only inside Read (pausedRead)
+		return s
+	}
 	if f.o.MinRate > 0 {
 		s.rate = time.AfterFunc(s.stall, s.checkRate)
 	}
 	return s
+}
+
+// pausedRead is Read for a caller that may pause between reads: silence and
+// throughput count only while a read waits for data.
+func (s *stallBody) pausedRead(p []byte) (int, error) {
+	s.timer.Reset(s.stall)
+	start := time.Now()
+	n, err := s.body.Read(p)
+	s.timer.Stop()
+	s.f.downloaded.Add(int64(n))
+	if n > 0 && s.f.o.MinRate <= 0 {
+		s.healthy.Store(true)
+	}
+	if s.f.o.MinRate > 0 && err == nil {
+		s.busy += time.Since(start)
+		s.window.Add(int64(n))
+		if s.busy >= s.stall {
+			got, busy := s.window.Swap(0), s.busy
+			s.busy = 0
+			if want := int64(float64(s.f.o.MinRate) * busy.Seconds()); got < want {
+				err = fmt.Errorf("%w: %d bytes in %v, below the minimum of %d bytes/s", errTooSlow, got, busy.Round(time.Millisecond), s.f.o.MinRate)
+				s.cancel(err)
+				return n, err
+			}
+			s.healthy.Store(true)
+		}
+	}
+	if err != nil && err != io.EOF {
+		if c := context.Cause(s.ctx); c != nil && !errors.Is(c, context.Canceled) {
+			err = c
+		}
+	}
+	return n, err
 }
 
 // checkRate ends the request if the last window was below MinRate.
@@ -220,6 +258,9 @@ func (s *stallBody) checkRate() {
 }
 
 func (s *stallBody) Read(p []byte) (int, error) {
+	if s.f.o.PausedReads {
+		return s.pausedRead(p)
+	}
 	n, err := s.body.Read(p)
 	s.timer.Reset(s.stall)
 	s.window.Add(int64(n))

@@ -3,7 +3,6 @@ package image
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 
 	"github.com/byoi/byoi/boot"
@@ -24,7 +23,7 @@ type installer struct {
 // writing with explicit zeroing, checksum verification and a final Sync.
 // It returns success only when the whole file was downloaded, its checksum
 // (if one is asked) matches and the target holds the image over its whole
-// virtual size. Every failure is an *Error carrying OVH's wording.
+// virtual size. Every failure is an *Error saying what went wrong.
 func Install(ctx context.Context, o Options, t Target) (Result, error) {
 	o = o.withDefaults()
 	if err := o.validate(); err != nil {
@@ -41,13 +40,13 @@ func Install(ctx context.Context, o Options, t Target) (Result, error) {
 	defer src.Close()
 	in.src = src
 	err = in.run()
-	in.res.Downloaded = f.downloaded.Load()
+	in.res.Downloaded, in.res.Requests, in.res.Refetched = f.downloaded.Load(), f.requests.Load(), src.refetched()
 	if err != nil {
 		return in.res, in.fail(err)
 	}
 	o.Logger.Info("image installed", "format", in.res.Format, "compression", in.res.Compression,
 		"virtualSize", in.res.VirtualSize, "downloaded", in.res.Downloaded, "requests", f.requests.Load(),
-		"refetchedBlocks", src.backFetches, "written", in.res.Written, "zeroed", in.res.Zeroed)
+		"refetchedBlocks", in.res.Refetched, "written", in.res.Written, "zeroed", in.res.Zeroed)
 	return in.res, nil
 }
 
@@ -122,12 +121,12 @@ func (in *installer) fail(err error) error {
 	var e *Error
 	if !errors.As(err, &e) {
 		if in.ctx.Err() != nil {
-			e = internal(boot.StepDownload, "installation cancelled", err)
+			e = &Error{Kind: KindCancelled, Step: boot.StepDownload, Err: err}
 		} else {
-			e = internal(boot.StepWrite, fmt.Sprintf("Can't write %s on disk", in.o.Type), err)
+			e = writeError(in.o.Type, err)
 		}
 	}
-	in.o.Logger.Error("image install failed", "step", e.Step, "customer", e.Customer, "msg", e.Msg, "err", e.Err)
+	in.o.Logger.Error("image install failed", "step", e.Step, "kind", e.Kind, "err", e)
 	return e
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/byoi/byoi/boot"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 const testImageSize = 64 * mib
@@ -160,23 +161,21 @@ func TestInstallChecksums(t *testing.T) {
 			good := fileDigest(t, path, h())
 			bad := strings.Repeat("0", len(good))
 			for _, tc := range []struct {
-				name, sum, wantErr string
+				name, sum string
+				want      *Error
 			}{
-				{"good", good, ""},
-				{"good-uppercase", strings.ToUpper(good), ""},
-				{"bad", bad, "Bad " + typ + " for downloaded file, got: " + good + " while expecting " + bad + "."},
+				{"good", good, nil},
+				{"good-uppercase", strings.ToUpper(good), nil},
+				{"bad", bad, &Error{Kind: KindChecksumMismatch, Step: boot.StepCheck, ChecksumType: typ, Got: good, Want: bad}},
 			} {
 				t.Run(name+"/"+typ+"/"+tc.name, func(t *testing.T) {
 					tg := garbageTarget(t, filepath.Join(t.TempDir(), "disk"), testImageSize)
 					res, err := Install(testCtx(t), fast(Options{URL: srv.URL, Type: declared(name), ChecksumType: typ, Checksum: tc.sum}), tg)
-					if got := errMsg(err); got != tc.wantErr {
-						t.Fatalf("Install(%s, %s) error = %q, want %q", typ, tc.name, got, tc.wantErr)
+					if diff := cmp.Diff(tc.want, failure(t, err), noCause); diff != "" {
+						t.Fatalf("Install(%s, %s) error mismatch (-want +got):\n%s", typ, tc.name, diff)
 					}
 					if err == nil && res.Digest != good {
 						t.Errorf("Install(%s).Digest = %s, want %s", typ, res.Digest, good)
-					}
-					if err != nil && !isCustomer(err, boot.StepCheck) {
-						t.Errorf("Install(%s) error = %#v, want customer error at check", typ, err)
 					}
 				})
 			}
@@ -184,42 +183,67 @@ func TestInstallChecksums(t *testing.T) {
 	}
 }
 
-func errMsg(err error) string {
+// failure returns err as an *Error: nil for nil, and a test failure for
+// an error of another type.
+func failure(t testing.TB, err error) *Error {
+	t.Helper()
 	if err == nil {
-		return ""
+		return nil
 	}
-	return err.Error()
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("error %v (%T) is not an *Error", err, err)
+	}
+	return e
 }
 
-func isCustomer(err error, step boot.StepID) bool {
+// isKind says whether err is an *Error of kind k at step.
+func isKind(err error, k Kind, step boot.StepID) bool {
 	var e *Error
-	return errors.As(err, &e) && e.Customer && e.Step == step
+	return errors.As(err, &e) && e.Kind == k && e.Step == step
 }
+
+// causeOf is the message of an *Error's cause, "" if none.
+func causeOf(e *Error) string {
+	if e == nil || e.Err == nil {
+		return ""
+	}
+	return e.Err.Error()
+}
+
+// noCause compares *Error values without their causes.
+var noCause = cmpopts.IgnoreFields(Error{}, "Err")
 
 func TestInstallDeclaredErrors(t *testing.T) {
 	variants, _ := loadFixtures(t)
 	raw := variants["raw"]
+	check := boot.StepCheck
 	for _, tc := range []struct {
 		name, file string
 		o          Options
 		disk       int64
-		want       string
+		want       Error // Target "DISK" is the target's path
 	}{
 		{"raw declared qcow2", raw, Options{Type: "qcow2"}, testImageSize,
-			"image provided format is raw which does not match expected qcow2 format"},
+			Error{Kind: KindFormatMismatch, Step: check, Found: "raw", Declared: "qcow2"}},
 		{"gzip raw declared qcow2", variants["raw-gzip"], Options{Type: "qcow2"}, testImageSize,
-			"image provided format is raw which does not match expected qcow2 format"},
+			Error{Kind: KindFormatMismatch, Step: check, Found: "raw", Declared: "qcow2"}},
 		{"qcow2 declared raw", variants["qcow2-v2"], Options{Type: "raw"}, testImageSize,
-			"image provided format is qcow2 which does not match expected raw format"},
-		{"unknown type", raw, Options{Type: "ova"}, testImageSize, "Bad format image, expected: qcow2, raw."},
+			Error{Kind: KindFormatMismatch, Step: check, Found: "qcow2", Declared: "raw"}},
+		{"unknown type", raw, Options{Type: "ova"}, testImageSize, Error{Kind: KindBadImageType, Step: check, Declared: "ova"}},
 		{"checksum without type", raw, Options{Type: "raw", Checksum: "ab"}, testImageSize,
-			"Please provide checkSum AND checkSumType or none of them"},
+			Error{Kind: KindChecksumPair, Step: check}},
+		{"unknown checksum type", raw, Options{Type: "raw", ChecksumType: "CRC32", Checksum: "ab"}, testImageSize,
+			Error{Kind: KindBadChecksumType, Step: check, ChecksumType: "crc32"}},
 		{"raw larger than disk", raw, Options{Type: "raw"}, testImageSize - 512,
-			"image provided has a size of 67108864 bytes which is larger than DISK of 67108352 bytes"},
+			Error{Kind: KindTooLarge, Step: check, Size: testImageSize, Target: "DISK", TargetSize: testImageSize - 512}},
 		{"qcow2 larger than disk", variants["qcow2-zlib"], Options{Type: "qcow2"}, 32 * mib,
-			"image provided has a size of 67108864 bytes which is larger than DISK of 33554432 bytes"},
+			Error{Kind: KindTooLarge, Step: check, Size: testImageSize, Target: "DISK", TargetSize: 32 * mib}},
+		// A compressed stream stops at the first byte past the end.
 		{"xz raw larger than disk", variants["raw-xz"], Options{Type: "raw"}, 32 * mib,
-			"image provided has a size of 67108864 bytes which is larger than DISK of 33554432 bytes"},
+			Error{Kind: KindTooLarge, Step: check, Size: 32*mib + 1, AtLeast: true, Target: "DISK", TargetSize: 32 * mib}},
+		{"gzip raw larger than disk", variants["raw-gzip"], Options{Type: "raw"}, 32*mib + 3,
+			Error{Kind: KindTooLarge, Step: check, Size: 32*mib + 4, AtLeast: true, Target: "DISK", TargetSize: 32*mib + 3}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := fileServer(t, tc.file, nil)
@@ -228,13 +252,12 @@ func TestInstallDeclaredErrors(t *testing.T) {
 			o := tc.o
 			o.URL = srv.URL
 			_, err := Install(testCtx(t), fast(o), tg)
-			want := strings.ReplaceAll(tc.want, "DISK", path)
-			if diff := cmp.Diff(want, errMsg(err)); diff != "" {
-				t.Errorf("Install(%s) error mismatch (-want +got):\n%s", tc.name, diff)
+			want := tc.want
+			if want.Target == "DISK" {
+				want.Target = path
 			}
-			var e *Error
-			if !errors.As(err, &e) || !e.Customer {
-				t.Errorf("Install(%s) = %#v, want a customer *Error", tc.name, err)
+			if diff := cmp.Diff(&want, failure(t, err), noCause); diff != "" {
+				t.Errorf("Install(%s) error mismatch (-want +got):\n%s", tc.name, diff)
 			}
 		})
 	}
@@ -269,9 +292,9 @@ func TestNoPartitionTable(t *testing.T) {
 			srv := fileServer(t, p, nil)
 			tg := garbageTarget(t, filepath.Join(t.TempDir(), "disk"), 4*mib)
 			_, err := Install(testCtx(t), fast(Options{URL: srv.URL, Type: "raw"}), tg)
-			want := "image provided format is not of type raw because no partition table was found. It seems to contain: " + tc.want
-			if got := errMsg(err); got != want {
-				t.Errorf("Install(%s) error = %q, want %q", tc.name, got, want)
+			want := &Error{Kind: KindNoPartitionTable, Step: boot.StepCheck, Contents: tc.want}
+			if diff := cmp.Diff(want, failure(t, err), noCause); diff != "" {
+				t.Errorf("Install(%s) error mismatch (-want +got):\n%s", tc.name, diff)
 			}
 		})
 	}

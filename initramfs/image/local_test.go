@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/byoi/byoi/boot"
+	"github.com/google/go-cmp/cmp"
 )
 
 // installLocal runs InstallLocal on the file at path.
@@ -56,16 +59,17 @@ func TestInstallLocalChecksum(t *testing.T) {
 		good := fileDigest(t, path, sha256.New())
 		bad := strings.Repeat("0", len(good))
 		for _, tc := range []struct {
-			name, sum, wantErr string
+			name, sum string
+			want      *Error
 		}{
-			{"good", good, ""},
-			{"bad", bad, "Bad sha256 for downloaded file, got: " + good + " while expecting " + bad + "."},
+			{"good", good, nil},
+			{"bad", bad, &Error{Kind: KindChecksumMismatch, Step: boot.StepCheck, ChecksumType: "sha256", Got: good, Want: bad}},
 		} {
 			t.Run(name+"/"+tc.name, func(t *testing.T) {
 				tg := garbageTarget(t, filepath.Join(t.TempDir(), "disk"), testImageSize)
 				res, err := installLocal(t, path, Options{Type: declared(name), ChecksumType: "sha256", Checksum: tc.sum}, tg)
-				if got := errMsg(err); got != tc.wantErr {
-					t.Fatalf("InstallLocal(%s) error = %q, want %q", tc.name, got, tc.wantErr)
+				if diff := cmp.Diff(tc.want, failure(t, err), noCause); diff != "" {
+					t.Fatalf("InstallLocal(%s) error mismatch (-want +got):\n%s", tc.name, diff)
 				}
 				if err == nil && res.Digest != good {
 					t.Errorf("InstallLocal(%s).Digest = %s, want %s", tc.name, res.Digest, good)
@@ -89,8 +93,8 @@ func TestInstallLocalTruncated(t *testing.T) {
 	}
 	tg := garbageTarget(t, filepath.Join(t.TempDir(), "disk"), testImageSize)
 	_, err = installLocal(t, path, Options{Type: "qcow2"}, tg)
-	if got := errMsg(err); !strings.HasPrefix(got, "image provided is not a valid qcow2 image") {
-		t.Fatalf("InstallLocal(truncated) error = %q, want a qcow2 validation error", got)
+	if !isKind(err, KindBadQcow2, boot.StepCheck) {
+		t.Fatalf("InstallLocal(truncated) error = %v, want a qcow2 validation error", err)
 	}
 }
 

@@ -3,6 +3,7 @@ package image
 import (
 	"bufio"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -104,5 +105,49 @@ func TestInstallMemoryFlat(t *testing.T) {
 		if big > small+fixedBuffers {
 			t.Errorf("%s peak heap grew from %d to %d MiB between 256 MiB and 1 GiB images", kind, small>>20, big>>20)
 		}
+	}
+}
+
+// TestInstallXZLargeDictionary: an xz file with xz -9's 64 MiB dictionary
+// and matches 20 MiB back installs correctly while the decoder keeps only
+// xzWindow of the dictionary in memory, reading older bytes back from the
+// target; the peak heap shows the 64 MiB dictionary was never allocated.
+func TestInstallXZLargeDictionary(t *testing.T) {
+	xzTool := needTool(t, "xz")
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "far.raw")
+	rnd := randomBytes(4*mib, 11)
+	copy(rnd, mbrSector())
+	img := make([]byte, 24*mib)
+	copy(img, rnd)          // then 16 MiB of zeros,
+	copy(img[20*mib:], rnd) // and the same 4 MiB again, 20 MiB back
+	img[22*mib] ^= 1        // with a literal among the far matches
+	if err := os.WriteFile(raw, img, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	size := int64(len(img))
+	img, rnd = nil, nil                              // not counted in the heap below
+	for _, threads := range []string{"-T1", "-T2"} { // one block without sizes; blocks of 192 MiB with sizes
+		t.Run(threads, func(t *testing.T) {
+			xzf := filepath.Join(dir, "far"+threads+".raw.xz")
+			out, err := exec.Command("sh", "-c", xzTool+" --lzma2=preset=1,dict=64MiB "+threads+" -c < "+raw+" > "+xzf).CombinedOutput()
+			if err != nil {
+				t.Fatalf("xz: %v: %s", err, out)
+			}
+			srv := fileServer(t, xzf, nil)
+			tg := garbageTarget(t, filepath.Join(dir, "target"+threads), 64*mib)
+			runtime.GC()
+			heap, _ := peakDuring(t, func() {
+				_, err = Install(testCtx(t), fast(Options{URL: srv.URL, Type: "raw"}), tg)
+			})
+			if err != nil {
+				t.Fatalf("Install(%s) = %v", threads, err)
+			}
+			sameContent(t, tg.Name(), raw, size)
+			t.Logf("xz %s, 64 MiB dictionary: peak heap %.1f MiB", threads, float64(heap)/mib)
+			if heap > 48*mib {
+				t.Errorf("Install(xz %s, 64 MiB dictionary) peak heap %d MiB, want < 48 (a %d MiB window, not 64)", threads, heap>>20, xzWindow>>20)
+			}
+		})
 	}
 }

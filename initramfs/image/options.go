@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"time"
 
@@ -50,13 +51,26 @@ type Options struct {
 	// stays that slow fails the download after Retries such aborts with
 	// "download too slow". 0 means DefaultMinRate; negative turns it off.
 	MinRate int64
+	// PausedReads says the caller may leave a response unread for long
+	// stretches (Virtual: the kernel asks for blocks when it needs them):
+	// StallTimeout and MinRate then count only the time spent waiting for
+	// data inside a read, not the time between reads.
+	PausedReads bool
 	// Progress, if set, receives bytes done/total per step, at most every
 	// ProgressGap (0: DefaultProgressGap) per step, plus a final call.
 	Progress    func(step boot.StepID, done, total int64)
 	ProgressGap time.Duration
 	// Logger receives debug and info records; nil discards.
 	Logger *slog.Logger
+	// DecodeThreads is how many xz blocks are decoded at once (when their
+	// headers give their sizes, as xz -T writes them); 0 means
+	// DefaultDecodeThreads.
+	DecodeThreads int
 }
+
+// DefaultDecodeThreads returns the default Options.DecodeThreads: 2, or 1
+// when Go may use only one CPU.
+func DefaultDecodeThreads() int { return min(2, runtime.GOMAXPROCS(0)) }
 
 // withDefaults returns a copy of o with zero fields replaced by defaults.
 func (o Options) withDefaults() Options {
@@ -81,6 +95,9 @@ func (o Options) withDefaults() Options {
 	if o.ProgressGap == 0 {
 		o.ProgressGap = DefaultProgressGap
 	}
+	if o.DecodeThreads <= 0 {
+		o.DecodeThreads = DefaultDecodeThreads()
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -89,16 +106,16 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// validate checks the declared fields with OVH's messages.
+// validate checks the declared fields.
 func (o Options) validate() error {
 	if o.Type != "raw" && o.Type != "qcow2" {
-		return customer(boot.StepCheck, "Bad format image, expected: qcow2, raw.", nil)
+		return &Error{Kind: KindBadImageType, Step: boot.StepCheck, Declared: o.Type}
 	}
 	if (o.ChecksumType == "") != (o.Checksum == "") {
-		return customer(boot.StepCheck, "Please provide checkSum AND checkSumType or none of them", nil)
+		return &Error{Kind: KindChecksumPair, Step: boot.StepCheck}
 	}
 	if o.ChecksumType != "" && newHash(o.ChecksumType) == nil {
-		return customer(boot.StepCheck, "Bad checkSumType, expected: md5, sha1, sha256, sha512.", nil)
+		return &Error{Kind: KindBadChecksumType, Step: boot.StepCheck, ChecksumType: o.ChecksumType}
 	}
 	return nil
 }
@@ -137,6 +154,8 @@ type Result struct {
 	Compression string // "", "gzip", "xz" or "zstd" (raw only)
 	VirtualSize int64  // bytes of disk the image describes
 	Downloaded  int64  // bytes received over the network, re-fetches included (0 from a local file)
+	Requests    int64  // HTTP requests sent (0 from a local file)
+	Refetched   int64  // blocks of the file read again because the stream had passed them
 	Written     int64  // bytes written with data
 	Zeroed      int64  // bytes zeroed with Target.ZeroRange instead of written
 	// Digest is the hex ChecksumType digest of the image file, equal to

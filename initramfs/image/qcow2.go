@@ -14,14 +14,14 @@ func (in *installer) qcow2() (*sparseWriter, error) {
 		if in.src.failure() != nil {
 			return nil, downloadError(in.src.failure())
 		}
-		return nil, customer(boot.StepCheck, "image provided is not a valid qcow2 image: "+err.Error(), err)
+		return nil, qcow2Invalid(err.Error(), err)
 	}
 	virtual := int64(h.Size)
 	if virtual > in.t.Size() {
-		return nil, sizeError(virtual, in.t)
+		return nil, sizeError(virtual, false, in.t)
 	}
 	if virtual == 0 {
-		return nil, customer(boot.StepCheck, "image provided is not a valid qcow2 image: virtual size is 0", nil)
+		return nil, qcow2Invalid("virtual size is 0", nil)
 	}
 	in.checked(virtual)
 	w := newSparseWriter(in.t, in.o.Type, func(done int64) {
@@ -42,5 +42,5 @@ func (in *installer) qcow2Error(err error) *Error {
 	if in.src.failure() != nil {
 		return downloadError(in.src.failure())
 	}
-	return customer(boot.StepCheck, "image provided is not a valid qcow2 image: "+err.Error(), err)
+	return qcow2Invalid(err.Error(), err)
 }

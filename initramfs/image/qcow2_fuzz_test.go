@@ -91,7 +91,7 @@ func FuzzQcow2Install(f *testing.F) {
 		}
 		if err != nil {
 			var e *Error
-			if !errors.As(err, &e) || e.Msg == "" {
+			if !errors.As(err, &e) || e.Error() == "" {
 				t.Fatalf("InstallLocal = %v (%T), want an *Error with a message", err, err)
 			}
 			return

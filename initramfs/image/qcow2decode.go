@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/byoi/byoi/initramfs/image/inflate"
 )
 
 // qcow2ZstdWindow bounds the memory a zstd cluster may ask for: qemu
@@ -17,13 +18,15 @@ const qcow2ZstdWindow = 4 << 20
 // clusterDecoder fills chunk buffers from the file: uncompressed runs with
 // one read each, compressed clusters with one read per group of clusters
 // stored next to each other, decoded by a decompressor kept for the whole
-// conversion (one per worker; neither is safe for concurrent use).
+// conversion (one per worker; neither is safe for concurrent use): byoi's
+// own inflate for zlib clusters (decoding whole clusters in place), the
+// klauspost zstd decoder for zstd ones.
 type clusterDecoder struct {
 	src     io.ReaderAt
 	zstd    bool // compression_type 1; 0 is raw deflate (zlib)
 	scratch []byte
 	rd      bytes.Reader
-	fl      io.ReadCloser // flate reader, reset per cluster
+	inf     inflate.Decoder // zlib (raw deflate) clusters
 	zd      *zstd.Decoder
 }
 
@@ -88,9 +91,12 @@ func (d *clusterDecoder) group(runs []extent, i int) (j int, start, end int64) {
 
 // decode decompresses src into exactly len(dst) bytes.
 func (d *clusterDecoder) decode(dst, src []byte) error {
+	if !d.zstd {
+		return d.inf.Decode(dst, src)
+	}
 	d.rd.Reset(src)
 	var r io.Reader
-	if d.zstd {
+	{
 		if d.zd == nil {
 			zd, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
 				zstd.WithDecoderMaxWindow(qcow2ZstdWindow))
@@ -103,13 +109,6 @@ func (d *clusterDecoder) decode(dst, src []byte) error {
 			return err
 		}
 		r = d.zd
-	} else {
-		if d.fl == nil {
-			d.fl = flate.NewReader(&d.rd)
-		} else if err := d.fl.(flate.Resetter).Reset(&d.rd, nil); err != nil {
-			return err
-		}
-		r = d.fl
 	}
 	if _, err := io.ReadFull(r, dst); err != nil {
 		return orUnexpectedEOF(err)

@@ -74,6 +74,13 @@ func (m *qcow2Map) next() (extent, error) {
 	var cur extent
 	have := false
 	for m.pos < m.virtual {
+		// A run ends at maxRun and where another L2 table starts: looking
+		// past either would load that table now, far ahead of the data
+		// being read, and the stream would pass that data before it is
+		// read (a re-fetch of up to maxRun).
+		if have && (cur.n >= maxRun || m.pos%m.span == 0) {
+			return cur, nil
+		}
 		r, err := m.at(m.pos)
 		if err != nil {
 			return extent{}, err
@@ -81,8 +88,8 @@ func (m *qcow2Map) next() (extent, error) {
 		switch {
 		case !have:
 			cur, have = r, true
-		case cur.n < maxRun && r.kind == extZero && cur.kind == extZero,
-			cur.n < maxRun && r.kind == extData && cur.kind == extData && cur.host+cur.n == r.host:
+		case r.kind == extZero && cur.kind == extZero,
+			r.kind == extData && cur.kind == extData && cur.host+cur.n == r.host:
 			cur.n += r.n
 		default:
 			return cur, nil

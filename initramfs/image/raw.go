@@ -2,11 +2,13 @@ package image
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
-	"math"
+	"sync"
 
 	"github.com/byoi/byoi/boot"
+	"github.com/byoi/byoi/initramfs/image/lzma2"
 )
 
 var errEOF = io.EOF
@@ -18,8 +20,15 @@ const writeChunk = 1 << 20
 func (in *installer) raw(head []byte) (*sparseWriter, error) {
 	kind := in.res.Compression
 	size := in.src.Size()
-	var sr io.Reader = io.NewSectionReader(in.src, 0, math.MaxInt64)
-	dec, err := decompress(kind, sr)
+	// A target that can be read back serves the decoder's older bytes.
+	var rb *readBack
+	var hist lzma2.History
+	if ra, ok := in.t.(io.ReaderAt); ok && kind == "xz" {
+		rb = newReadBack(ra)
+		defer rb.close()
+		hist = rb
+	}
+	dec, err := decompress(kind, in.src.sequential(0), in.o.DecodeThreads, hist)
 	if err != nil {
 		if kind != "" && in.o.Type == "qcow2" {
 			return nil, mismatchError("raw", in.o.Type)
@@ -36,8 +45,7 @@ func (in *installer) raw(head []byte) (*sparseWriter, error) {
 		peek = head
 	}
 	if kind != "" && isQcow2(peek) {
-		return nil, customer(boot.StepCheck, "image provided is a "+kind+
-			" compressed qcow2 image, which cannot be streamed: serve the qcow2 file uncompressed", nil)
+		return nil, &Error{Kind: KindCompressedQcow2, Step: boot.StepCheck, Compression: kind}
 	}
 	if in.o.Type != "raw" {
 		return nil, mismatchError("raw", in.o.Type)
@@ -50,12 +58,13 @@ func (in *installer) raw(head []byte) (*sparseWriter, error) {
 		virtual = size
 	}
 	if virtual > in.t.Size() {
-		return nil, sizeError(virtual, in.t)
+		return nil, sizeError(virtual, false, in.t)
 	}
 	in.checked(max(virtual, 0))
 	w := newSparseWriter(in.t, in.o.Type, func(done int64) {
 		in.prog.report(boot.StepWrite, done, virtual)
 	})
+	w.rb = rb
 	off, err := in.copyStream(w, br, kind)
 	if err != nil {
 		return w, err
@@ -68,33 +77,91 @@ func (in *installer) raw(head []byte) (*sparseWriter, error) {
 	return w, nil
 }
 
-// copyStream writes the decoded stream in aligned chunks and returns its size.
-func (in *installer) copyStream(w *sparseWriter, r io.Reader, kind string) (int64, error) {
-	buf := alignedBuf(writeChunk)
+// rawBufs write buffers of writeChunk bytes exist for a raw stream: one
+// being filled, one being written and one in between.
+const rawBufs = 3
+
+// piece is a chunk of the decoded stream on its way to the writer, or the
+// error that ended the stream.
+type piece struct {
+	buf []byte
+	off int64
+	err error
+}
+
+// copyStream writes the decoded stream in aligned chunks and returns its
+// size. A goroutine decodes (or, uncompressed, receives) the stream into
+// chunks while this one writes them, so the two overlap. It never reads
+// more than one byte past the end of the target: a stream longer than the
+// target (a decompression bomb, or a raw file served without a length)
+// fails there, as "at least size+1 bytes".
+func (in *installer) copyStream(w *sparseWriter, r *bufio.Reader, kind string) (int64, error) {
+	ctx, cancel := context.WithCancel(in.ctx)
+	free := make(chan []byte, rawBufs)
+	full := make(chan piece, rawBufs)
+	for range rawBufs {
+		free <- alignedBuf(writeChunk)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { in.decodeChunks(ctx, r, kind, free, full) })
+	defer wg.Wait()
+	defer cancel()
+	var off int64
+	for p := range full {
+		if p.err != nil {
+			return off, p.err
+		}
+		if err := w.writeAt(p.buf, p.off); err != nil {
+			return off, err
+		}
+		off = p.off + int64(len(p.buf))
+		free <- p.buf[:cap(p.buf)]
+	}
+	return off, in.ctx.Err()
+}
+
+// decodeChunks reads r into buffers from free and sends them to full, in
+// order, ending with an error piece if the stream fails; it closes full.
+func (in *installer) decodeChunks(ctx context.Context, r *bufio.Reader, kind string, free chan []byte, full chan<- piece) {
+	defer close(full)
+	limit := in.t.Size()
 	var off int64
 	for {
-		n, err := fill(r, buf)
+		var buf []byte
+		select {
+		case buf = <-free:
+		case <-ctx.Done():
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		n, err := fill(r, buf[:min(int64(len(buf)), limit-off+1)])
+		if err == nil && off+int64(n) <= limit {
+			// Decode ahead of the write: a stream that ends badly right
+			// after this piece (gzip trailing garbage, a bad xz index or
+			// check) is refused before the image's last piece is written.
+			if _, perr := r.Peek(1); perr != io.EOF {
+				err = perr
+			}
+		}
+		var perr error
+		switch {
+		case off+int64(n) > limit:
+			perr = sizeError(off+int64(n), true, in.t)
+		case err != nil && err != io.EOF:
+			perr = in.readError(kind, err)
+		}
+		if perr != nil {
+			full <- piece{err: perr} // full has room for every buffer: never blocks
+			return
+		}
 		if n > 0 {
-			if off+int64(n) > in.t.Size() {
-				total, cerr := io.Copy(io.Discard, r)
-				if cerr != nil {
-					return off, in.readError(kind, cerr)
-				}
-				return off, sizeError(off+int64(n)+total, in.t)
-			}
-			if werr := w.writeAt(buf[:n], off); werr != nil {
-				return off, werr
-			}
+			full <- piece{buf: buf[:n], off: off}
 			off += int64(n)
 		}
 		if err == io.EOF {
-			return off, nil
-		}
-		if err != nil {
-			return off, in.readError(kind, err)
-		}
-		if in.ctx.Err() != nil {
-			return off, in.ctx.Err()
+			return
 		}
 	}
 }
@@ -112,10 +179,6 @@ func (in *installer) readError(kind string, err error) error {
 		return corruptError(kind, err)
 	}
 	return downloadError(err)
-}
-
-func corruptError(kind string, err error) *Error {
-	return customer(boot.StepCheck, "image provided is not a valid "+kind+" stream: "+err.Error(), err)
 }
 
 // fill reads until buf is full or r fails; io.EOF (only) means the end.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"math"
 	"sync"
 )
 
@@ -16,6 +17,9 @@ type source interface {
 	io.ReaderAt
 	// Size returns the file's size, -1 if unknown.
 	Size() int64
+	// sequential reads the file from off on, for a reader that never goes
+	// back (it may cost a re-fetch if one does).
+	sequential(off int64) io.Reader
 	// finish makes sure the whole file was read and returns its digest ("" if
 	// no checksum was asked) and size.
 	finish() (digest string, n int64, err error)
@@ -89,6 +93,10 @@ func (l *localSource) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func (l *localSource) Size() int64 { return l.size }
+
+func (l *localSource) sequential(off int64) io.Reader {
+	return io.NewSectionReader(l, off, math.MaxInt64-off)
+}
 
 func (l *localSource) failure() error {
 	l.mu.Lock()

@@ -87,6 +87,23 @@ func (t *FileTarget) WriteAt(p []byte, off int64) (int, error) {
 	return t.f.WriteAt(p, off)
 }
 
+// UsePageCache turns direct I/O off: every later write goes through the
+// page cache (and Sync flushes it). For comparisons with tools that write
+// that way, and devices that misbehave with O_DIRECT.
+func (t *FileTarget) UsePageCache() {
+	if t.direct != nil {
+		t.direct.Close()
+		t.direct = nil
+	}
+}
+
+// Direct reports whether aligned writes use direct I/O.
+func (t *FileTarget) Direct() bool { return t.direct != nil }
+
+// ReadAt reads back what the target holds (through the page cache, which
+// the kernel keeps coherent with direct writes).
+func (t *FileTarget) ReadAt(p []byte, off int64) (int, error) { return t.f.ReadAt(p, off) }
+
 // Size returns the size in bytes.
 func (t *FileTarget) Size() int64 { return t.size }
 

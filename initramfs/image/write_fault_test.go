@@ -49,14 +49,13 @@ func (f *faultyTarget) Sync() error {
 	return f.FileTarget.Sync()
 }
 
-// checkWriteFailure wants OVH's "Can't write <type> on disk", at the write
-// step, as byoi's (not the customer's) error, with the cause kept.
+// checkWriteFailure wants a write failure of imageType at the write step,
+// with the cause kept.
 func checkWriteFailure(t *testing.T, err error, imageType string, cause error) {
 	t.Helper()
-	want := "Can't write " + imageType + " on disk"
 	var e *Error
-	if !errors.As(err, &e) || e.Msg != want || e.Step != boot.StepWrite || e.Customer {
-		t.Fatalf("Install() = %#v, want %q at step write, not a customer error", err, want)
+	if !errors.As(err, &e) || e.Kind != KindWrite || e.Declared != imageType || e.Step != boot.StepWrite {
+		t.Fatalf("Install() = %#v, want a write failure of a %s image at step write", err, imageType)
 	}
 	if !errors.Is(err, cause) {
 		t.Errorf("Install() error %v does not wrap the cause %v", e.Err, cause)

@@ -23,6 +23,7 @@ type sparseWriter struct {
 	zeroOff, zeroLen int64 // pending zero run
 	written, zeroed  int64
 	progress         func(done int64)
+	rb               *readBack // told how far the stream is handled, if set
 }
 
 func newSparseWriter(t Target, imageType string, progress func(done int64)) *sparseWriter {
@@ -61,7 +62,15 @@ func (w *sparseWriter) writeAt(p []byte, off int64) error {
 		p, off = p[end:], off+int64(end)
 		w.report(off)
 	}
+	w.publish(off)
 	return nil
+}
+
+// publish tells the read-back reader the stream is handled up to end.
+func (w *sparseWriter) publish(end int64) {
+	if w.rb != nil {
+		w.rb.publish(end, w.zeroOff, w.zeroLen)
+	}
 }
 
 // zeroRange records that [off, off+n) must read as zeros.

@@ -7,8 +7,9 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"runtime"
 	"sync"
+
+	"github.com/byoi/byoi/initramfs/image/lzma2"
 )
 
 // The xz container (stream header, blocks, index, stream footer, stream
@@ -37,7 +38,8 @@ var xzMagic = []byte{0xfd, '7', 'z', 'X', 'Z', 0}
 // xzReader decodes an xz file. A goroutine (run) parses the container and
 // emits the decoded data in order as pieces on out; blocks whose headers
 // give both sizes are decoded by up to workers goroutines at once, within
-// xzBudget bytes; other blocks are decoded by run itself, 1 MiB at a time.
+// xzBudget bytes; other blocks are decoded by run itself, in pieces of
+// xzPieceSize.
 type xzReader struct {
 	src     *xzSource
 	check   byte // the first stream's check type, read by newXZReader
@@ -56,7 +58,30 @@ type xzReader struct {
 	cur   *xzPiece
 	rest  []byte
 	err   error
+
+	// Memory reused for the whole file: the sequential decoder and its
+	// dictionary, the pieces it emits, the workers' decoders and the
+	// buffers of blocks decoded in parallel.
+	seq    *lzma2.Reader
+	pieces chan []byte
+	decs   chan *lzma2.Reader
+	bufs   bufPool
+
+	// hist, if set, serves the decoded stream's bytes back (from the disk
+	// they were written to): a block decoded sequentially then keeps only
+	// xzWindow bytes of a larger dictionary in memory. produced counts the
+	// bytes of the blocks before the current one (run's goroutine only).
+	hist     lzma2.History
+	produced int64
 }
+
+// xzWindow is the part of a dictionary kept in memory when the decoded
+// bytes can be read back: xz -9's 64 MiB dictionary costs 16 MiB.
+const xzWindow = 16 << 20
+
+// xzPieceSize is the size of the pieces blocks decoded sequentially are
+// handed out in.
+const xzPieceSize = 256 << 10
 
 // xzPiece is a run of decoded bytes, ready once done is closed.
 type xzPiece struct {
@@ -64,6 +89,10 @@ type xzPiece struct {
 	err    error
 	done   chan struct{}
 	tokens int // budget tokens to give back once consumed
+	// in and out return to the reader's buffers once consumed; piece
+	// says buf is a sequential piece instead.
+	in, out []byte
+	piece   bool
 }
 
 // newXZReader reads the stream header from r and returns the decoder,
@@ -82,13 +111,12 @@ func newXZReader(r io.Reader, workers int) (*xzReader, error) {
 		ready:  make(chan struct{}),
 		budget: make(chan struct{}, xzBudget>>20),
 		sem:    make(chan struct{}, workers),
+		pieces: make(chan []byte, 8),
+		decs:   make(chan *lzma2.Reader, workers),
 	}
 	close(x.ready)
 	return x, nil
 }
-
-// xzWorkers is how many goroutines decode blocks in parallel.
-func xzWorkers() int { return min(2, runtime.GOMAXPROCS(0)) }
 
 // Read returns the decoded bytes of every stream, in order.
 func (x *xzReader) Read(p []byte) (int, error) {
@@ -124,15 +152,36 @@ func (x *xzReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// release hands the budget of the consumed piece back to run.
+// release hands the memory and the budget of the consumed piece back to run.
 func (x *xzReader) release() {
-	if x.cur == nil {
+	pc := x.cur
+	if pc == nil {
 		return
 	}
-	for range x.cur.tokens {
+	switch {
+	case pc.piece:
+		select {
+		case x.pieces <- pc.buf[:0]:
+		default:
+		}
+	case pc.out != nil:
+		x.bufs.put(pc.in)
+		x.bufs.put(pc.out)
+	}
+	for range pc.tokens {
 		<-x.budget
 	}
 	x.cur = nil
+}
+
+// piece returns an empty sequential piece buffer.
+func (x *xzReader) piece() []byte {
+	select {
+	case b := <-x.pieces:
+		return b
+	default:
+		return make([]byte, 0, xzPieceSize)
+	}
 }
 
 // Close stops the decoding goroutines (a worker finishes its block first).
@@ -207,6 +256,7 @@ func (x *xzReader) stream(sn int, check byte) error {
 			return err
 		}
 		if err == nil {
+			x.produced += b.uncompressed
 			err = idx.add(b.unpadded(), b.uncompressed)
 		}
 		if err != nil {

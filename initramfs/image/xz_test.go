@@ -134,7 +134,7 @@ func TestXZDecompress(t *testing.T) {
 		{"huge dictionary", xzBuild{check: 1, prop: 38}.stream(data[:10]), errXZLimit},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dec, err := decompress("xz", bytes.NewReader(tc.z))
+			dec, err := decompress("xz", bytes.NewReader(tc.z), 2, nil)
 			if err != nil {
 				t.Fatalf("decompress(xz) = %v", err)
 			}

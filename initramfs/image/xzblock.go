@@ -46,9 +46,9 @@ func (b *xzBlock) dictCap() int {
 }
 
 // memory is what decoding the block in parallel holds: its compressed
-// bytes, its decoded bytes and the dictionary.
+// bytes and its decoded bytes, which are also its dictionary.
 func (b *xzBlock) memory() int64 {
-	return b.compressed + b.tail() + b.uncompressed + int64(b.dictCap())
+	return b.compressed + b.tail() + max(b.uncompressed, lzma2.MinDict)
 }
 
 // blockHeader reads the rest of a block header whose first byte was size.
@@ -140,13 +140,22 @@ func (x *xzReader) blockSync(b *xzBlock) error {
 	if b.compressed >= 0 {
 		in = io.LimitReader(x.src, b.compressed)
 	}
-	dec, err := lzma2.NewReader(in, b.dictCap())
+	if x.seq == nil {
+		x.seq = new(lzma2.Reader)
+	}
+	dec := x.seq
+	var err error
+	if x.hist != nil {
+		err = dec.ResetWindow(in, xzWindow, b.dictCap(), streamHistory{x.hist, x.produced})
+	} else {
+		err = dec.Reset(in, b.dictCap())
+	}
 	if err != nil {
 		return x.src.lzmaError(err)
 	}
 	sum := newXZCheck(b.check)
 	var total int64
-	buf := make([]byte, 0, writeChunk)
+	buf := x.piece()
 	for {
 		p, err := dec.Next()
 		if err == io.EOF {
@@ -164,14 +173,14 @@ func (x *xzReader) blockSync(b *xzBlock) error {
 			k := min(len(p), cap(buf)-len(buf))
 			buf, p = append(buf, p[:k]...), p[k:]
 			if len(buf) == cap(buf) {
-				if !x.emit(&xzPiece{buf: buf, done: x.ready}) {
+				if !x.emit(&xzPiece{buf: buf, done: x.ready, piece: true}) {
 					return errXZClosed
 				}
-				buf = make([]byte, 0, writeChunk)
+				buf = x.piece()
 			}
 		}
 	}
-	if len(buf) > 0 && !x.emit(&xzPiece{buf: buf, done: x.ready}) {
+	if len(buf) > 0 && !x.emit(&xzPiece{buf: buf, done: x.ready, piece: true}) {
 		return errXZClosed
 	}
 	if b.uncompressed >= 0 && total != b.uncompressed {
@@ -188,6 +197,15 @@ func (x *xzReader) blockSync(b *xzBlock) error {
 	}
 	return checkTail(b, tail, sum)
 }
+
+// streamHistory maps a block's History offsets (from the block's start)
+// to the stream's.
+type streamHistory struct {
+	h    lzma2.History
+	base int64
+}
+
+func (s streamHistory) ReadHistory(p []byte, off int64) error { return s.h.ReadHistory(p, s.base+off) }
 
 // checkTail verifies the block padding and the check of the decoded data.
 func checkTail(b *xzBlock, tail []byte, sum *xzCheck) error {

@@ -81,6 +81,10 @@ type Config struct {
 	FixedRefresh time.Duration
 	// IPXE chooses among the iPXE binaries.
 	IPXE ipxe.Options
+	// KnownOnly answers only the MACs of registered machines (not
+	// discovered ones); every other client is left alone, as if byoi were
+	// not there. Needs a store.
+	KnownOnly bool
 	// Logger receives one line per answered packet; discarded when nil.
 	Logger *slog.Logger
 	// Registerer receives byoi_dhcp_packets_total; no metrics when nil.

@@ -15,27 +15,36 @@ import (
 // (SO_BINDTODEVICE, so byoi answers only there) and serves until ctx ends.
 // In off mode it returns at once.
 func (s *Server) ListenAndServe(ctx context.Context) error {
-	if s.cfg.Mode == ModeOff {
-		return nil
-	}
-	if len(s.cfg.Interfaces) == 0 {
-		return errors.New("dhcp: no interface configured to serve on")
-	}
-	if err := s.LoadLeases(ctx); err != nil {
+	conns, err := s.Listen(ctx)
+	if err != nil {
 		return err
 	}
-	var conns []net.PacketConn
-	closeAll := func() {
-		for _, c := range conns {
-			_ = c.Close()
-		}
+	return s.ServeConns(ctx, conns)
+}
+
+// Listen loads the leases and binds ports 67 and 4011 on each configured
+// interface; ServeConns serves on what it returns. Split so that a caller
+// knows the ports are bound before it says it is serving. In off mode it
+// returns no connection.
+func (s *Server) Listen(ctx context.Context) ([]net.PacketConn, error) {
+	if s.cfg.Mode == ModeOff {
+		return nil, nil
 	}
+	if len(s.cfg.Interfaces) == 0 {
+		return nil, errors.New("dhcp: no interface configured to serve on")
+	}
+	if err := s.LoadLeases(ctx); err != nil {
+		return nil, err
+	}
+	var conns []net.PacketConn
 	for _, ifname := range s.cfg.Interfaces {
 		for _, port := range []int{PortDHCP, PortPXE} {
 			c, err := server4.NewIPv4UDPConn(ifname, &net.UDPAddr{Port: port})
 			if err != nil {
-				closeAll()
-				return fmt.Errorf("dhcp: listen on %s port %d: %w", ifname, port, err)
+				for _, c := range conns {
+					_ = c.Close()
+				}
+				return nil, fmt.Errorf("dhcp: listen on %s port %d: %w", ifname, port, err)
 			}
 			if err := setReadBuffer(c, readBuffer); err != nil {
 				s.log.Warn("dhcp: receive buffer", "interface", ifname, "port", port, "err", err)
@@ -43,7 +52,20 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 			conns = append(conns, c)
 		}
 	}
-	defer closeAll()
+	return conns, nil
+}
+
+// ServeConns serves on conns (from Listen) until ctx ends or one fails,
+// then closes them all.
+func (s *Server) ServeConns(ctx context.Context, conns []net.PacketConn) error {
+	if len(conns) == 0 {
+		return nil
+	}
+	defer func() {
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -58,7 +80,7 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 			}
 		}()
 	}
-	s.log.Info("dhcp: serving", "mode", s.cfg.Mode, "interfaces", s.cfg.Interfaces, "server", s.cfg.ServerIP.String())
+	s.log.Info("dhcp: serving", "mode", s.cfg.Mode, "interfaces", s.cfg.Interfaces, "server", s.cfg.ServerIP.String(), "known_only", s.cfg.KnownOnly)
 	wg.Wait()
 	close(errc)
 	return <-errc

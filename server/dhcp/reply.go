@@ -2,8 +2,11 @@ package dhcp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+
+	"github.com/byoi/byoi/boot"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 )
@@ -14,6 +17,12 @@ import (
 func (s *Server) Reply(ctx context.Context, req *dhcpv4.DHCPv4, port int) (*dhcpv4.DHCPv4, error) {
 	if s.cfg.Mode == ModeOff || req == nil || req.OpCode != dhcpv4.OpcodeBootRequest || len(req.ClientHWAddr) != 6 {
 		return nil, nil
+	}
+	if s.cfg.KnownOnly {
+		known, err := s.known(ctx, req.ClientHWAddr.String())
+		if err != nil || !known {
+			return nil, err
+		}
 	}
 	if port == PortPXE {
 		return s.replyPXE(req)
@@ -101,4 +110,17 @@ func (s *Server) addLease(reply *dhcpv4.DHCPv4) {
 	reply.UpdateOption(dhcpv4.OptIPAddressLeaseTime(lt))
 	reply.UpdateOption(dhcpv4.OptRenewTimeValue(lt / 2))
 	reply.UpdateOption(dhcpv4.OptRebindingTimeValue(lt * 7 / 8))
+}
+
+// known reports whether mac belongs to a registered (not merely
+// discovered) machine. A store failure is an error, never "unknown".
+func (s *Server) known(ctx context.Context, mac string) (bool, error) {
+	m, err := s.store.MachineByMAC(ctx, mac)
+	if errors.Is(err, boot.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("look up machine %s: %w", mac, err)
+	}
+	return !m.Discovered, nil
 }

@@ -57,6 +57,9 @@ func New(cfg Config, st Store) (*Server, error) {
 	if cfg.Mode == ModeFull && st == nil {
 		return nil, errors.New("dhcp full mode needs a lease store")
 	}
+	if cfg.KnownOnly && st == nil {
+		return nil, errors.New("dhcp: answering known machines only needs a store")
+	}
 	s := &Server{cfg: cfg, store: st, log: cfg.Logger, now: time.Now, parkTime: parkTime}
 	if cfg.Mode == ModeFull {
 		s.pool = newLeaseTable(cfg.PoolStart, cfg.PoolEnd, staticReserved(cfg))

@@ -6,6 +6,7 @@ import (
 	nethttp "net/http"
 	"strings"
 
+	"github.com/byoi/byoi/boot"
 	"github.com/byoi/byoi/boot/agentapi"
 	"github.com/byoi/byoi/server/lifecycle"
 	"github.com/gorilla/mux"
@@ -96,7 +97,7 @@ func (s *Server) agentTask(w nethttp.ResponseWriter, r *nethttp.Request, hash st
 		s.agentError(w, r, err)
 		return
 	}
-	out := agentapi.Task{ID: t.ID, Machine: t.Machine, Spec: t.Spec, Disk: m.Disk}
+	out := agentapi.Task{ID: t.ID, Machine: t.Machine, Spec: t.Spec, Disk: m.Disk, Network: s.bootNIC(m)}
 	if g, ok := m.DiskGroups[t.Spec.DiskGroupID]; ok && t.Spec.DiskGroupID != 0 {
 		out.Disk = g
 	}
@@ -166,4 +167,18 @@ func (s *Server) rescueReady(w nethttp.ResponseWriter, r *nethttp.Request, hash 
 		return
 	}
 	w.WriteHeader(nethttp.StatusNoContent)
+}
+
+// bootNIC describes the machine's boot interface for network_data.json:
+// its fixed address when byoi's DHCP hands it out, else DHCP. The agent
+// puts in the MAC it booted from.
+func (s *Server) bootNIC(m boot.Machine) *agentapi.Network {
+	n := &agentapi.Network{Mode: agentapi.NetworkDHCP}
+	if len(m.MACs) > 0 {
+		n.MAC = m.MACs[0]
+	}
+	if nw := s.cfg.Network; nw.FullDHCP && m.IPv4 != "" && nw.Prefix > 0 {
+		n.Mode, n.Address, n.Prefix, n.Gateway, n.DNS = agentapi.NetworkStatic, m.IPv4, nw.Prefix, nw.Router, nw.DNS
+	}
+	return n
 }

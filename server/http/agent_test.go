@@ -111,7 +111,7 @@ func TestAgentInstallSuccess(t *testing.T) {
 	metrics := e.api("GET", "/metrics", "", 200).Body.String()
 	for _, want := range []string{
 		`byoi_tasks{status="done"} 1`,
-		`byoi_install_bytes_written_total 4000`,
+		`byoi_install_written_bytes_total 4000`,
 		`byoi_install_duration_seconds_count{status="done"} 1`,
 		`byoi_install_duration_seconds_sum{status="done"} 60`,
 		`byoi_http_requests_total{code="204",method="POST",route="/agent/v1/progress"} 3`,
@@ -186,12 +186,33 @@ func TestCancelEndsToken(t *testing.T) {
 	agentDo(t, e, tok, agentapi.PathTask, "", 200)
 	task, _ := e.st.ActiveTask(ctx, "web-1")
 	got := decode[boot.Task](t, e.api("POST", "/api/v1/tasks/"+itoa(task.ID)+"/cancel", "", 200))
-	if got.Status != boot.StatusCancelled || got.Message != "Cancelled by credential cred-1" {
-		t.Errorf("cancel = %s %q, want cancelled by cred-1", got.Status, got.Message)
+	if got.Status != boot.StatusCancelled || got.Message != "Cancelled by an operator" {
+		t.Errorf("cancel = %s %q, want cancelled, %q (no credential ID)", got.Status, got.Message, "Cancelled by an operator")
 	}
 	e.api("POST", "/api/v1/tasks/"+itoa(task.ID)+"/cancel", "", 409)
 	agentDo(t, e, tok, agentapi.PathProgress, `{"step":"download","status":"doing"}`, 401)
 	if script := e.do("GET", "/ipxe/machine?mac=52:54:00:00:00:01&platform=efi&buildarch=x86_64", "", "").Body.String(); strings.Contains(script, "vmlinuz") {
 		t.Errorf("script after cancel still boots the installer:\n%s", script)
+	}
+}
+
+// TestAgentTaskNetwork: the installer learns how the machine's boot NIC is
+// configured, for network_data.json: its fixed address when byoi's DHCP
+// hands it out in full mode, DHCP otherwise.
+func TestAgentTaskNetwork(t *testing.T) {
+	e := newEnv(t, func(c *Config) {
+		c.Network = BootNetwork{FullDHCP: true, Prefix: 24, Router: "198.51.100.1", DNS: []string{"198.51.100.53"}}
+	})
+	e.addMachine(boot.Machine{Name: "fixed", MACs: []string{"52:54:00:00:00:0a"}, IPv4: "198.51.100.10"})
+	e.api("POST", "/1.0/dedicated/server/fixed/reinstall", validReinstall, 200)
+	tok := scriptToken(t, e.do("GET", "/ipxe/machine?platform=efi&buildarch=x86_64&mac=52:54:00:00:00:0a", "", "").Body.String())
+	got := decode[agentapi.Task](t, agentDo(t, e, tok, agentapi.PathTask, "", 200)).Network
+	want := &agentapi.Network{MAC: "52:54:00:00:00:0a", Mode: agentapi.NetworkStatic, Address: "198.51.100.10", Prefix: 24, Gateway: "198.51.100.1", DNS: []string{"198.51.100.53"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("task network (-want +got):\n%s", diff)
+	}
+	dyn := bootInstaller(t, e, "dyn", "52:54:00:00:00:0b", validReinstall)
+	if got := decode[agentapi.Task](t, agentDo(t, e, dyn, agentapi.PathTask, "", 200)).Network; got == nil || got.Mode != agentapi.NetworkDHCP || got.MAC != "52:54:00:00:00:0b" {
+		t.Errorf("task network without a fixed address = %+v, want DHCP on its MAC", got)
 	}
 }

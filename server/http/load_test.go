@@ -230,11 +230,11 @@ func checkLoadStore(t *testing.T, st *store.Store, reg *prometheus.Registry, ack
 	}
 	var counter float64
 	for _, mf := range mfs {
-		if mf.GetName() == "byoi_install_bytes_written_total" {
+		if mf.GetName() == "byoi_install_written_bytes_total" {
 			counter = mf.GetMetric()[0].GetCounter().GetValue()
 		}
 	}
 	if int64(counter) != sum {
-		t.Errorf("byoi_install_bytes_written_total = %.0f, want %d (sum of the agents' last reports)", counter, sum)
+		t.Errorf("byoi_install_written_bytes_total = %.0f, want %d (sum of the agents' last reports)", counter, sum)
 	}
 }

@@ -33,7 +33,7 @@ func newMetrics(reg prometheus.Registerer, st *store.Store) (*metrics, error) {
 			Buckets: []float64{30, 60, 120, 300, 600, 900, 1200, 1800, 3600},
 		}, []string{"status"}),
 		bytesWritten: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "byoi_install_bytes_written_total",
+			Name: "byoi_install_written_bytes_total",
 			Help: "Image bytes the installers reported written to disk.",
 		}),
 	}

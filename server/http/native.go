@@ -8,6 +8,7 @@ import (
 
 	"github.com/byoi/byoi/boot"
 	"github.com/byoi/byoi/server/lifecycle"
+	"github.com/byoi/byoi/server/web"
 	"github.com/gorilla/mux"
 )
 
@@ -20,9 +21,11 @@ func (s *Server) nativeRoutes(r *mux.Router) {
 		{nethttp.MethodPost, "/machines", s.createMachine},
 		{nethttp.MethodGet, "/machines/{name}", s.getMachine},
 		{nethttp.MethodPut, "/machines/{name}", s.putMachine},
+		{nethttp.MethodPatch, "/machines/{name}", s.patchMachine},
 		{nethttp.MethodDelete, "/machines/{name}", s.deleteMachine},
 		{nethttp.MethodPost, "/machines/{name}/tasks", s.createTask},
 		{nethttp.MethodGet, "/machines/{name}/tasks", s.listTasks},
+		{nethttp.MethodGet, "/tasks", s.listAllTasks},
 		{nethttp.MethodGet, "/tasks/{id}", s.getTask},
 		{nethttp.MethodPost, "/tasks/{id}/cancel", s.cancelTaskHandler},
 	}
@@ -42,17 +45,15 @@ func (s *Server) nativeRoutes(r *mux.Router) {
 	}
 }
 
+// listMachines answers every machine with its state, its active (else
+// latest) task in short and, with power control, its power state.
 func (s *Server) listMachines(w nethttp.ResponseWriter, r *nethttp.Request, _ []byte) {
-	ms, err := s.st.Machines(r.Context())
+	ms, err := web.Summarize(r.Context(), s.st, s.webPower())
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	out := make([]boot.Machine, len(ms))
-	for i, m := range ms {
-		out[i] = m.Redacted()
-	}
-	writeJSON(w, nethttp.StatusOK, out)
+	writeJSON(w, nethttp.StatusOK, ms)
 }
 
 // machineInput is what an operator may set on a machine.
@@ -110,6 +111,7 @@ func (s *Server) createMachine(w nethttp.ResponseWriter, r *nethttp.Request, bod
 		return
 	}
 	s.event(r.Context(), m.Name, 0, boot.EventMachineAdded, fmt.Sprintf("added with MACs %v", m.MACs))
+	s.machinesChanged()
 	writeJSON(w, nethttp.StatusCreated, m.Redacted())
 }
 
@@ -119,6 +121,11 @@ type machineView struct {
 	boot.Machine
 	ActiveTask *boot.Task   `json:"activeTask"`
 	Events     []boot.Event `json:"events"`
+	// State and power state as in the machine list (web.MachineSummary).
+	// The power state is not under "power": that is the machine's own
+	// field (its BMC settings, redacted), which it would hide.
+	State        string         `json:"state"`
+	PowerSummary *web.PowerView `json:"powerSummary,omitempty"`
 }
 
 func (s *Server) getMachine(w nethttp.ResponseWriter, r *nethttp.Request, _ []byte) {
@@ -143,43 +150,14 @@ func (s *Server) getMachine(w nethttp.ResponseWriter, r *nethttp.Request, _ []by
 	if v.Events == nil {
 		v.Events = []boot.Event{}
 	}
-	writeJSON(w, nethttp.StatusOK, v)
-}
-
-// putMachine replaces a machine's operator-set fields. A different
-// serviceName renames it; a discovered machine is adopted by it.
-func (s *Server) putMachine(w nethttp.ResponseWriter, r *nethttp.Request, body []byte) {
-	name := mux.Vars(r)["name"]
-	var in machineInput
-	if err := decodeStrict(body, &in); err != nil {
+	ts, err := s.st.Tasks(ctx, m.Name)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if in.Name == "" {
-		in.Name = name
-	}
-	check := boot.Machine{}
-	in.apply(&check)
-	check.MACs = append([]string(nil), in.MACs...)
-	if err := check.Validate(); err != nil {
-		s.fail(w, r, errorf(nethttp.StatusBadRequest, "%s", err.Error()))
-		return
-	}
-	m, err := s.st.UpdateMachine(r.Context(), name, func(m *boot.Machine) error {
-		in.apply(m)
-		m.Discovered = false
-		return nil
-	})
-	if err != nil {
-		s.fail(w, r, machineError(err))
-		return
-	}
-	msg := "updated"
-	if m.Name != name {
-		msg = "renamed from " + name
-	}
-	s.event(r.Context(), m.Name, 0, boot.EventMachineChanged, msg)
-	writeJSON(w, nethttp.StatusOK, m.Redacted())
+	sum := web.Summary(ctx, m, ts, s.webPower())
+	v.State, v.PowerSummary = sum.State, sum.Power
+	writeJSON(w, nethttp.StatusOK, v)
 }
 
 func (s *Server) deleteMachine(w nethttp.ResponseWriter, r *nethttp.Request, _ []byte) {
@@ -192,6 +170,7 @@ func (s *Server) deleteMachine(w nethttp.ResponseWriter, r *nethttp.Request, _ [
 		return
 	}
 	s.log.Info("machine deleted", "machine", name)
+	s.machinesChanged()
 	w.WriteHeader(nethttp.StatusNoContent)
 }
 
@@ -242,20 +221,23 @@ func (s *Server) getTask(w nethttp.ResponseWriter, r *nethttp.Request, _ []byte)
 	writeJSON(w, nethttp.StatusOK, redact(t))
 }
 
+// CancelledByOperator is the message of a task an operator cancelled
+// (the credential that did is logged, not shown).
+const CancelledByOperator = "Cancelled by an operator"
+
 func (s *Server) cancelTaskHandler(w nethttp.ResponseWriter, r *nethttp.Request, _ []byte) {
 	id, err := taskID(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	who := "an operator"
-	if p, ok := PrincipalFrom(r.Context()); ok {
-		who = "credential " + p.CredentialID
-	}
-	t, err := s.lc.Cancel(r.Context(), id, "Cancelled by "+who)
+	t, err := s.lc.Cancel(r.Context(), id, CancelledByOperator)
 	if err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	if p, ok := PrincipalFrom(r.Context()); ok { // who, for the log only
+		s.log.Info("task cancelled by an operator", "task", t.ID, "machine", t.Machine, "credential", p.CredentialID)
 	}
 	writeJSON(w, nethttp.StatusOK, redact(t))
 }

@@ -194,7 +194,7 @@ func (s *Server) ovhTaskList(w nethttp.ResponseWriter, r *nethttp.Request, _ []b
 	q := r.URL.Query()
 	function, status := q.Get("function"), q.Get("status")
 	if status != "" && !slices.Contains(allStatuses, boot.Status(status)) {
-		writeError(w, nethttp.StatusBadRequest, fmt.Sprintf("Invalid value for status: %q is not one of %s", status, statusList()))
+		writeError(w, nethttp.StatusBadRequest, fmt.Sprintf("Invalid value for status: %s is not one of %s", boot.Quote(status), statusList(true)))
 		return
 	}
 	ts, err := s.st.Tasks(r.Context(), name)
@@ -211,12 +211,16 @@ func (s *Server) ovhTaskList(w nethttp.ResponseWriter, r *nethttp.Request, _ []b
 	writeJSON(w, nethttp.StatusOK, ids)
 }
 
-func statusList() string {
+// statusList names every task status in lifecycle order; OVH's enum
+// listing (sorted=true) is alphabetical.
+func statusList(sorted bool) string {
 	names := make([]string, len(allStatuses))
 	for i, st := range allStatuses {
 		names[i] = string(st)
 	}
-	slices.Sort(names)
+	if sorted {
+		slices.Sort(names)
+	}
 	return strings.Join(names, ", ")
 }
 

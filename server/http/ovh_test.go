@@ -28,7 +28,7 @@ func TestOVHValidationMessages(t *testing.T) {
 		msg              string
 	}{
 		{"reinstall no operatingSystem", "/reinstall", `{"customizations":{"imageURL":"http://a/b","imageType":"raw"}}`, 400, "Missing parameter: operatingSystem"},
-		{"reinstall wrong operatingSystem", "/reinstall", `{"operatingSystem":"debian12_64"}`, 400, `Invalid operatingSystem "debian12_64": expected byoi_64`},
+		{"reinstall wrong operatingSystem", "/reinstall", `{"operatingSystem":"debian12_64"}`, 400, `Invalid operatingSystem "debian12_64": expected byoi_64 or byolinux_64`},
 		{"reinstall no customizations", "/reinstall", `{"operatingSystem":"byoi_64"}`, 400, "Missing parameter: imageURL"},
 		{"reinstall no imageType", "/reinstall", `{"operatingSystem":"byoi_64","customizations":{"imageURL":"http://a/b"}}`, 400, "Missing parameter: imageType"},
 		{"reinstall bad imageType", "/reinstall", `{"operatingSystem":"byoi_64","customizations":{"imageURL":"http://a/b","imageType":"vmdk"}}`, 400, "Bad format image, expected: qcow2, raw."},
@@ -40,7 +40,8 @@ func TestOVHValidationMessages(t *testing.T) {
 		{"reinstall short md5", "/reinstall", `{"operatingSystem":"byoi_64","customizations":{"imageURL":"http://a/b","imageType":"raw","imageCheckSum":"ab","imageCheckSumType":"md5"}}`, 400, "Bad checkSum for checkSumType md5: expected 32 hexadecimal characters"},
 		{"reinstall header with newline", "/reinstall", `{"operatingSystem":"byoi_64","customizations":{"imageURL":"http://a/b","imageType":"raw","httpHeaders":{"X":"a\nb"}}}`, 400, `Invalid httpHeaders value for "X": at most 8192 bytes, no line breaks`},
 		{"reinstall bad efi path", "/reinstall", `{"operatingSystem":"byoi_64","customizations":{"imageURL":"http://a/b","imageType":"raw","efiBootloaderPath":"\\efi\\..\\x.efi"}}`, 400, `invalid efiBootloaderPath "\\efi\\..\\x.efi": no . or .. components`},
-		{"reinstall byolinux", "/reinstall", `{"operatingSystem":"byolinux_64","customizations":{"imageURL":"http://a/b","imageType":"qcow2"}}`, 400, "operatingSystem byolinux_64 is not supported by this byoi server yet"},
+		{"reinstall byolinux raw", "/reinstall", `{"operatingSystem":"byolinux_64","customizations":{"imageURL":"http://a/b","imageType":"raw"}}`, 400, "Bad format image, expected: qcow2. (byolinux_64 images hold one file system in a qcow2; imageType raw is not supported)"},
+		{"reinstall byolinux two rest entries", "/reinstall", `{"operatingSystem":"byolinux_64","customizations":{"imageURL":"http://a/b"},"storage":[{"diskGroupId":1,"partitioning":{"layout":[{"mountPoint":"/","fileSystem":"ext4","size":0},{"mountPoint":"/home","fileSystem":"ext4","size":0}]}}]}`, 400, "Only one layout entry may have size 0 (the rest of the disks): /, /home all do"},
 		{"reinstall bad JSON", "/reinstall", `{"operatingSystem":`, 400, "Invalid JSON body: truncated JSON"},
 		{"reinstall wrong type", "/reinstall", `{"operatingSystem":42}`, 400, "Invalid JSON body: field operatingSystem must be a string, not a JSON number"},
 		{"reinstall empty body", "/reinstall", ``, 400, "Invalid JSON body: empty body"},

@@ -34,7 +34,8 @@ type reinstallBody struct {
 	OperatingSystem string          `json:"operatingSystem"`
 	Customizations  *customizations `json:"customizations"`
 	Storage         []struct {
-		DiskGroupID int `json:"diskGroupId"`
+		DiskGroupID  int                `json:"diskGroupId"`
+		Partitioning *boot.Partitioning `json:"partitioning"`
 	} `json:"storage"`
 }
 
@@ -60,6 +61,21 @@ func decodeReinstall(body []byte) (boot.InstallSpec, error) {
 			break
 		}
 	}
+	// The OS goes on one disk group: the storage entry with a layout (or
+	// the only one). An empty layout means the default.
+	var parts []*boot.Partitioning
+	for _, st := range b.Storage {
+		if p := st.Partitioning; p != nil && (len(p.Layout) > 0 || p.Disks != 0 || p.SchemeName != "") {
+			parts = append(parts, p)
+			spec.DiskGroupID = st.DiskGroupID
+		}
+	}
+	if len(parts) > 1 {
+		return boot.InstallSpec{}, invalidf("storage: only one disk group can be partitioned for the operating system, %d are", len(parts))
+	}
+	if len(parts) == 1 {
+		spec.Partitioning = parts[0]
+	}
 	return spec, nil
 }
 
@@ -72,8 +88,10 @@ type installStartBody struct {
 	TemplateName        string `json:"templateName"`
 	PartitionSchemeName string `json:"partitionSchemeName"`
 	Details             *struct {
-		CustomHostname string `json:"customHostname"`
-		DiskGroupID    int    `json:"diskGroupId"`
+		CustomHostname  string `json:"customHostname"`
+		DiskGroupID     int    `json:"diskGroupId"`
+		NoRaid          bool   `json:"noRaid"`
+		SoftRaidDevices int    `json:"softRaidDevices"`
 	} `json:"details"`
 	UserMetadata []keyValue `json:"userMetadata"`
 }
@@ -121,6 +139,14 @@ func decodeInstallStart(body []byte) (boot.InstallSpec, error) {
 			spec.Hostname = d.CustomHostname
 		}
 		spec.DiskGroupID = d.DiskGroupID
+		// noRaid: the first disk only; softRaidDevices: that many disks.
+		disks := d.SoftRaidDevices
+		if d.NoRaid {
+			disks = 1
+		}
+		if spec.OperatingSystem == boot.OSBYOLinux && (disks != 0 || b.PartitionSchemeName != "") {
+			spec.Partitioning = &boot.Partitioning{Disks: disks, SchemeName: b.PartitionSchemeName}
+		}
 	}
 	return spec, nil
 }

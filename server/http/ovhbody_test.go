@@ -108,3 +108,65 @@ func FuzzOVHBodies(f *testing.F) {
 		}
 	})
 }
+
+// BYOLinux requests: the storage layout of reinstall and install/start's
+// RAID details land in spec.Partitioning.
+func TestDecodeBYOLinux(t *testing.T) {
+	one := 1
+	tests := []struct {
+		name    string
+		decode  func([]byte) (boot.InstallSpec, error)
+		body    string
+		want    *boot.Partitioning
+		wantErr string
+	}{
+		{"reinstall default layout", decodeReinstall,
+			`{"operatingSystem":"byolinux_64","customizations":{"imageURL":"http://a/b"},"storage":[{"diskGroupId":1,"partitioning":{"layout":[]}}]}`,
+			nil, ""},
+		{"reinstall explicit layout", decodeReinstall,
+			`{"operatingSystem":"byolinux_64","customizations":{"imageURL":"http://a/b"},"storage":[{"diskGroupId":2,"hardwareRaid":[],
+			"partitioning":{"disks":2,"schemeName":"mine","layout":[{"mountPoint":"/boot/efi","fileSystem":"vfat","raidLevel":1,"size":511},
+			{"mountPoint":"/","fileSystem":"ext4","raidLevel":1,"size":20480,"extras":{"lv":{"name":"root"}}},
+			{"mountPoint":"/home","fileSystem":"xfs","size":0}]}}]}`,
+			&boot.Partitioning{Disks: 2, SchemeName: "mine", Layout: []boot.LayoutEntry{
+				{MountPoint: "/boot/efi", FileSystem: "vfat", RaidLevel: &one, Size: 511},
+				{MountPoint: "/", FileSystem: "ext4", RaidLevel: &one, Size: 20480, Extras: &boot.LayoutExtras{LV: &boot.LVExtra{Name: "root"}}},
+				{MountPoint: "/home", FileSystem: "xfs", Size: 0},
+			}}, ""},
+		{"reinstall two partitioned groups", decodeReinstall,
+			`{"operatingSystem":"byolinux_64","storage":[{"diskGroupId":1,"partitioning":{"disks":1}},{"diskGroupId":2,"partitioning":{"disks":1}}]}`,
+			nil, "storage: only one disk group can be partitioned for the operating system, 2 are"},
+		{"reinstall raid level as string", decodeReinstall,
+			`{"operatingSystem":"byolinux_64","storage":[{"partitioning":{"layout":[{"mountPoint":"/","fileSystem":"ext4","raidLevel":"1"}]}}]}`,
+			nil, "Invalid JSON body: field storage.partitioning.layout.raidLevel must be a int, not a JSON string"},
+		{"install/start noRaid", decodeInstallStart,
+			`{"templateName":"byolinux_64","partitionSchemeName":"default","details":{"noRaid":true},"userMetadata":[{"key":"imageURL","value":"http://a/b"}]}`,
+			&boot.Partitioning{Disks: 1, SchemeName: "default"}, ""},
+		{"install/start softRaidDevices", decodeInstallStart,
+			`{"templateName":"byolinux_64","details":{"softRaidDevices":3},"userMetadata":[{"key":"imageURL","value":"http://a/b"}]}`,
+			&boot.Partitioning{Disks: 3}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := tc.decode([]byte(tc.body))
+			if err == nil {
+				err = got.Validate()
+			}
+			if tc.wantErr != "" {
+				if err == nil || err.Error() != tc.wantErr {
+					t.Fatalf("decode() = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("decode() = %v", err)
+			}
+			if got.OperatingSystem != boot.OSBYOLinux || got.ImageType != "qcow2" {
+				t.Errorf("decode() = %s %s, want byolinux_64 qcow2", got.OperatingSystem, got.ImageType)
+			}
+			if diff := cmp.Diff(tc.want, got.Partitioning); diff != "" {
+				t.Errorf("decode() partitioning (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

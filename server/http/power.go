@@ -9,6 +9,7 @@ import (
 	"github.com/byoi/byoi/boot"
 	"github.com/byoi/byoi/server/lifecycle"
 	"github.com/byoi/byoi/server/power"
+	"github.com/byoi/byoi/server/web"
 	"github.com/gorilla/mux"
 )
 
@@ -171,4 +172,39 @@ func powerError(err error) error {
 		return err
 	}
 	return fmt.Errorf("power action: %w", err)
+}
+
+// webPower is the machine list's and the web UI's view of power control:
+// the state byoi last saw (a list must not wait on every BMC; GET …/power
+// asks the BMC) and the reboot and rescue actions, through the lifecycle.
+// Nil without power control.
+func (s *Server) webPower() web.PowerControl {
+	if s.cfg.Power == nil {
+		return nil
+	}
+	return webPower{s}
+}
+
+type webPower struct{ s *Server }
+
+func (p webPower) PowerState(_ context.Context, m boot.Machine) (string, error) {
+	switch {
+	case m.Power == nil:
+		return "", fmt.Errorf("no power driver configured for %s", m.Name)
+	case m.PowerState == "":
+		return "", errors.New("not read from the BMC yet")
+	}
+	return m.PowerState, nil
+}
+
+func (p webPower) PowerAction(ctx context.Context, m boot.Machine, action string) error {
+	switch action {
+	case "reboot":
+		_, err := p.s.lc.Reboot(ctx, m.Name)
+		return err
+	case "rescue":
+		_, err := p.s.lc.SetBoot(ctx, m.Name, lifecycle.BootRescue, "", true)
+		return err
+	}
+	return fmt.Errorf("unknown power action %s", boot.Quote(action))
 }

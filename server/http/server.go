@@ -83,6 +83,14 @@ type PowerControl interface {
 	State(ctx context.Context, m boot.Machine) (power.State, error)
 }
 
+// BootNetwork is what byoi's DHCP hands out, for network_data.json.
+type BootNetwork struct {
+	FullDHCP bool
+	Prefix   int
+	Router   string
+	DNS      []string
+}
+
 // Site is where the machines are, as OVH's dedicated.server.Dedicated
 // shows it; a machine's own fields override it.
 type Site struct {
@@ -149,8 +157,17 @@ type Config struct {
 	// from its installer before the lifecycle's watchdog ends it in
 	// ovhError. 0: lifecycle.DefaultInstallerTimeout.
 	InstallerTimeout time.Duration
+	// Network describes the boot network for the config drive's
+	// network_data.json: with FullDHCP, a machine with a fixed IPv4 gets it
+	// as a static address (Prefix, Router, DNS); otherwise DHCP.
+	Network BootNetwork
+	// MachinesChanged, if set, is called after an operator added, changed
+	// or deleted a machine (byoi's DHCP refreshes its fixed addresses).
+	MachinesChanged func()
 	// Discovery bounds how fast one source may create discovered machines.
 	Discovery lifecycle.DiscoveryLimit
+	// NoUI turns the web UI (/ui/) off.
+	NoUI bool
 }
 
 func (c *Config) setDefaults() error {
@@ -261,7 +278,13 @@ func New(cfg Config, st *store.Store) (*Server, error) {
 	if err := cfg.Registerer.Register(&droppedCollector{st: st, lc: s.lc.Limited}); err != nil {
 		return nil, fmt.Errorf("http server: register metrics: %w", err)
 	}
-	s.router = s.routes()
+	var ui nethttp.Handler
+	if !cfg.NoUI {
+		if ui, err = s.newUI(); err != nil {
+			return nil, fmt.Errorf("http server: %w", err)
+		}
+	}
+	s.router = s.routes(ui)
 	return s, nil
 }
 
@@ -373,7 +396,7 @@ func isBootPlanePath(p string) bool {
 // same routes under both.
 var ovhPrefixes = []string{"/1.0", "/v1"}
 
-func (s *Server) routes() *mux.Router {
+func (s *Server) routes(ui nethttp.Handler) *mux.Router {
 	r := mux.NewRouter()
 	r.Use(s.requestLog, s.metrics.middleware)
 	r.NotFoundHandler = s.requestLog(s.metrics.wrapUnmatched(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, _ *nethttp.Request) {
@@ -397,6 +420,9 @@ func (s *Server) routes() *mux.Router {
 		s.ovhRoutes(r.PathPrefix(prefix).Subrouter())
 	}
 	s.nativeRoutes(r.PathPrefix("/api/v1").Subrouter())
+	if ui != nil {
+		s.uiRoutes(r, ui) // its own logins (session cookie + CSRF), see server/web
+	}
 	return r
 }
 
@@ -431,4 +457,10 @@ func lifecyclePower(p PowerControl) lifecycle.Power {
 		return nil
 	}
 	return p
+}
+
+func (s *Server) machinesChanged() {
+	if s.cfg.MachinesChanged != nil {
+		s.cfg.MachinesChanged()
+	}
 }

@@ -35,7 +35,7 @@ func lifecycleError(err error) (he *httpError, ok bool) {
 	case lifecycle.KindNoMachine:
 		return notFoundMachine(e.Machine).(*httpError), true
 	case lifecycle.KindNotAdopted:
-		return &httpError{nethttp.StatusConflict, fmt.Sprintf("Machine %s was discovered and is not adopted yet: give it a name with PUT /api/v1/machines/%s first", boot.Clip(e.Machine), boot.Clip(e.Machine))}, true
+		return &httpError{nethttp.StatusConflict, fmt.Sprintf("Machine %s was discovered and is not adopted yet: give it a name first (adopt it)", boot.Clip(e.Machine))}, true
 	case lifecycle.KindActive:
 		if e.TaskID == 0 {
 			return &httpError{nethttp.StatusConflict, fmt.Sprintf("An installation is already in progress on server %s", e.Machine)}, true

@@ -11,12 +11,18 @@ var litNext = [16]uint8{0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 4, 5}
 // limit (at most the end of buf), in a chunk with chunkLeft bytes left. A
 // match that crosses limit is finished by the next call.
 func (d *decoder) decode(limit, chunkLeft int) error {
-	buf, size := d.buf, len(d.buf)
+	buf, size, dict := d.buf, len(d.buf), d.dict
 	pos, total := d.pos, d.total
 	chunkEnd := pos + chunkLeft
 	if d.pending > 0 {
 		k := min(d.pending, limit-pos)
-		copyMatch(buf, pos, int(d.rep[0])+1, k)
+		if dist := int(d.rep[0]) + 1; dist > size {
+			if err := d.far(buf, pos, total, dist, k); err != nil {
+				return err
+			}
+		} else {
+			copyMatch(buf, pos, dist, k)
+		}
 		pos, total, d.pending = pos+k, total+k, d.pending-k
 	}
 	var prev byte
@@ -47,11 +53,16 @@ func (d *decoder) decode(limit, chunkLeft int) error {
 			if state < 7 {
 				r, sym = r.literal(probs, in)
 			} else {
-				i := pos - int(rep0) - 1
-				if i < 0 {
-					i += size
+				var mb byte
+				if i := pos - int(rep0) - 1; int(rep0) < size {
+					if i < 0 {
+						i += size
+					}
+					mb = buf[i]
+				} else if mb, err = d.farByte(total, int(rep0)+1); err != nil {
+					break
 				}
-				r, sym = r.matchedLiteral(probs, uint32(buf[i]), in)
+				r, sym = r.matchedLiteral(probs, uint32(mb), in)
 			}
 			prev = byte(sym)
 			buf[pos] = prev
@@ -76,16 +87,19 @@ func (d *decoder) decode(limit, chunkLeft int) error {
 			if b == 0 {
 				r, b = r.norm(in).bit(&p.isRep0Long[(state<<4|posState)&0xff])
 				if b == 0 { // short rep: one byte from rep0
-					if int(rep0) >= total || int(rep0) >= size {
+					if int(rep0) >= total || int(rep0) >= dict {
 						err = fmt.Errorf("lzma2: distance %d beyond the %d bytes decoded: %w", int(rep0)+1, total, ErrCorrupt)
 						break
 					}
 					state = 9 + 2*(state/7)
-					i := pos - int(rep0) - 1
-					if i < 0 {
-						i += size
+					if i := pos - int(rep0) - 1; int(rep0) < size {
+						if i < 0 {
+							i += size
+						}
+						prev = buf[i]
+					} else if prev, err = d.farByte(total, int(rep0)+1); err != nil {
+						break
 					}
-					prev = buf[i]
 					buf[pos] = prev
 					pos++
 					total++
@@ -111,8 +125,8 @@ func (d *decoder) decode(limit, chunkLeft int) error {
 			state = 8 + 3*(state/7)
 		}
 		dist := int(rep0) + 1
-		if dist > total || dist > size {
-			err = fmt.Errorf("lzma2: distance %d beyond the %d bytes decoded: %w", dist, min(total, size), ErrCorrupt)
+		if dist > total || dist > dict {
+			err = fmt.Errorf("lzma2: distance %d beyond the %d bytes decoded: %w", dist, min(total, dict), ErrCorrupt)
 			break
 		}
 		length := int(n) + minMatch
@@ -121,7 +135,13 @@ func (d *decoder) decode(limit, chunkLeft int) error {
 			break
 		}
 		k := min(length, limit-pos)
-		copyMatch(buf, pos, dist, k)
+		if dist > size {
+			if err = d.far(buf, pos, total, dist, k); err != nil {
+				break
+			}
+		} else {
+			copyMatch(buf, pos, dist, k)
+		}
 		pos, total, d.pending = pos+k, total+k, length-k
 		prev = buf[pos-1]
 	}

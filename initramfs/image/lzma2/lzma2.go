@@ -71,14 +71,62 @@ type Reader struct {
 // of dictSize bytes (MinDict to MaxDict; a larger declared dictionary
 // makes matches beyond dictSize fail as corrupt data).
 func NewReader(src io.Reader, dictSize int) (*Reader, error) {
-	if dictSize < MinDict || int64(dictSize) > MaxDict {
-		return nil, fmt.Errorf("lzma2: dictionary of %d bytes, want %d to %d", dictSize, MinDict, int64(MaxDict))
+	r := &Reader{}
+	if err := r.Reset(src, dictSize); err != nil {
+		return nil, err
 	}
-	r := &Reader{src: src}
-	r.byteRd, _ = src.(io.ByteReader)
-	r.d.buf = make([]byte, dictSize)
-	r.d.in = new(inWindow)
 	return r, nil
+}
+
+// Reset makes r decode a new LZMA2 stream from src with a dictionary of
+// dictSize bytes, as NewReader does, reusing r's memory: its dictionary
+// is reallocated only when it is smaller than dictSize.
+func (r *Reader) Reset(src io.Reader, dictSize int) error {
+	if err := checkDict(dictSize); err != nil {
+		return err
+	}
+	buf := r.d.buf
+	if cap(buf) < dictSize {
+		buf = make([]byte, dictSize)
+	}
+	r.reset(src, buf[:dictSize], dictSize)
+	return nil
+}
+
+// ResetInto makes r decode a new LZMA2 stream from src into buf, with a
+// dictionary of dictSize bytes (at most len(buf)): matches reach at most
+// dictSize bytes back, and no decoded byte is overwritten before len(buf)
+// bytes were decoded. A stream that decodes to at most len(buf) bytes n
+// therefore ends with all of them in buf[:n], in order, and Next returns
+// consecutive slices of buf: a block whose size is known is decoded in
+// place, with no separate dictionary.
+func (r *Reader) ResetInto(src io.Reader, buf []byte, dictSize int) error {
+	if err := checkDict(dictSize); err != nil {
+		return err
+	}
+	if len(buf) < dictSize {
+		return fmt.Errorf("lzma2: buffer of %d bytes for a dictionary of %d", len(buf), dictSize)
+	}
+	r.reset(src, buf, dictSize)
+	return nil
+}
+
+func checkDict(dictSize int) error {
+	if dictSize < MinDict || int64(dictSize) > MaxDict {
+		return fmt.Errorf("lzma2: dictionary of %d bytes, want %d to %d", dictSize, MinDict, int64(MaxDict))
+	}
+	return nil
+}
+
+func (r *Reader) reset(src io.Reader, buf []byte, dict int) {
+	in, pages := r.d.in, r.d.pages
+	if in == nil {
+		in = new(inWindow)
+	}
+	*r = Reader{src: src}
+	r.byteRd, _ = src.(io.ByteReader)
+	r.d.buf, r.d.dict, r.d.in, r.d.pages = buf, dict, in, pages
+	r.d.pages.clear()
 }
 
 // Next returns the next decoded bytes, a slice of the dictionary that

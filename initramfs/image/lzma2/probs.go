@@ -47,9 +47,14 @@ type probs struct {
 
 // decoder is the LZMA decoder with its dictionary and range coder.
 type decoder struct {
-	buf   []byte // the dictionary, a circular buffer
+	buf   []byte // the dictionary, a circular buffer (its newest part, with hist)
+	dict  int    // the dictionary size: matches reach at most this far back
 	pos   int    // where the next byte goes in buf
 	total int    // bytes written since the dictionary was reset
+	base  int64  // bytes written before the last dictionary reset
+
+	hist  History // older bytes than buf holds, when dict > len(buf)
+	pages histCache
 
 	in     *inWindow
 	ip     int // next byte of in
@@ -71,7 +76,9 @@ type decoder struct {
 
 // resetDict empties the dictionary.
 func (d *decoder) resetDict() {
+	d.base += int64(d.total)
 	d.pos, d.total, d.pending = 0, 0, 0
+	d.pages.clear()
 }
 
 // wrote records n bytes copied into buf at pos.

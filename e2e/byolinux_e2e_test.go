@@ -1,0 +1,229 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/byoi/byoi/boot"
+	"github.com/byoi/byoi/e2e/distro"
+	"github.com/byoi/byoi/e2e/vmtest"
+	"github.com/byoi/byoi/initramfs/build"
+)
+
+// BYOLinux through the whole flow: the OVH reinstall route with
+// byolinux_64, PXE, the installer (with the BYOLinux tools), the installed
+// Debian booting from its md root.
+
+// byolinuxModules are added to the installer's modules for BYOLinux (the
+// agent loads them itself).
+var byolinuxModules = []string{"crc32c_generic", "crc32c_intel", "nbd", "md_mod", "raid0", "raid1", "raid456", "raid10",
+	"dm_mod", "ext4", "xfs", "btrfs", "vfat", "nls_cp437", "nls_ascii", "nls_utf8", "efivarfs"}
+
+// byolinuxTools are the Debian programs the installer runs for BYOLinux.
+var byolinuxTools = []string{"mdadm", "lvm", "mkfs.ext4", "mkfs.xfs", "mkfs.btrfs", "mkfs.vfat", "mkswap"}
+
+var (
+	byolinuxFilesOnce sync.Once
+	byolinuxFiles     string
+	byolinuxFilesErr  error
+	byolinuxImgOnce   sync.Once
+	byolinuxImg       distro.Image
+	byolinuxImgErr    error
+)
+
+// byolinuxBootFiles returns a files folder like bin/boot whose initrd.img
+// also holds the BYOLinux kernel modules and a tools archive (the host's
+// Debian programs with their libraries), until the tools layer is served
+// as an initrd of its own.
+func byolinuxBootFiles(t *testing.T) string {
+	t.Helper()
+	byolinuxFilesOnce.Do(func() {
+		h := harness
+		dir, err := os.MkdirTemp("", "byoi-byolinux-boot-")
+		if err != nil {
+			byolinuxFilesErr = err
+			return
+		}
+		entries, _ := os.ReadDir(h.Boot)
+		for _, e := range entries {
+			if e.Name() == "initrd.img" {
+				continue
+			}
+			if err := os.Symlink(filepath.Join(h.Boot, e.Name()), filepath.Join(dir, e.Name())); err != nil {
+				byolinuxFilesErr = err
+				return
+			}
+		}
+		base := filepath.Join(dir, "base.cpio.gz")
+		mods := append(append([]string(nil), build.DefaultModules...), byolinuxModules...)
+		if _, err := build.Build(build.Options{AgentBinary: filepath.Join(h.Root, "bin", "byoi-agent"), ModulesDir: h.ModulesDir,
+			Modules: mods, Output: base}); err != nil {
+			byolinuxFilesErr = err
+			return
+		}
+		tools := filepath.Join(dir, "tools.cpio")
+		if err := vmtest.ToolsArchive(context.Background(), filepath.Join(dir, "stage"), byolinuxTools, nil, tools); err != nil {
+			byolinuxFilesErr = err
+			return
+		}
+		byolinuxFilesErr = vmtest.Concat(filepath.Join(dir, "initrd.img"), base, tools)
+		os.RemoveAll(filepath.Join(dir, "stage"))
+		byolinuxFiles = dir
+	})
+	if byolinuxFilesErr != nil {
+		t.Fatalf("BYOLinux installer files: %v", byolinuxFilesErr)
+	}
+	return byolinuxFiles
+}
+
+// byolinuxImage returns the cached Debian BYOLinux image (one ext4
+// partition, /root/.ovh/make_image_bootable.sh), building it the first time.
+func byolinuxImage(t *testing.T) distro.Image {
+	t.Helper()
+	byolinuxImgOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), distroBuildBudget)
+		defer cancel()
+		start := time.Now()
+		b := distro.Builder{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))}
+		byolinuxImg, byolinuxImgErr = b.BYOLinuxImage(ctx)
+		harness.Timing("byolinux", "image ready", time.Since(start))
+	})
+	if byolinuxImgErr != nil {
+		t.Fatalf("building the Debian BYOLinux image (mmdebstrap, scripts/install-deps.sh test): %v", byolinuxImgErr)
+	}
+	return byolinuxImg
+}
+
+// byolinuxUserData prints, from the installed system, what it booted from
+// and the RAID state on the serial console, then powers off.
+const byolinuxUserData = `#cloud-config
+runcmd:
+  - [sh, -c, 'echo "BYOI-E2E-BYOLINUX root=$(findmnt -n -o SOURCE /) host=$(hostname) mdstat=$(grep -A1 ^md /proc/mdstat | tr -s " \n" " ")" > /dev/ttyS0']
+power_state:
+  mode: poweroff
+  delay: now
+  timeout: 60
+`
+
+// raidMachine is a machine with n disks of size bytes: sparse, with
+// garbage at their start and end (old tables and signatures).
+func raidMachine(t *testing.T, name, mac string, fw Firmware, n int, size int64) *machine {
+	t.Helper()
+	m := newSizedMachine(t, name, mac, fw, 32<<20, 1024)
+	dir := t.TempDir()
+	for i := 0; i < n; i++ {
+		p := m.disk
+		if i > 0 {
+			p = filepath.Join(dir, fmt.Sprintf("disk%d.raw", i))
+			if err := garbageDisk(p, 32<<20); err != nil {
+				t.Fatal(err)
+			}
+			m.extra = append(m.extra, p)
+		}
+		if err := os.Truncate(p, size); err != nil {
+			t.Fatal(err)
+		}
+		if err := fillPattern(p, size-(16<<20), 16<<20, uint64(i+3)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return m
+}
+
+// byolinuxFlow reinstalls m with the Debian BYOLinux image and the default
+// layout, then boots it and returns the installed system's marker line.
+func byolinuxFlow(t *testing.T, m *machine, flow string) string {
+	img := byolinuxImage(t)
+	fix := harness.Fixtures(t)
+	served := filepath.Join(fix.Dir, "debian-byolinux.qcow2")
+	if _, err := os.Lstat(served); err != nil {
+		if err := os.Symlink(img.Path, served); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l := harness.NewLab(t, LabOptions{FilesDir: byolinuxBootFiles(t)})
+	l.register(m)
+	oc := l.ovhClient()
+	body := map[string]any{
+		"operatingSystem": "byolinux_64",
+		"customizations": map[string]any{
+			"hostname":            m.name + "-host",
+			"imageURL":            l.Images + "/" + filepath.Base(served),
+			"imageCheckSum":       fileDigest(t, img.Path, "sha256"),
+			"imageCheckSumType":   "sha256",
+			"httpHeaders":         map[string]string{"Authorization": imageAuth},
+			"configDriveUserData": byolinuxUserData,
+		},
+	}
+	var task ovhTask
+	if err := oc.Post("/dedicated/server/"+m.name+"/reinstall", body, &task); err != nil {
+		t.Fatalf("reinstall byolinux_64: %v", err)
+	}
+	vm := m.boot(t, l, "install")
+	vm.Wait("byoi: installing", pxeBudget)
+	harness.Timing(flow, "pxe→script", vm.Since())
+	vm.Wait(`msg="task received"`, 2*time.Minute)
+	harness.Timing(flow, "installer up", vm.Since())
+	vm.Wait("msg=\"files copied\"", 20*time.Minute)
+	harness.Timing(flow, "files copied", vm.Since())
+	done := l.waitTask(task.TaskID, 20*time.Minute)
+	harness.Timing(flow, "task ended", vm.Since())
+	if done.Status != boot.StatusDone {
+		t.Fatalf("task %d ended %s: %s\nsteps: %+v", task.TaskID, done.Status, done.Message, done.Steps)
+	}
+	if err := vm.Exited(2 * time.Minute); err != nil {
+		t.Fatalf("installer did not reboot: %v", err)
+	}
+	byolinuxSteps := boot.StepsFor(boot.OSBYOLinux)
+	if done.Steps[0].ID == byolinuxSteps[0] { // once the server hands out BYOLinux's steps
+		for _, s := range done.Steps {
+			if s.Status != boot.StepDone {
+				t.Errorf("step %s = %s (%s), want done", s.ID, s.Status, s.Error)
+			}
+		}
+	}
+	vm = m.boot(t, l, "local")
+	vm.Wait("byoi: local boot", pxeBudget)
+	harness.Timing(flow, "pxe→local script", vm.Since())
+	line := vm.Wait("BYOI-E2E-BYOLINUX", distroBootBudget)
+	harness.Timing(flow, "installed Debian up", vm.Since())
+	if err := vm.Exited(3 * time.Minute); err != nil {
+		t.Errorf("the installed system did not power off: %v", err)
+	}
+	return line
+}
+
+// TestBYOLinuxUEFI: a UEFI VM with two disks, the default layout (ESP
+// RAID1 metadata 1.0, / ext4 RAID1); no efiBootloaderPath: byoi picks shim
+// from the ESP; the installed Debian boots from its md root and sees both
+// members of its arrays.
+func TestBYOLinuxUEFI(t *testing.T) {
+	m := raidMachine(t, "e2e-byolinux-uefi", "52:54:00:b1:0e:01", UEFI, 2, 4<<30)
+	line := byolinuxFlow(t, m, "byolinux-uefi")
+	t.Log(line)
+	for _, want := range []string{"root=/dev/md", "host=e2e-byolinux-uefi-host", "[UU]", "vda2", "vdb2"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("installed system: %q lacks %q", line, want)
+		}
+	}
+}
+
+// TestBYOLinuxBIOS: a legacy VM with one disk, the default layout (BIOS
+// boot partition, / ext4), GRUB in the MBR boots the installed Debian.
+func TestBYOLinuxBIOS(t *testing.T) {
+	m := raidMachine(t, "e2e-byolinux-bios", "52:54:00:b1:0e:02", BIOS, 1, 4<<30)
+	line := byolinuxFlow(t, m, "byolinux-bios")
+	t.Log(line)
+	for _, want := range []string{"root=/dev/vda2", "host=e2e-byolinux-bios-host"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("installed system: %q lacks %q", line, want)
+		}
+	}
+}

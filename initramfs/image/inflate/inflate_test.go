@@ -1,0 +1,124 @@
+package inflate
+
+import (
+	"bytes"
+	"compress/flate"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"testing"
+)
+
+// sample is data that compresses like a disk image: text, random runs,
+// zeros, repeats at every distance.
+func sample(n int, seed uint64) []byte {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	words := []string{"the ", "installer ", "writes ", "image ", "qcow2 ", "cluster ", "zlib\n", "a", "bb", "disk "}
+	var b bytes.Buffer
+	for b.Len() < n {
+		switch rng.IntN(6) {
+		case 0:
+			for range 1 + rng.IntN(2000) {
+				b.WriteByte(byte(rng.Uint32()))
+			}
+		case 1:
+			b.Write(make([]byte, rng.IntN(5000)))
+		case 2:
+			if b.Len() > 0 {
+				at := rng.IntN(b.Len())
+				b.Write(bytes.Clone(b.Bytes()[at:min(b.Len(), at+3+rng.IntN(300))]))
+			}
+		default:
+			for range 1 + rng.IntN(200) {
+				b.WriteString(words[rng.IntN(len(words))])
+			}
+		}
+	}
+	return b.Bytes()[:n]
+}
+
+func deflate(t testing.TB, data []byte, level int) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	w, err := flate.NewWriter(&b, level)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(data)
+	w.Close()
+	return b.Bytes()
+}
+
+// TestRoundTrip: every level (stored, fixed and dynamic blocks, huffman
+// only) decodes back, for clusters from 512 bytes to 2 MiB.
+func TestRoundTrip(t *testing.T) {
+	var d Decoder
+	for _, size := range []int{1, 100, 512, 4096, 65536, 65536 + 17, 2 << 20} {
+		data := sample(size, uint64(size))
+		for _, level := range []int{flate.NoCompression, flate.BestSpeed, 5, flate.BestCompression, flate.HuffmanOnly} {
+			z := deflate(t, data, level)
+			dst := make([]byte, len(data))
+			if err := d.Decode(dst, z); err != nil {
+				t.Fatalf("Decode(%d bytes, level %d) = %v", size, level, err)
+			}
+			if !bytes.Equal(dst, data) {
+				t.Fatalf("Decode(%d bytes, level %d): output differs", size, level)
+			}
+		}
+	}
+}
+
+// TestShortAndLong: a stream that ends before dst is full fails; a longer
+// one fills dst and stops, as qemu's decompression does.
+func TestShortAndLong(t *testing.T) {
+	var d Decoder
+	data := sample(70000, 3)
+	z := deflate(t, data, 6)
+	if err := d.Decode(make([]byte, len(data)+1), z); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Decode(a stream one byte short) = %v, want ErrCorrupt", err)
+	}
+	dst := make([]byte, 65536)
+	if err := d.Decode(dst, z); err != nil || !bytes.Equal(dst, data[:65536]) {
+		t.Errorf("Decode(the first 64 KiB of a longer stream) = %v", err)
+	}
+	for _, cut := range []int{0, 1, 2, len(z) / 2, len(z) - 3, len(z) - 1} {
+		if err := d.Decode(make([]byte, len(data)), z[:cut]); cut <= len(z)/2 && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, ErrCorrupt) {
+			t.Errorf("Decode(stream cut at %d of %d) = %v, want a truncated or corrupt stream", cut, len(z), err)
+		}
+		compare(t, &d, z[:cut], len(data))
+	}
+}
+
+// compare checks Decode against compress/flate reading n bytes of z: the
+// same bytes when both succeed, both failing otherwise.
+func compare(t *testing.T, d *Decoder, z []byte, n int) {
+	t.Helper()
+	want := make([]byte, n)
+	_, werr := io.ReadFull(flate.NewReader(bytes.NewReader(z)), want)
+	got := make([]byte, n)
+	gerr := d.Decode(got, z)
+	if (werr == nil) != (gerr == nil) {
+		t.Fatalf("Decode(%.64x…, %d) = %v, compress/flate: %v", z, n, gerr, werr)
+	}
+	if gerr == nil && !bytes.Equal(got, want) {
+		t.Fatalf("Decode(%.64x…, %d): output differs from compress/flate", z, n)
+	}
+	if gerr != nil && !errors.Is(gerr, ErrCorrupt) && !errors.Is(gerr, io.ErrUnexpectedEOF) {
+		t.Fatalf("Decode(%.64x…, %d) = %v, want ErrCorrupt or io.ErrUnexpectedEOF", z, n, gerr)
+	}
+}
+
+// FuzzInflate compares Decode with compress/flate on any input: same
+// bytes when both fill the buffer, an error when compress/flate fails
+// before filling it.
+func FuzzInflate(f *testing.F) {
+	for i, level := range []int{0, 1, 6, 9, -2} {
+		data := sample(3000+i*1000, uint64(i))
+		f.Add(deflate(f, data, level), uint16(len(data)))
+	}
+	f.Add([]byte{0x03, 0x00}, uint16(0))
+	f.Add([]byte{0x01, 0x00, 0x00, 0xff, 0xff}, uint16(0))
+	f.Add([]byte{0xff, 0xff, 0xff}, uint16(10))
+	var d Decoder
+	f.Fuzz(func(t *testing.T, z []byte, n uint16) { compare(t, &d, z, int(n)) })
+}

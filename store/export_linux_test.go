@@ -1,0 +1,4 @@
+package store
+
+// FindLockHolder is findLockHolder, for the external tests.
+var FindLockHolder = findLockHolder
