@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/byoi/byoi/boot"
 	"github.com/byoi/byoi/e2e/distro"
 	"github.com/byoi/byoi/initramfs/preflight"
 	"github.com/lima-vm/go-qcow2reader"
@@ -71,74 +70,6 @@ power_state:
   delay: now
   timeout: 60
 `
-
-// TestDebianCloudImage deploys the real Debian image through the OVH API
-// with efiBootloaderPath (shim), as qcow2 with a checksum: OVMF PXE →
-// installer → reboot → iPXE sanboot of shim → signed GRUB → Debian →
-// cloud-init applies the hostname, the user with the SSH key and runs the
-// runcmd, whose marker the test reads on the serial console.
-func TestDebianCloudImage(t *testing.T) {
-	debianFlow(t, debianImage(t).Loader)
-}
-
-// debianFlow deploys the Debian image with the given efiBootloaderPath
-// ("" leaves it out: the no-loader variant of issue 16, for when the
-// installer's pre-flight picks the loader) and checks what cloud-init did.
-func debianFlow(t *testing.T, loader string) {
-	img := debianImage(t)
-	fix := harness.Fixtures(t)
-	// The image server serves the fixtures directory.
-	served := filepath.Join(fix.Dir, "debian-genericcloud.qcow2")
-	if _, err := os.Lstat(served); err != nil {
-		if err := os.Symlink(img.Path, served); err != nil {
-			t.Fatal(err)
-		}
-	}
-	l := harness.NewLab(t, LabOptions{})
-	m := newSizedMachine(t, "e2e-debian", "52:54:00:b0:07:01", UEFI, img.VirtualSize+256<<20, 1024)
-	l.register(m)
-	oc := l.ovhClient()
-	body := map[string]any{
-		"operatingSystem": "byoi_64",
-		"customizations": map[string]any{
-			"hostname":            "e2e-debian-host",
-			"imageURL":            l.Images + "/" + filepath.Base(served),
-			"imageType":           "qcow2",
-			"imageCheckSum":       fileDigest(t, img.Path, "sha512"),
-			"imageCheckSumType":   "sha512",
-			"httpHeaders":         map[string]string{"Authorization": imageAuth},
-			"sshKey":              distroSSHKey,
-			"configDriveUserData": cloudConfig,
-			"configDriveMetadata": map[string]string{"role": "e2e-debian"},
-		},
-	}
-	if loader != "" {
-		body["customizations"].(map[string]any)["efiBootloaderPath"] = loader
-	}
-	var task ovhTask
-	if err := oc.Post("/dedicated/server/"+m.name+"/reinstall", body, &task); err != nil {
-		t.Fatalf("reinstall: %v", err)
-	}
-	installAndCheck(t, l, m, "debian", task.TaskID, oc)
-
-	vm := m.boot(t, l, "local")
-	vm.Wait("byoi: local boot", pxeBudget)
-	harness.Timing("debian", "pxe→local script", vm.Since())
-	vm.Wait("Linux version", localBudget)
-	harness.Timing("debian", "kernel started", vm.Since())
-	line := vm.Wait("BYOI-E2E-RUNCMD", distroBootBudget)
-	harness.Timing("debian", "cloud-init runcmd", vm.Since())
-	for _, want := range []string{"host=e2e-debian-host ", "user=e2euser:/home/e2euser ", "key=" + distroSSHKey + " ", "ssh=active"} {
-		if !strings.Contains(line, want) {
-			t.Errorf("runcmd line %q lacks %q", line, want)
-		}
-	}
-	if err := vm.Exited(3 * time.Minute); err != nil {
-		t.Errorf("cloud-init did not power the VM off: %v", err)
-	}
-	harness.Timing("debian", "powered off", vm.Since())
-	l.checkTimeline(m.name, boot.EventDHCP, boot.EventBootDecision, boot.EventStep, boot.EventTaskDone)
-}
 
 // TestDebianImagePreflight runs the pre-flight checks on the real image
 // through its qcow2 map: on UEFI without a path they pick shim, with

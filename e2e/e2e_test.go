@@ -146,8 +146,13 @@ func fileDigest(t *testing.T, path, kind string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// serialWaiter finds markers on a VM's serial console (*VM, *serialFile).
+type serialWaiter interface {
+	Wait(marker string, timeout time.Duration) string
+}
+
 // assertProbe checks what the installed system's probe printed from the config drive.
-func assertProbe(t *testing.T, vm *VM, hostname string, meta map[string]string) {
+func assertProbe(t *testing.T, vm serialWaiter, hostname string, meta map[string]string) {
 	t.Helper()
 	line := vm.Wait("BYOI-PROBE-META", localBudget)
 	for _, want := range []string{`"hostname": "` + hostname + `"`, `"role": "` + meta["role"] + `"`} {

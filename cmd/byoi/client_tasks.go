@@ -18,10 +18,12 @@ import (
 // and its recent events.
 type machineView struct {
 	boot.Machine
-	ActiveTask *boot.Task     `json:"activeTask"`
-	Events     []boot.Event   `json:"events"`
-	State      string         `json:"state"`
-	Power      *web.PowerView `json:"power"`
+	ActiveTask *boot.Task   `json:"activeTask"`
+	Events     []boot.Event `json:"events"`
+	State      string       `json:"state"`
+	// PowerSummary is the power state as in the machine list; the
+	// machine's "power" is its BMC settings (boot.Machine.Power).
+	PowerSummary *web.PowerView `json:"powerSummary"`
 }
 
 // currentTask returns the machine's active task or, when it has none, its
@@ -235,8 +237,14 @@ func (a *apiClient) waitingFor(ctx context.Context, t boot.Task) (string, time.T
 		return "", time.Time{}
 	}
 	var v machineView
-	if _, err := a.do(ctx, "GET", apiPath("machines", t.Machine), nil, &v); err == nil && !v.LastSeen.IsZero() && !v.LastSeen.Before(t.Created) {
-		return fmt.Sprintf("machine network-booted at %s; waiting for the installer to start", v.LastSeen.Local().Format("15:04:05")), v.LastSeen
+	if _, err := a.do(ctx, "GET", apiPath("machines", t.Machine), nil, &v); err == nil {
+		if !v.LastSeen.IsZero() && !v.LastSeen.Before(t.Created) {
+			return fmt.Sprintf("machine network-booted at %s; waiting for the installer to start", v.LastSeen.Local().Format("15:04:05")), v.LastSeen
+		}
+		// What byoi did through the BMC to boot it, if anything.
+		if note, ok := powerWaitNote(t, v.Machine); ok {
+			return note, t.Created
+		}
 	}
 	return "machine has not PXE-booted yet (power it on or reset it, network boot first)", t.Created
 }

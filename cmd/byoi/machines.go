@@ -143,7 +143,7 @@ func printMachine(w io.Writer, v machineView) error {
 		fmt.Fprintf(tw, "State:\t%s\n", v.State)
 	}
 	if v.State != "" { // a server that says
-		fmt.Fprintf(tw, "Power:\t%s\n", powerText(v.Power))
+		fmt.Fprintf(tw, "Power:\t%s\n", powerText(v.PowerSummary))
 	}
 	fmt.Fprintf(tw, "MACs:\t%s\n", strings.Join(m.MACs, ", "))
 	fmt.Fprintf(tw, "IPv4:\t%s\n", dash(m.IPv4))
@@ -152,6 +152,8 @@ func printMachine(w io.Writer, v machineView) error {
 	fmt.Fprintf(tw, "Disk:\t%s\n", diskText(m.Disk))
 	fmt.Fprintf(tw, "Last seen:\t%s %s\n", formatTime(m.LastSeen), m.LastClient)
 	tw.Flush()
+	printMachinePower(w, m)
+	printMachineRescue(w, m)
 	if v.ActiveTask != nil {
 		fmt.Fprintln(w)
 		printTask(w, *v.ActiveTask)

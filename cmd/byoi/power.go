@@ -62,7 +62,19 @@ func powerCommand() *cli.Command {
 						_, err := fmt.Fprintf(w, "%s: no power driver; byoi will ask you to power-cycle it by hand\n", name)
 						return err
 					}
-					_, err := fmt.Fprintf(w, "%s: %s at %s (password %s)\n", name, m.Power.Driver, m.Power.Address, map[bool]string{true: "stored sealed", false: "none"}[m.Power.HasPassword()])
+					// The machine comes back redacted (no sealed password):
+					// the power view says whether one is stored, and whether
+					// the BMC answers with these settings.
+					var p powerStatus
+					if _, err := api.do(c.Context, "GET", apiPath("machines", name, "power"), nil, &p); err != nil {
+						return err
+					}
+					fmt.Fprintf(w, "%s: %s at %s (password %s)\n", name, p.Driver, p.Address, map[bool]string{true: "stored sealed", false: "none"}[p.HasPassword])
+					if p.Live {
+						_, err := fmt.Fprintf(w, "The BMC answers: power %s.\n", p.State)
+						return err
+					}
+					_, err := fmt.Fprintf(w, "The BMC did not answer (settings kept): %s\n", p.StateErr)
 					return err
 				})
 			}
@@ -132,20 +144,23 @@ func printPower(name string) func(io.Writer, powerStatus) error {
 			fmt.Fprintf(w, "BMC: %s at %s\n", p.Driver, p.Address)
 		}
 		if n := p.LastPower; n != nil {
-			fmt.Fprintf(w, "last action: %s", n.Action)
-			if n.Reason != "" {
-				fmt.Fprintf(w, " (%s)", n.Reason)
-			}
-			switch {
-			case n.Pending():
-				fmt.Fprintf(w, ", being tried since %s (%d attempts)", n.Start.Format(time.RFC3339), n.Attempts)
-			case n.Error != "":
-				fmt.Fprintf(w, ", failed at %s: %s", n.End.Format(time.RFC3339), n.Error)
-			default:
-				fmt.Fprintf(w, ", done at %s", n.End.Format(time.RFC3339))
-			}
-			fmt.Fprintln(w)
+			fmt.Fprintf(w, "last action: %s\n", powerNoteText(n))
 		}
 		return nil
 	}
+}
+
+// powerNoteText is a power action and how it went, on one line.
+func powerNoteText(n *boot.PowerNote) string {
+	s := n.Action
+	if n.Reason != "" {
+		s += " (" + n.Reason + ")"
+	}
+	switch {
+	case n.Pending():
+		return s + fmt.Sprintf(", being tried since %s (%d attempts)", n.Start.Format(time.RFC3339), n.Attempts)
+	case n.Error != "":
+		return s + fmt.Sprintf(", failed at %s: %s", n.End.Format(time.RFC3339), n.Error)
+	}
+	return s + ", done at " + n.End.Format(time.RFC3339)
 }

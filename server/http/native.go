@@ -123,9 +123,11 @@ type machineView struct {
 	boot.Machine
 	ActiveTask *boot.Task   `json:"activeTask"`
 	Events     []boot.Event `json:"events"`
-	// State and Power as in the machine list (web.MachineSummary).
-	State string         `json:"state"`
-	Power *web.PowerView `json:"power,omitempty"`
+	// State and power state as in the machine list (web.MachineSummary).
+	// The power state is not under "power": that is the machine's own
+	// field (its BMC settings, redacted), which it would hide.
+	State        string         `json:"state"`
+	PowerSummary *web.PowerView `json:"powerSummary,omitempty"`
 }
 
 func (s *Server) getMachine(w nethttp.ResponseWriter, r *nethttp.Request, _ []byte) {
@@ -156,7 +158,7 @@ func (s *Server) getMachine(w nethttp.ResponseWriter, r *nethttp.Request, _ []by
 		return
 	}
 	sum := web.Summary(ctx, m, ts, s.webPower())
-	v.State, v.Power = sum.State, sum.Power
+	v.State, v.PowerSummary = sum.State, sum.Power
 	writeJSON(w, nethttp.StatusOK, v)
 }
 

@@ -117,11 +117,14 @@ type ovhServer struct {
 	Rescue *rescueView `json:"rescue,omitempty"`
 }
 
-// rescueView is what the rescue system reported (byoi's addition).
+// rescueView is what the rescue system reported (byoi's addition): where
+// it answers SSH, its host key fingerprints, and the keys themselves, so a
+// client can write known_hosts and check the host strictly.
 type rescueView struct {
-	Addresses []string `json:"addresses"`
-	HostKeys  []string `json:"hostKeys"`
-	Ready     ovhDate  `json:"ready"`
+	Addresses      []string `json:"addresses"`
+	HostKeys       []string `json:"hostKeys"`
+	HostPublicKeys []string `json:"hostPublicKeys"`
+	Ready          ovhDate  `json:"ready"`
 }
 
 // Boot ids of GET /dedicated/server/{serviceName}/boot.
@@ -172,7 +175,7 @@ func (s *Server) serverView(ctx context.Context, m boot.Machine, ip string) ovhS
 		id := bootIDRescue
 		out.BootID = &id
 		if r := m.Rescue; r != nil && !r.Ready.IsZero() {
-			out.Rescue = &rescueView{Addresses: r.Addresses, HostKeys: r.HostKeys, Ready: ovhDate(r.Ready)}
+			out.Rescue = &rescueView{Addresses: r.Addresses, HostKeys: r.HostKeys, HostPublicKeys: r.HostPublicKeys, Ready: ovhDate(r.Ready)}
 		}
 	}
 	if m.RescueSSHKey != "" {

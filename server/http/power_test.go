@@ -126,6 +126,12 @@ func TestPowerRoutes(t *testing.T) {
 	if got := decode[map[string]any](t, e.api("GET", "/1.0/dedicated/server/web-1", "", 200)); got["powerState"] != "poweron" {
 		t.Errorf("OVH powerState = %v, want poweron", got["powerState"])
 	}
+	// The machine view has both the machine's BMC settings ("power") and
+	// the power state of the machine list ("powerSummary").
+	mv := decode[machineView](t, e.api("GET", "/api/v1/machines/web-1", "", 200))
+	if mv.Machine.Power == nil || mv.Machine.Power.Driver != "ipmi" || mv.Machine.Power.Address != "198.51.100.20" || mv.PowerSummary == nil || mv.PowerSummary.State != "on" {
+		t.Errorf("GET machine: power %+v, powerSummary %+v; want the ipmi settings and state on", mv.Machine.Power, mv.PowerSummary)
+	}
 	e.api("POST", "/api/v1/machines/web-1/power/bogus", "", 400)
 	// A re-PUT without a password keeps the sealed one.
 	e.api("PUT", "/api/v1/machines/web-1/power", `{"driver":"ipmi","address":"198.51.100.20","username":"admin"}`, 200)

@@ -60,8 +60,9 @@ func TestRescueFlow(t *testing.T) {
 	agentDo(t, e, tok, agentapi.PathRescue, "", 401)
 	agentDo(t, e, rtok, agentapi.PathRescueReady, `{"addresses":["198.51.100.10"],"hostKeys":["ED25519 SHA256:abc"],"hostPublicKeys":["ssh-ed25519 AAAA"]}`, 204)
 	srv := decode[ovhServer](t, e.api("GET", "/1.0/dedicated/server/web-1", "", 200))
-	if srv.BootID == nil || *srv.BootID != bootIDRescue || srv.Rescue == nil || srv.Rescue.Addresses[0] != "198.51.100.10" {
-		t.Errorf("OVH machine in rescue = bootId %v rescue %+v, want 2 and the address", srv.BootID, srv.Rescue)
+	if srv.BootID == nil || *srv.BootID != bootIDRescue || srv.Rescue == nil || srv.Rescue.Addresses[0] != "198.51.100.10" ||
+		len(srv.Rescue.HostPublicKeys) != 1 || srv.Rescue.HostPublicKeys[0] != "ssh-ed25519 AAAA" {
+		t.Errorf("OVH machine in rescue = bootId %v rescue %+v, want 2, the address and the host's public key", srv.BootID, srv.Rescue)
 	}
 	mv := decode[machineView](t, e.api("GET", "/api/v1/machines/web-1", "", 200))
 	if mv.Rescue == nil || mv.Rescue.TokenHash != "" || mv.Rescue.HostKeys[0] != "ED25519 SHA256:abc" {

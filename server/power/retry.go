@@ -66,7 +66,20 @@ func CycleToPXE(ctx context.Context, d Driver, uefi bool, retry RetryOptions) er
 
 func cycleToPXEOnce(ctx context.Context, d Driver, uefi bool) error {
 	if err := d.PXEOnce(ctx, uefi); err != nil {
-		return err
+		return asCycleError(err)
 	}
 	return d.Power(ctx, Cycle)
+}
+
+// asCycleError words a failed one-time PXE request as the power cycle it
+// stopped, which is what the operator asked for and must now do by hand:
+// "could not power-cycle rack1-07 via IPMI at 198.51.100.20: one-time PXE
+// boot: BMC unreachable: …". The cause keeps its sentinel (errors.Is) and
+// stays as the driver redacted it.
+func asCycleError(err error) error {
+	var pe *Error
+	if !errors.As(err, &pe) || pe.Op != opPXE {
+		return err
+	}
+	return &Error{Op: Cycle.verb(), Machine: pe.Machine, Driver: pe.Driver, Err: fmt.Errorf("one-time PXE boot: %w", pe.Err)}
 }

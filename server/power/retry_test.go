@@ -97,3 +97,38 @@ func TestCycleToPXEBackoffAndCancel(t *testing.T) {
 		t.Fatalf("CycleToPXE() with a cancelled context = %v, want ErrUnreachable and the give-up note", err)
 	}
 }
+
+// TestCycleToPXEWording: a one-time PXE request the BMC did not carry out is
+// reported as the power cycle it stopped (what the operator must now do by
+// hand), with its cause kept for errors.Is and still redacted.
+func TestCycleToPXEWording(t *testing.T) {
+	const pw = "hunter2-secret"
+	tests := []struct {
+		name string
+		err  error
+		want string
+		is   error
+	}{
+		{"unreachable", &Error{Op: opPXE, Machine: "rack1-07", Driver: "IPMI at 198.51.100.20", Err: ErrUnreachable},
+			"could not power-cycle rack1-07 via IPMI at 198.51.100.20: one-time PXE boot: BMC unreachable", ErrUnreachable},
+		{"echoed password", &Error{Op: opPXE, Machine: "rack1-07", Driver: "IPMI at 198.51.100.20",
+			Err: redact(fmt.Errorf("%w: bad request for %s", ErrRefused, pw), pw)},
+			"could not power-cycle rack1-07 via IPMI at 198.51.100.20: one-time PXE boot: BMC refused the command: bad request for <redacted>", ErrRefused},
+		{"power cycle itself", &Error{Op: Cycle.verb(), Machine: "rack1-07", Driver: "IPMI at 198.51.100.20", Err: ErrUnreachable},
+			"could not power-cycle rack1-07 via IPMI at 198.51.100.20: BMC unreachable", ErrUnreachable},
+		{"no driver", fmt.Errorf("%w for rack1-07: boot it from the network by hand", ErrNoDriver),
+			"no power driver configured for rack1-07: boot it from the network by hand", ErrNoDriver},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := &scripted{errs: []error{tt.err}}
+			if tt.name == "power cycle itself" {
+				d.errs = []error{nil, tt.err}
+			}
+			err := CycleToPXE(context.Background(), d, true, RetryOptions{Attempts: 1})
+			if err == nil || err.Error() != tt.want || !errors.Is(err, tt.is) {
+				t.Errorf("CycleToPXE() = %v, want %q (errors.Is %v)", err, tt.want, tt.is)
+			}
+		})
+	}
+}
