@@ -46,6 +46,9 @@ type run struct {
 	disk  disk.Disk
 	steps map[boot.StepID]bool // steps the server wants reports on
 	step  boot.StepID          // current step, for errors
+	// picked: the UEFI loader in task.Spec.EFIBootloaderPath was picked by
+	// pre-flight because the task gave none.
+	picked bool
 }
 
 // Run installs the machine's task: parse the command line, prepare the

@@ -21,6 +21,17 @@ type readBack struct {
 	zeroOff int64 // the writer's pending zero run: not on the disk yet
 	zeroLen int64
 	closed  bool
+	// head is the stream's first bytes while pre-flight's buffer holds
+	// them: served from memory until the writer has handled them all.
+	head []byte
+}
+
+// setHead makes the decoded bytes buf (the stream's first ones) readable
+// before they are written.
+func (b *readBack) setHead(buf []byte) {
+	b.mu.Lock()
+	b.head = buf
+	b.mu.Unlock()
 }
 
 // errReadBackClosed ends a read when the stream is over (failed or done).
@@ -38,6 +49,9 @@ func (b *readBack) publish(end, zeroOff, zeroLen int64) {
 	b.mu.Lock()
 	b.handled = max(b.handled, end)
 	b.zeroOff, b.zeroLen = zeroOff, zeroLen
+	if b.handled >= int64(len(b.head)) {
+		b.head = nil
+	}
 	b.mu.Unlock()
 	b.cond.Broadcast()
 }
@@ -54,6 +68,11 @@ func (b *readBack) close() {
 func (b *readBack) ReadHistory(p []byte, off int64) error {
 	end := off + int64(len(p))
 	b.mu.Lock()
+	if off >= 0 && end <= int64(len(b.head)) {
+		copy(p, b.head[off:end])
+		b.mu.Unlock()
+		return nil
+	}
 	for !b.closed && b.handled < end {
 		b.cond.Wait()
 	}
