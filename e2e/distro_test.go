@@ -73,12 +73,13 @@ power_state:
 `
 
 // TestDebianCloudImage deploys the real Debian image through the OVH API
-// with efiBootloaderPath (shim), as qcow2 with a checksum: OVMF PXE →
+// without efiBootloaderPath (the installer's pre-flight picks shim from the
+// ESP and the server records it), as qcow2 with a checksum: OVMF PXE →
 // installer → reboot → iPXE sanboot of shim → signed GRUB → Debian →
 // cloud-init applies the hostname, the user with the SSH key and runs the
 // runcmd, whose marker the test reads on the serial console.
 func TestDebianCloudImage(t *testing.T) {
-	debianFlow(t, debianImage(t).Loader)
+	debianFlow(t, "")
 }
 
 // debianFlow deploys the Debian image with the given efiBootloaderPath
@@ -120,6 +121,14 @@ func debianFlow(t *testing.T, loader string) {
 		t.Fatalf("reinstall: %v", err)
 	}
 	installAndCheck(t, l, m, "debian", task.TaskID, oc)
+	if loader == "" { // pre-flight's pick, recorded on the machine
+		var srv struct {
+			EFIBootloaderPath *string `json:"efiBootloaderPath"`
+		}
+		if err := oc.Get("/dedicated/server/"+m.name, &srv); err != nil || srv.EFIBootloaderPath == nil || *srv.EFIBootloaderPath != img.Loader {
+			t.Errorf("machine's efiBootloaderPath after an install without one = %v, %v; want %s picked", srv.EFIBootloaderPath, err, img.Loader)
+		}
+	}
 
 	vm := m.boot(t, l, "local")
 	vm.Wait("byoi: local boot", pxeBudget)

@@ -56,16 +56,16 @@ func (in *installer) preflight(r io.ReaderAt, size int64, head []byte, classify 
 
 // preflightError turns a failed boot check into an *Error.
 func preflightError(pe *preflight.Error, head []byte, compression string) *Error {
-	e := &Error{Step: boot.StepPreflight, Path: pe.Path, Loaders: pe.Loaders, Partition: pe.Partition, Err: pe}
+	e := &Error{Step: boot.StepPreflight, Path: pe.Path, Loaders: pe.Loaders, Partition: pe.Partition, Err: pe.Err}
 	switch pe.Kind {
 	case preflight.NoPartitionTable:
 		return noPartitionError(describe(head, compression))
 	case preflight.BadPartitionTable:
-		e.Kind, e.Err = KindBadPartitionTable, pe.Err
+		e.Kind = KindBadPartitionTable
 	case preflight.NoESP:
 		e.Kind = KindNoESP
 	case preflight.BadESP:
-		e.Kind, e.Err = KindBadESP, pe.Err
+		e.Kind = KindBadESP
 	case preflight.LoaderNotFound:
 		e.Kind = KindLoaderNotFound
 	case preflight.NoLoader:
@@ -73,7 +73,7 @@ func preflightError(pe *preflight.Error, head []byte, compression string) *Error
 	case preflight.NotBIOSBootable:
 		e.Kind = KindNotBIOSBootable
 	default:
-		e.Kind = KindInternal
+		e.Kind, e.Err = KindInternal, pe
 	}
 	return e
 }

@@ -52,7 +52,7 @@ func bootImage(t testing.TB, bootCode bool, parts ...bootPart) string {
 	for i, p := range parts {
 		switch {
 		case p.files != nil:
-			run(t, "mkfs.fat", "-F", "16", "--offset", fmt.Sprint(off/512), img, fmt.Sprint(p.mib<<10))
+			run(t, "mkfs.fat", "-F", "16", "-s", "1", "--offset", fmt.Sprint(off/512), img, fmt.Sprint(p.mib<<10))
 			src := filepath.Join(dir, fmt.Sprintf("p%d", i+1))
 			for _, name := range p.files {
 				if err := os.MkdirAll(filepath.Join(src, filepath.Dir(name)), 0o755); err != nil {
