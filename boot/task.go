@@ -85,7 +85,7 @@ const (
 var StepComments = map[StepID]string{
 	StepDownload:    "Downloading image",
 	StepCheck:       "Checking image format and checksum",
-	StepPreflight:   "Checking that the image can boot before writing (partition table, EFI system partition, bootloader)",
+	StepPreflight:   "Checking that the image can boot (partition table, EFI system partition, loader)",
 	StepWrite:       "Writing image to disk",
 	StepGPT:         "Moving backup GPT data structures to the end of disk",
 	StepConfigDrive: "Creating config drive",
