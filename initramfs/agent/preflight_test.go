@@ -131,3 +131,34 @@ func diskSHA256(t *testing.T, path string) string {
 	}
 	return fmt.Sprintf("%x", sha256.Sum256(b))
 }
+
+// TestRunPreflightOldServer: a task whose step list has no preflight step
+// (created by an older server) gets the pre-flight failure on the task as
+// a whole, which such a server accepts, instead of an unknown step.
+func TestRunPreflightOldServer(t *testing.T) {
+	srv := imageServer(t, uefiImage(t))
+	h := newHarness(t, boot.InstallSpec{ImageURL: srv.URL + "/image.raw", EFIBootloaderPath: `\efi\debian\grubx64.efi`})
+	var old []boot.StepID
+	for _, s := range boot.Steps() {
+		if s != boot.StepPreflight {
+			old = append(old, s)
+		}
+	}
+	h.srv.task.Steps = old
+	if err := os.MkdirAll(filepath.Join(h.env.SysRoot, "firmware", "efi"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := Run(testCtx(t), h.env); err == nil {
+		t.Fatal("Run = nil, want a pre-flight failure")
+	}
+	want := []agentapi.Failure{{Class: agentapi.ClassCustomer,
+		Message: `\efi\debian\grubx64.efi not found on the image's EFI system partition; it has \EFI\debian\shimx64.efi, \EFI\BOOT\BOOTX64.EFI`}}
+	if diff := cmp.Diff(want, h.srv.failures); diff != "" {
+		t.Errorf("error reports mismatch (-want +got):\n%s", diff)
+	}
+	for _, p := range h.srv.progress {
+		if p.Step == boot.StepPreflight {
+			t.Errorf("progress reported for a step the task does not list: %+v", p)
+		}
+	}
+}

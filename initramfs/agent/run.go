@@ -197,6 +197,11 @@ func (r *run) finish(ctx context.Context) error {
 // fail reports err to the server and returns it as a *Failure.
 func (r *run) fail(ctx context.Context, err error) error {
 	f := &Failure{Failure: failure(r.step, err), Err: err}
+	if f.Failure.Step != "" && r.steps != nil && !r.steps[f.Failure.Step] {
+		// A step this task does not list (preflight, for a task created
+		// by an older server): report the failure on the task as a whole.
+		f.Failure.Step = ""
+	}
 	if errors.Is(err, ErrTokenRejected) {
 		return f // nobody to tell
 	}
