@@ -12,6 +12,10 @@ import (
 // goes past what it holds.
 const headStep = 1 << 20
 
+// headPublish is how often grow publishes what it holds (see grow); far
+// below lzma2.HistoryLag.
+const headPublish = 256 << 10
+
 // headReader keeps the first bytes of a sequential stream (the decoded disk
 // of a compressed image, or a raw file) in memory for pre-flight: it reads
 // only as far as the checks ask, in steps of headStep, and at most limit
@@ -58,27 +62,29 @@ func (h *headReader) ReadAt(p []byte, off int64) (int, error) {
 	return n, fmt.Errorf("read of %d bytes at offset %d: %w (%d bytes buffered)", len(p), off, preflight.ErrBeyondHead, len(h.buf))
 }
 
-// grow reads the stream until buf holds size bytes, it ends or fails.
+// grow reads the stream until buf holds size bytes, it ends or fails. It
+// publishes buf (onGrow) every headPublish bytes: xz's decoder may wait
+// for bytes it produced earlier (its read-back history, well behind what
+// it decodes now) before it produces more.
 func (h *headReader) grow(size int) {
-	old := len(h.buf)
 	if cap(h.buf) < size {
-		nb := make([]byte, old, max(size, min(h.limit, 2*cap(h.buf))))
+		nb := make([]byte, len(h.buf), max(size, min(h.limit, 2*cap(h.buf))))
 		copy(nb, h.buf)
 		h.buf = nb
 	}
-	if h.onGrow != nil { // the decoder may look back at bytes it gives now
-		h.onGrow(h.buf[:size])
-	}
-	n, err := fill(h.r, h.buf[old:size])
-	h.buf = h.buf[:old+n]
-	switch {
-	case err == io.EOF:
-		h.eof = true
-	case err != nil:
-		h.err = err
-	}
-	if h.onGrow != nil {
-		h.onGrow(h.buf)
+	for len(h.buf) < size && !h.eof && h.err == nil {
+		old := len(h.buf)
+		n, err := fill(h.r, h.buf[old:min(size, old+headPublish)])
+		h.buf = h.buf[:old+n]
+		switch {
+		case err == io.EOF:
+			h.eof = true
+		case err != nil:
+			h.err = err
+		}
+		if h.onGrow != nil {
+			h.onGrow(h.buf)
+		}
 	}
 }
 

@@ -167,3 +167,38 @@ func TestPreflightFarAhead(t *testing.T) {
 		})
 	}
 }
+
+// TestPreflightXZHistory: an xz stream with a large dictionary whose
+// matches reach further back than the decoder keeps in memory (xzWindow)
+// while pre-flight still holds those bytes in its head, not yet on the
+// disk: the read-back history serves them from the head.
+func TestPreflightXZHistory(t *testing.T) {
+	xzTool := needTool(t, "xz")
+	img := bootImage(t, false, bootPart{typ: "8300", mib: 6, noise: true}, bootPart{typ: "8300", mib: 12, noise: true},
+		bootPart{typ: "8300", mib: 6}, bootPart{typ: "ef00", mib: 8, files: debianESP})
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make([]byte, 6*mib)
+	if _, err := f.ReadAt(first, mib); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(first, 19*mib); err != nil { // 18 MiB after the original: beyond xzWindow
+		t.Fatal(err)
+	}
+	f.Close()
+	run(t, xzTool, "-k", "-9", "-T1", img)
+	srv := fileServer(t, img+".xz", nil)
+	path := filepath.Join(t.TempDir(), "disk")
+	tg := randomTarget(t, path, preflightDisk, 8)
+	res, err := Install(testCtx(t), fast(Options{URL: srv.URL, Type: "raw", Firmware: preflight.UEFI}), tg)
+	if err != nil {
+		t.Fatalf("Install = %v", err)
+	}
+	if res.Loader != `\EFI\debian\shimx64.efi` {
+		t.Errorf("Install loader = %q (note %q), want shim picked", res.Loader, res.PreflightNote)
+	}
+	st, _ := os.Stat(img)
+	sameContent(t, img, path, st.Size())
+}

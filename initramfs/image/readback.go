@@ -27,11 +27,12 @@ type readBack struct {
 }
 
 // setHead makes the decoded bytes buf (the stream's first ones) readable
-// before they are written.
+// before they are written; a read waiting for bytes buf now holds returns.
 func (b *readBack) setHead(buf []byte) {
 	b.mu.Lock()
 	b.head = buf
 	b.mu.Unlock()
+	b.cond.Broadcast()
 }
 
 // errReadBackClosed ends a read when the stream is over (failed or done).
@@ -68,13 +69,13 @@ func (b *readBack) close() {
 func (b *readBack) ReadHistory(p []byte, off int64) error {
 	end := off + int64(len(p))
 	b.mu.Lock()
-	if off >= 0 && end <= int64(len(b.head)) {
+	for !b.closed && b.handled < end && end > int64(len(b.head)) {
+		b.cond.Wait()
+	}
+	if off >= 0 && end <= int64(len(b.head)) { // still in pre-flight's buffer
 		copy(p, b.head[off:end])
 		b.mu.Unlock()
 		return nil
-	}
-	for !b.closed && b.handled < end {
-		b.cond.Wait()
 	}
 	closed, zo, zl := b.closed, b.zeroOff, b.zeroLen
 	b.mu.Unlock()

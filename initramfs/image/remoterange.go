@@ -7,9 +7,11 @@ import (
 	"github.com/byoi/byoi/initramfs/preflight"
 )
 
-// preflightWindow is how far ahead of the stream pre-flight reads go
-// through it (the blocks then wait in the cache for the write); further
-// ahead they are Range requests.
+// preflightWindow is how much of the file's start pre-flight reads go
+// through the stream for (the blocks then wait in the cache, which holds
+// twice that, for the write); further ahead they are Range requests, so
+// however the checks jump around, the stream never passes (and the cache
+// never drops) bytes the write has not read yet.
 const preflightWindow = cacheBlocks * blockSize / 2
 
 // errNoRange: a ranged read from a server that ignores Range. Pre-flight
@@ -63,13 +65,13 @@ func (r *remote) rangeAt(p []byte, off int64) (int, error) {
 	return len(p), eof
 }
 
-// preflightAt reads through the stream (and cache) up to preflightWindow
-// ahead of its position, with rangeAt beyond.
+// preflightAt reads the file's first preflightWindow bytes (and what the
+// stream has passed) through the stream and cache, with rangeAt beyond.
 func (r *remote) preflightAt(p []byte, off int64) (int, error) {
 	r.mu.Lock()
 	pos := r.pos
 	r.mu.Unlock()
-	if off+int64(len(p)) <= pos+preflightWindow {
+	if end := off + int64(len(p)); end <= preflightWindow || end <= pos {
 		return r.ReadAt(p, off)
 	}
 	return r.rangeAt(p, off)
