@@ -160,6 +160,7 @@ func TestPreflightFarAhead(t *testing.T) {
 			if res.Loader != tc.loader || (res.PreflightNote == "") != (tc.loader != "") {
 				t.Errorf("Install loader, note = %q, %q; want %q and a note only without it", res.Loader, res.PreflightNote, tc.loader)
 			}
+			t.Logf("%s: %d requests, %d bytes downloaded for a %d-byte image", tc.name, res.Requests, res.Downloaded, st.Size())
 			if tc.ranged && (res.Requests < 2 || res.Downloaded > st.Size()+128<<10) {
 				t.Errorf("Install sent %d requests for %d bytes, want ranged reads of at most 128 KiB (metadata) over the file's %d", res.Requests, res.Downloaded, st.Size())
 			}
