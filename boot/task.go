@@ -63,6 +63,7 @@ type StepID string
 const (
 	StepDownload    StepID = "download"
 	StepCheck       StepID = "check"
+	StepPreflight   StepID = "preflight"
 	StepWrite       StepID = "write"
 	StepGPT         StepID = "gpt"
 	StepConfigDrive StepID = "configdrive"
@@ -84,6 +85,7 @@ const (
 var StepComments = map[StepID]string{
 	StepDownload:    "Downloading image",
 	StepCheck:       "Checking image format and checksum",
+	StepPreflight:   "Checking that the image can boot (partition table, EFI system partition, loader)",
 	StepWrite:       "Writing image to disk",
 	StepGPT:         "Moving backup GPT data structures to the end of disk",
 	StepConfigDrive: "Creating config drive",
@@ -100,7 +102,7 @@ var StepComments = map[StepID]string{
 
 // Steps lists the step IDs of a BYOI installation in order.
 func Steps() []StepID {
-	return []StepID{StepDownload, StepCheck, StepWrite, StepGPT, StepConfigDrive, StepBootSetup, StepReboot}
+	return []StepID{StepDownload, StepCheck, StepPreflight, StepWrite, StepGPT, StepConfigDrive, StepBootSetup, StepReboot}
 }
 
 // StepsFor lists the step IDs of an installation of operatingSystem os:

@@ -1,6 +1,9 @@
 package boot
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 var allStatuses = []Status{StatusInit, StatusTodo, StatusDoing, StatusDone, StatusCancelled, StatusCustomerError, StatusOVHError}
 
@@ -58,7 +61,7 @@ func TestSteps(t *testing.T) {
 		t.Errorf("Step(write) = %v, want the write step", s)
 	}
 	task.Step(StepWrite).BytesDone = 7
-	if task.Steps[2].BytesDone != 7 {
+	if task.Steps[slices.Index(Steps(), StepWrite)].BytesDone != 7 {
 		t.Error("Step returned a copy, want a pointer into Steps")
 	}
 	if s := task.Step("nope"); s != nil {

@@ -22,9 +22,9 @@ import (
 // runcmd marker, then powers the VM off. ipmitool against the same
 // simulator sees the power state byoi reports, on and then off.
 func TestIPMIDebian(t *testing.T) {
-	// efiBootloaderPath: Debian's shim for now. Issue 16: once the
-	// installer's pre-flight picks the loader, pass "" here.
-	ipmiDebianFlow(t, debianImage(t).Loader)
+	// No efiBootloaderPath: the installer's pre-flight picks shim from the
+	// image's ESP and the server records it on the machine (issue 16).
+	ipmiDebianFlow(t, "")
 }
 
 // ipmiDebianFlow deploys the Debian image with the given efiBootloaderPath
@@ -105,6 +105,14 @@ func ipmiDebianFlow(t *testing.T, loader string) {
 	for _, p := range st.Progress {
 		if p.Status != "done" {
 			t.Errorf("install/status step %q = %s (%s), want done", p.Comment, p.Status, p.Error)
+		}
+	}
+	if loader == "" { // pre-flight's pick, recorded on the machine
+		var srv struct {
+			EFIBootloaderPath *string `json:"efiBootloaderPath"`
+		}
+		if err := oc.Get("/dedicated/server/"+name, &srv); err != nil || srv.EFIBootloaderPath == nil || *srv.EFIBootloaderPath != img.Loader {
+			t.Errorf("machine's efiBootloaderPath after an install without one = %v, %v; want %s picked", srv.EFIBootloaderPath, err, img.Loader)
 		}
 	}
 

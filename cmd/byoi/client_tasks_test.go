@@ -25,8 +25,8 @@ func TestStatus(t *testing.T) {
 		{"active task", []boot.Task{old, running}, 42, []string{
 			"Task 42 on rack1-07: installing\n", "  image: http://i/d.qcow2 (qcow2)\n",
 			"  created " + formatTime(created) + ", started -, last update -, done -\n",
-			"  1. done   Downloading image (1.0 GiB)\n", "  3. doing  Writing image to disk\n",
-			"     [############............]  50%  2.0 GiB / 4.0 GiB\n", "  7. todo   Rebooting\n"}, ""},
+			"  1. done   Downloading image (1.0 GiB)\n", "  4. doing  Writing image to disk\n",
+			"     [############............]  50%  2.0 GiB / 4.0 GiB\n", "  8. todo   Rebooting\n"}, ""},
 		{"latest when none is active", []boot.Task{old, failed}, 5, []string{"Task 5 on rack1-07: failed (image or request)\n  Could not download image: 404\n"}, ""},
 		{"no task", nil, 0, nil, "machine rack1-07 has no task yet: start one with `byoi deploy rack1-07 …`"},
 	} {

@@ -42,7 +42,7 @@ func powerText(p *web.PowerView) string {
 	return p.State
 }
 
-// progressText is a task in a few words: "3/7 Writing image to disk 42%".
+// progressText is a task in a few words: "4/8 Writing image to disk 42%".
 func progressText(t *web.TaskSummary) string {
 	if t == nil {
 		return "-"

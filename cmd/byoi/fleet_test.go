@@ -72,7 +72,7 @@ func TestMachinesListColumns(t *testing.T) {
 		t.Errorf("machines list header (-want +got):\n%s", diff)
 	}
 	for _, want := range []string{
-		"rack1-01  installing  —      3/7 Writing image to disk 32% (1.0 GiB of 4.0 GiB)  198.51.100.21",
+		"rack1-01  installing  —      4/8 Writing image to disk 28% (1.0 GiB of 4.0 GiB)  198.51.100.21",
 		"rack1-02  waiting     —      task 2 waiting",
 		"rack1-03  new         —      -",
 	} {
@@ -82,7 +82,7 @@ func TestMachinesListColumns(t *testing.T) {
 	}
 	out, err = r.run(t, "machines", "list", "-o", "json")
 	var ms []web.MachineSummary
-	if err != nil || json.Unmarshal([]byte(out), &ms) != nil || len(ms) != 3 || ms[0].State != "installing" || ms[0].Task.Percent != 32 || ms[0].Power != nil {
+	if err != nil || json.Unmarshal([]byte(out), &ms) != nil || len(ms) != 3 || ms[0].State != "installing" || ms[0].Task.Percent != 28 || ms[0].Power != nil {
 		t.Errorf("machines list -o json = %s, %v", out, err)
 	}
 }

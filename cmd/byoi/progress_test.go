@@ -124,7 +124,7 @@ func TestProgressFitsTheTerminal(t *testing.T) {
 	}
 	for _, l := range strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n") {
 		// Escape sequences take no cells.
-		l = strings.NewReplacer("\x1b[2K", "", "\x1b[9F", "", "\x1b[10F", "", "\x1b[11F", "").Replace(l)
+		l = strings.NewReplacer("\x1b[2K", "", "\x1b[9F", "", "\x1b[10F", "", "\x1b[11F", "", "\x1b[12F", "").Replace(l)
 		if n := len([]rune(l)); n >= 40 {
 			t.Errorf("line %q is %d cells wide on a 40-column terminal", l, n)
 		}
@@ -143,7 +143,7 @@ func TestProgressWithoutServerTimes(t *testing.T) {
 		clock = clock.Add(2500 * time.Millisecond) // download: doing in state 1, done in state 5
 		p.update(s)
 	}
-	if !strings.Contains(out.String(), "[1/7] Downloading image: done (1.0 GiB in 10s, 102.4 MiB/s)") {
+	if !strings.Contains(out.String(), "[1/8] Downloading image: done (1.0 GiB in 10s, 102.4 MiB/s)") {
 		t.Errorf("plain output lacks the download summary from the local clock:\n%s", out.String())
 	}
 }

@@ -242,12 +242,6 @@ func describeTargets(pl *storage.Plan) string {
 	return what + ": " + strings.Join(fss, ", ")
 }
 
-// isUEFI reports whether the installer was booted through UEFI.
-func isUEFI(sysRoot string) bool {
-	_, err := os.Stat(filepath.Join(sysRoot, "firmware/efi"))
-	return err == nil
-}
-
 // recordingReader remembers the first failure of the image reader, so that
 // an I/O error seen by the kernel (through NBD) can be told apart: the
 // download or the image, not the file system.

@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/byoi/byoi/boot"
 	"github.com/byoi/byoi/boot/agentapi"
@@ -34,6 +35,9 @@ var wordings = map[image.Kind]wording{
 		return fmt.Sprintf("image provided format is %s which does not match expected %s format", e.Found, e.Declared)
 	}},
 	image.KindNoPartitionTable: {agentapi.ClassCustomer, func(e *image.Error) string {
+		if e.Found == "qcow2" {
+			return "image provided has no partition table (neither GPT nor MBR) in its qcow2 virtual disk"
+		}
 		return "image provided format is not of type raw because no partition table was found. It seems to contain: " + e.Contents
 	}},
 	image.KindTooLarge: {agentapi.ClassCustomer, func(e *image.Error) string {
@@ -56,6 +60,22 @@ var wordings = map[image.Kind]wording{
 	image.KindCompressedQcow2: {agentapi.ClassCustomer, func(e *image.Error) string {
 		return "image provided is a " + e.Compression + " compressed qcow2 image, which cannot be streamed: serve the qcow2 file uncompressed"
 	}},
+	// Pre-flight: the image cannot boot on this machine; nothing was written.
+	image.KindBadPartitionTable: {agentapi.ClassCustomer, func(e *image.Error) string {
+		return "image provided has an invalid partition table: " + cause(e)
+	}},
+	image.KindNoESP: {agentapi.ClassCustomer, fixed("image provided has no EFI system partition: this server boots in UEFI mode and could not start it")},
+	image.KindBadESP: {agentapi.ClassCustomer, func(e *image.Error) string {
+		return fmt.Sprintf("image provided has an EFI system partition (partition %d) whose FAT file system cannot be read: %s", e.Partition, cause(e))
+	}},
+	image.KindLoaderNotFound: {agentapi.ClassCustomer, func(e *image.Error) string {
+		return fmt.Sprintf("%s not found on the image's EFI system partition; %s", e.Path, holds(e.Loaders))
+	}},
+	image.KindNoLoader: {agentapi.ClassCustomer, func(e *image.Error) string {
+		return `no boot loader found on the image's EFI system partition (looked for shim, GRUB, systemd-boot, Windows Boot Manager and \EFI\BOOT\BOOTX64.EFI); ` +
+			holds(e.Loaders) + ": set efiBootloaderPath"
+	}},
+	image.KindNotBIOSBootable: {agentapi.ClassCustomer, fixed("image provided has no boot code in its MBR and no BIOS boot partition: this server boots in legacy BIOS mode and could not start it")},
 	// The machine's or byoi's fault, not the customer's.
 	image.KindWrite: {agentapi.ClassInternal, func(e *image.Error) string {
 		return fmt.Sprintf("Can't write %s on disk", e.Declared)
@@ -66,6 +86,14 @@ var wordings = map[image.Kind]wording{
 	image.KindInternal: {agentapi.ClassInternal, func(e *image.Error) string {
 		return "installation failed: " + cause(e)
 	}},
+}
+
+// holds lists the loaders an ESP holds.
+func holds(loaders []string) string {
+	if len(loaders) == 0 {
+		return `it holds no .efi file under \EFI`
+	}
+	return "it has " + strings.Join(loaders, ", ")
 }
 
 // cause is the message of e's cause (never carrying a URL or header value).

@@ -153,7 +153,7 @@ func fakeMachine(t *testing.T, size int64) (sysRoot, devRoot, diskPath string) {
 }
 
 // gptImage writes a raw GPT image of size bytes with one partition full of
-// a pattern, and returns the image bytes.
+// a pattern and a BIOS boot partition, and returns the image bytes.
 func gptImage(t *testing.T, size int64) []byte {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "image.raw")
@@ -163,7 +163,10 @@ func gptImage(t *testing.T, size int64) []byte {
 	}
 	end := uint64(size/512) - 34
 	table := &gpt.Table{LogicalSectorSize: 512, PhysicalSectorSize: 512, ProtectiveMBR: true,
-		Partitions: []*gpt.Partition{{Index: 1, Start: 2048, End: end, Type: gpt.LinuxFilesystem, Name: "root"}}}
+		Partitions: []*gpt.Partition{{Index: 1, Start: 2048, End: end, Type: gpt.LinuxFilesystem, Name: "root"},
+			// What a legacy BIOS machine boots (GRUB's core.img): the
+			// agent's pre-flight wants it on a machine without UEFI.
+			{Index: 2, Start: 40, End: 2047, Type: gpt.BIOSBoot, Name: "bios"}}}
 	if err := d.Partition(table); err != nil {
 		t.Fatalf("partition image: %v", err)
 	}

@@ -46,6 +46,9 @@ type run struct {
 	disk  disk.Disk
 	steps map[boot.StepID]bool // steps the server wants reports on
 	step  boot.StepID          // current step, for errors
+	// picked: the UEFI loader in task.Spec.EFIBootloaderPath was picked by
+	// pre-flight because the task gave none.
+	picked bool
 }
 
 // Run installs the machine's task: parse the command line, prepare the
@@ -194,6 +197,11 @@ func (r *run) finish(ctx context.Context) error {
 // fail reports err to the server and returns it as a *Failure.
 func (r *run) fail(ctx context.Context, err error) error {
 	f := &Failure{Failure: failure(r.step, err), Err: err}
+	if f.Failure.Step != "" && r.steps != nil && !r.steps[f.Failure.Step] {
+		// A step this task does not list (preflight, for a task created
+		// by an older server): report the failure on the task as a whole.
+		f.Failure.Step = ""
+	}
 	if errors.Is(err, ErrTokenRejected) {
 		return f // nobody to tell
 	}

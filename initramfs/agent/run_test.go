@@ -171,7 +171,7 @@ func TestRunImageErrors(t *testing.T) {
 		{
 			name:     "format mismatch",
 			spec:     boot.InstallSpec{ImageType: "qcow2"},
-			wantStep: boot.StepCheck, wantClass: agentapi.ClassCustomer,
+			wantStep: boot.StepPreflight, wantClass: agentapi.ClassCustomer,
 			wantMsg: "image provided format is raw which does not match expected qcow2 format",
 		},
 		{

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/google/uuid"
@@ -14,6 +15,7 @@ import (
 	"github.com/byoi/byoi/initramfs/configdrive"
 	"github.com/byoi/byoi/initramfs/disk"
 	"github.com/byoi/byoi/initramfs/image"
+	"github.com/byoi/byoi/initramfs/preflight"
 )
 
 // image runs download, check and write through image.Install, with byte
@@ -37,6 +39,7 @@ func (r *run) image(ctx context.Context) error {
 		ChecksumType: spec.ImageCheckSumType, Checksum: spec.ImageCheckSum,
 		Client: r.env.Client, RetryWait: r.env.ImageRetryWait,
 		Progress: rep.update, Logger: r.log,
+		Firmware: r.firmware(), EFIBootloaderPath: spec.EFIBootloaderPath,
 	}, t)
 	rep.finish()
 	if err != nil {
@@ -48,9 +51,13 @@ func (r *run) image(ctx context.Context) error {
 	}
 	r.log.Info("image written", "format", res.Format, "compression", res.Compression, "virtualSize", res.VirtualSize,
 		"downloaded", res.Downloaded, "written", res.Written, "zeroed", res.Zeroed, "digest", res.Digest)
+	if res.Loader != "" { // reported in done: the server records it on the machine
+		r.task.Spec.EFIBootloaderPath, r.picked = res.Loader, res.LoaderPicked
+	}
 	finals := []agentapi.Progress{
 		{Step: boot.StepDownload, BytesDone: res.Downloaded, BytesTotal: res.Downloaded},
 		{Step: boot.StepCheck, BytesDone: res.VirtualSize, BytesTotal: res.VirtualSize, Comment: checkComment(res, spec)},
+		{Step: boot.StepPreflight, BytesDone: 1, BytesTotal: 1, Comment: preflightComment(res, r.firmware())},
 		{Step: boot.StepWrite, BytesDone: res.VirtualSize, BytesTotal: res.VirtualSize, Comment: comments[boot.StepWrite]},
 	}
 	if p, ok := rep.last(boot.StepDownload); ok && p.BytesTotal > 0 {
@@ -77,6 +84,36 @@ func checkComment(res image.Result, spec boot.InstallSpec) string {
 		s += ", " + spec.ImageCheckSumType + " checksum verified"
 	}
 	return s
+}
+
+// preflightComment says what pre-flight found.
+func preflightComment(res image.Result, fw preflight.Firmware) string {
+	switch {
+	case res.PreflightNote != "":
+		return "Image checked before writing; " + res.PreflightNote
+	case res.Loader != "" && res.LoaderPicked:
+		return fmt.Sprintf("Image can boot: UEFI loader %s picked from its EFI system partition (partition %d)", res.Loader, res.ESP)
+	case res.Loader != "":
+		return fmt.Sprintf("Image can boot: UEFI loader %s found on its EFI system partition (partition %d)", res.Loader, res.ESP)
+	case fw == preflight.BIOS:
+		return "Image can boot: legacy BIOS boot code found"
+	}
+	return "Image checked before writing"
+}
+
+// firmware says how this machine boots: UEFI when the kernel has EFI
+// runtime services (/sys/firmware/efi), else legacy BIOS.
+func (r *run) firmware() preflight.Firmware {
+	if isUEFI(r.env.SysRoot) {
+		return preflight.UEFI
+	}
+	return preflight.BIOS
+}
+
+// isUEFI reports whether the installer was booted through UEFI.
+func isUEFI(sysRoot string) bool {
+	_, err := os.Stat(filepath.Join(sysRoot, "firmware/efi"))
+	return err == nil
 }
 
 // describeDisk gives "/dev/vda (virtio, 10 GiB)".
@@ -218,7 +255,9 @@ func (r *run) configDrive(context.Context) (string, error) {
 // bootSetup has nothing to write: the byoi server switches the machine to
 // local boot when it hears done. It says what the machine will boot.
 func (r *run) bootSetup(context.Context) (string, error) {
-	if p := r.task.Spec.EFIBootloaderPath; p != "" {
+	if p := r.task.Spec.EFIBootloaderPath; p != "" && r.picked {
+		return "Next boot: local disk, UEFI loader " + p + " (picked from the image's EFI system partition)", nil
+	} else if p != "" {
 		return "Next boot: local disk, UEFI loader " + p, nil
 	}
 	return "Next boot: local disk", nil

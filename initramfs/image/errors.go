@@ -2,6 +2,7 @@ package image
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/byoi/byoi/boot"
 )
@@ -57,6 +58,24 @@ const (
 	// KindConfigDrive: adding the config drive failed. Not returned by this
 	// package (see KindGPT).
 	KindConfigDrive
+	// KindBadPartitionTable: the image's GPT or MBR is there but does not
+	// validate (Err says why). Pre-flight, with Options.Firmware set.
+	KindBadPartitionTable
+	// KindNoESP: a UEFI machine and an image without an EFI system
+	// partition.
+	KindNoESP
+	// KindBadESP: the FAT file system of the image's EFI system partition
+	// (Partition) cannot be read (Err).
+	KindBadESP
+	// KindLoaderNotFound: the efiBootloaderPath given (Path) is not on the
+	// image's EFI system partition, which holds Loaders.
+	KindLoaderNotFound
+	// KindNoLoader: no efiBootloaderPath was given and the ESP holds none
+	// of the loaders byoi picks (it holds Loaders).
+	KindNoLoader
+	// KindNotBIOSBootable: a legacy BIOS machine and an image with no boot
+	// code in its MBR and no BIOS boot partition.
+	KindNotBIOSBootable
 	kindCount // keep last
 )
 
@@ -66,6 +85,8 @@ var kindNames = [...]string{
 	KindNoPartitionTable: "no partition table", KindTooLarge: "too large", KindChecksumMismatch: "checksum mismatch",
 	KindBadQcow2: "bad qcow2", KindCorruptStream: "corrupt stream", KindCompressedQcow2: "compressed qcow2",
 	KindWrite: "write", KindCancelled: "cancelled", KindGPT: "gpt", KindConfigDrive: "config drive",
+	KindBadPartitionTable: "bad partition table", KindNoESP: "no EFI system partition", KindBadESP: "unreadable EFI system partition",
+	KindLoaderNotFound: "loader not found", KindNoLoader: "no loader", KindNotBIOSBootable: "not BIOS bootable",
 }
 
 func (k Kind) String() string {
@@ -104,6 +125,10 @@ type Error struct {
 	TargetSize int64
 
 	ChecksumType, Got, Want string
+
+	Path      string   // the efiBootloaderPath asked for
+	Loaders   []string // the .efi files the image's ESP holds, as stored
+	Partition int      // the partition concerned (1-based)
 
 	Err error // the cause, for logs
 }
@@ -149,6 +174,18 @@ func (e *Error) describe() string {
 		return fmt.Sprintf("write %s image to disk failed", e.Declared)
 	case KindCancelled:
 		return "installation cancelled"
+	case KindBadPartitionTable:
+		return "invalid partition table"
+	case KindNoESP:
+		return "no EFI system partition on a UEFI machine"
+	case KindBadESP:
+		return fmt.Sprintf("EFI system partition %d unreadable", e.Partition)
+	case KindLoaderNotFound:
+		return fmt.Sprintf("%s not on the EFI system partition (it has %s)", e.Path, strings.Join(e.Loaders, ", "))
+	case KindNoLoader:
+		return fmt.Sprintf("no known loader on the EFI system partition (it has %s)", strings.Join(e.Loaders, ", "))
+	case KindNotBIOSBootable:
+		return "no MBR boot code and no BIOS boot partition on a BIOS machine"
 	}
 	return e.Kind.String() + " failed"
 }
@@ -161,15 +198,22 @@ func downloadError(err error) *Error {
 }
 
 func mismatchError(found, declared string) *Error {
-	return &Error{Kind: KindFormatMismatch, Step: boot.StepCheck, Found: found, Declared: declared}
+	return &Error{Kind: KindFormatMismatch, Step: boot.StepPreflight, Found: found, Declared: declared}
 }
 
+// sizeError: an image larger than the target. Known before the first write
+// (pre-flight) unless atLeast: a stream refused at the first byte past the
+// end of the target, while it was being written.
 func sizeError(size int64, atLeast bool, t Target) *Error {
-	return &Error{Kind: KindTooLarge, Step: boot.StepCheck, Size: size, AtLeast: atLeast, Target: t.Name(), TargetSize: t.Size()}
+	step := boot.StepPreflight
+	if atLeast {
+		step = boot.StepCheck
+	}
+	return &Error{Kind: KindTooLarge, Step: step, Size: size, AtLeast: atLeast, Target: t.Name(), TargetSize: t.Size()}
 }
 
 func noPartitionError(what string) *Error {
-	return &Error{Kind: KindNoPartitionTable, Step: boot.StepCheck, Contents: what}
+	return &Error{Kind: KindNoPartitionTable, Step: boot.StepPreflight, Contents: what}
 }
 
 func checksumError(typ, got, want string) *Error {

@@ -109,7 +109,7 @@ func TestInstallFormats(t *testing.T) {
 				if res.Digest != "" {
 					t.Errorf("Install(%s).Digest = %s, want \"\" (no checksum asked, nothing hashed)", name, res.Digest)
 				}
-				if !containsAll(steps, boot.StepDownload, boot.StepCheck, boot.StepWrite) {
+				if !containsAll(steps, boot.StepDownload, boot.StepCheck, boot.StepPreflight, boot.StepWrite) {
 					t.Errorf("Install(%s) progress steps = %v, want download, check and write", name, steps)
 				}
 				t.Logf("%s: downloaded %d of %d-byte file, written %d, zeroed %d", name, res.Downloaded, fileSize(t, path), res.Written, res.Zeroed)
@@ -217,7 +217,7 @@ var noCause = cmpopts.IgnoreFields(Error{}, "Err")
 func TestInstallDeclaredErrors(t *testing.T) {
 	variants, _ := loadFixtures(t)
 	raw := variants["raw"]
-	check := boot.StepCheck
+	check, pre := boot.StepCheck, boot.StepPreflight
 	for _, tc := range []struct {
 		name, file string
 		o          Options
@@ -225,20 +225,20 @@ func TestInstallDeclaredErrors(t *testing.T) {
 		want       Error // Target "DISK" is the target's path
 	}{
 		{"raw declared qcow2", raw, Options{Type: "qcow2"}, testImageSize,
-			Error{Kind: KindFormatMismatch, Step: check, Found: "raw", Declared: "qcow2"}},
+			Error{Kind: KindFormatMismatch, Step: pre, Found: "raw", Declared: "qcow2"}},
 		{"gzip raw declared qcow2", variants["raw-gzip"], Options{Type: "qcow2"}, testImageSize,
-			Error{Kind: KindFormatMismatch, Step: check, Found: "raw", Declared: "qcow2"}},
+			Error{Kind: KindFormatMismatch, Step: pre, Found: "raw", Declared: "qcow2"}},
 		{"qcow2 declared raw", variants["qcow2-v2"], Options{Type: "raw"}, testImageSize,
-			Error{Kind: KindFormatMismatch, Step: check, Found: "qcow2", Declared: "raw"}},
+			Error{Kind: KindFormatMismatch, Step: pre, Found: "qcow2", Declared: "raw"}},
 		{"unknown type", raw, Options{Type: "ova"}, testImageSize, Error{Kind: KindBadImageType, Step: check, Declared: "ova"}},
 		{"checksum without type", raw, Options{Type: "raw", Checksum: "ab"}, testImageSize,
 			Error{Kind: KindChecksumPair, Step: check}},
 		{"unknown checksum type", raw, Options{Type: "raw", ChecksumType: "CRC32", Checksum: "ab"}, testImageSize,
 			Error{Kind: KindBadChecksumType, Step: check, ChecksumType: "crc32"}},
 		{"raw larger than disk", raw, Options{Type: "raw"}, testImageSize - 512,
-			Error{Kind: KindTooLarge, Step: check, Size: testImageSize, Target: "DISK", TargetSize: testImageSize - 512}},
+			Error{Kind: KindTooLarge, Step: pre, Size: testImageSize, Target: "DISK", TargetSize: testImageSize - 512}},
 		{"qcow2 larger than disk", variants["qcow2-zlib"], Options{Type: "qcow2"}, 32 * mib,
-			Error{Kind: KindTooLarge, Step: check, Size: testImageSize, Target: "DISK", TargetSize: 32 * mib}},
+			Error{Kind: KindTooLarge, Step: pre, Size: testImageSize, Target: "DISK", TargetSize: 32 * mib}},
 		// A compressed stream stops at the first byte past the end.
 		{"xz raw larger than disk", variants["raw-xz"], Options{Type: "raw"}, 32 * mib,
 			Error{Kind: KindTooLarge, Step: check, Size: 32*mib + 1, AtLeast: true, Target: "DISK", TargetSize: 32 * mib}},
@@ -292,7 +292,7 @@ func TestNoPartitionTable(t *testing.T) {
 			srv := fileServer(t, p, nil)
 			tg := garbageTarget(t, filepath.Join(t.TempDir(), "disk"), 4*mib)
 			_, err := Install(testCtx(t), fast(Options{URL: srv.URL, Type: "raw"}), tg)
-			want := &Error{Kind: KindNoPartitionTable, Step: boot.StepCheck, Contents: tc.want}
+			want := &Error{Kind: KindNoPartitionTable, Step: boot.StepPreflight, Contents: tc.want}
 			if diff := cmp.Diff(want, failure(t, err), noCause); diff != "" {
 				t.Errorf("Install(%s) error mismatch (-want +got):\n%s", tc.name, diff)
 			}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/byoi/byoi/boot"
+	"github.com/byoi/byoi/initramfs/preflight"
 )
 
 // Defaults used when the matching Options field is zero.
@@ -62,6 +63,21 @@ type Options struct {
 	ProgressGap time.Duration
 	// Logger receives debug and info records; nil discards.
 	Logger *slog.Logger
+	// Firmware is how the target machine boots. With preflight.UEFI or
+	// preflight.BIOS, pre-flight checks before the first write that the
+	// image can boot there (see initramfs/preflight); the zero value
+	// (preflight.FirmwareUnknown) checks only the format, the partition
+	// table's signature and the size.
+	Firmware preflight.Firmware
+	// EFIBootloaderPath is the loader the machine will start on UEFI
+	// (`\efi\debian\grubx64.efi`), checked case-insensitively on the
+	// image's EFI system partition; empty: pre-flight picks one (shim, the
+	// distribution's loader, the removable path) and returns it in Result.
+	EFIBootloaderPath string
+	// PreflightHead bounds the decoded bytes of a compressed stream (or of a
+	// raw file's head) kept in memory for pre-flight, then written first;
+	// 0 means preflight.MaxHead.
+	PreflightHead int
 	// DecodeThreads is how many xz blocks are decoded at once (when their
 	// headers give their sizes, as xz -T writes them); 0 means
 	// DefaultDecodeThreads.
@@ -94,6 +110,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ProgressGap == 0 {
 		o.ProgressGap = DefaultProgressGap
+	}
+	if o.PreflightHead <= 0 {
+		o.PreflightHead = preflight.MaxHead
 	}
 	if o.DecodeThreads <= 0 {
 		o.DecodeThreads = DefaultDecodeThreads()
@@ -158,6 +177,17 @@ type Result struct {
 	Refetched   int64  // blocks of the file read again because the stream had passed them
 	Written     int64  // bytes written with data
 	Zeroed      int64  // bytes zeroed with Target.ZeroRange instead of written
+	// Loader is the UEFI loader the machine will start, as stored on the
+	// image's EFI system partition: the EFIBootloaderPath given, or the one
+	// picked when LoaderPicked. "" when not checked (not UEFI, or see
+	// PreflightNote).
+	Loader       string
+	LoaderPicked bool
+	// ESP is the number of the partition holding Loader.
+	ESP int
+	// PreflightNote says what pre-flight could not check, "" when every rule
+	// for Firmware ran.
+	PreflightNote string
 	// Digest is the hex ChecksumType digest of the image file, equal to
 	// Checksum; "" when no checksum was asked (the file is then not hashed).
 	Digest string

@@ -1,8 +1,11 @@
 package image
 
 import (
+	"errors"
+
 	"github.com/byoi/byoi/boot"
 	"github.com/byoi/byoi/initramfs/image/qcow2check"
+	"github.com/byoi/byoi/initramfs/preflight"
 )
 
 // qcow2 validates the header, then converts the image run by run: zero and
@@ -23,6 +26,9 @@ func (in *installer) qcow2() (*sparseWriter, error) {
 	if virtual == 0 {
 		return nil, qcow2Invalid("virtual size is 0", nil)
 	}
+	if err := in.qcow2Preflight(h); err != nil {
+		return nil, err
+	}
 	in.checked(virtual)
 	w := newSparseWriter(in.t, in.o.Type, func(done int64) {
 		in.prog.report(boot.StepWrite, done, virtual)
@@ -36,6 +42,32 @@ func (in *installer) qcow2() (*sparseWriter, error) {
 	in.prog.report(boot.StepWrite, virtual, virtual)
 	return w, nil
 }
+
+// qcow2Preflight runs the boot checks on the virtual disk, read through
+// the L1/L2 map with the source's pre-flight reads.
+func (in *installer) qcow2Preflight(h *qcow2check.Header) error {
+	if in.o.Firmware == preflight.FirmwareUnknown {
+		return in.preflight(nil, 0, nil, nil)
+	}
+	d, err := newQcow2Disk(readerAtFunc(in.src.preflightAt), h)
+	if err != nil {
+		return in.qcow2Error(err)
+	}
+	defer d.Close()
+	head := make([]byte, sniffSize)
+	n, _ := d.ReadAt(head, 0)
+	err = in.preflight(d, int64(h.Size), head[:n], func(err error) error { return in.qcow2Error(err) })
+	var e *Error
+	if errors.As(err, &e) && e.Kind == KindNoPartitionTable {
+		e.Found = "qcow2"
+	}
+	return err
+}
+
+// readerAtFunc is an io.ReaderAt made of a function.
+type readerAtFunc func(p []byte, off int64) (int, error)
+
+func (f readerAtFunc) ReadAt(p []byte, off int64) (int, error) { return f(p, off) }
 
 // qcow2Error tells a network failure from a broken image.
 func (in *installer) qcow2Error(err error) *Error {

@@ -45,7 +45,7 @@ func (in *installer) raw(head []byte) (*sparseWriter, error) {
 		peek = head
 	}
 	if kind != "" && isQcow2(peek) {
-		return nil, &Error{Kind: KindCompressedQcow2, Step: boot.StepCheck, Compression: kind}
+		return nil, &Error{Kind: KindCompressedQcow2, Step: boot.StepPreflight, Compression: kind}
 	}
 	if in.o.Type != "raw" {
 		return nil, mismatchError("raw", in.o.Type)
@@ -60,12 +60,28 @@ func (in *installer) raw(head []byte) (*sparseWriter, error) {
 	if virtual > in.t.Size() {
 		return nil, sizeError(virtual, false, in.t)
 	}
+	hr := &headReader{r: br, limit: in.o.PreflightHead}
+	if kind == "" {
+		hr.far = in.src.rangeAt
+	}
+	if rb != nil {
+		hr.onGrow = rb.setHead
+	}
+	if err := in.preflight(hr, max(virtual, 0), peek, func(err error) error { return in.readError(kind, err) }); err != nil {
+		return nil, err
+	}
+	if hr.eof && virtual < 0 { // the whole stream fitted in the head
+		virtual = int64(len(hr.buf))
+		if virtual > in.t.Size() {
+			return nil, sizeError(virtual, false, in.t)
+		}
+	}
 	in.checked(max(virtual, 0))
 	w := newSparseWriter(in.t, in.o.Type, func(done int64) {
 		in.prog.report(boot.StepWrite, done, virtual)
 	})
 	w.rb = rb
-	off, err := in.copyStream(w, br, kind)
+	off, err := in.copyStream(w, hr, kind)
 	if err != nil {
 		return w, err
 	}
@@ -75,6 +91,13 @@ func (in *installer) raw(head []byte) (*sparseWriter, error) {
 	in.res.VirtualSize = off
 	in.prog.report(boot.StepWrite, off, off)
 	return w, nil
+}
+
+// peekReader is the decoded stream as the write reads it: a bufio.Reader,
+// or the headReader holding what pre-flight read.
+type peekReader interface {
+	io.Reader
+	Peek(n int) ([]byte, error)
 }
 
 // rawBufs write buffers of writeChunk bytes exist for a raw stream: one
@@ -95,7 +118,7 @@ type piece struct {
 // more than one byte past the end of the target: a stream longer than the
 // target (a decompression bomb, or a raw file served without a length)
 // fails there, as "at least size+1 bytes".
-func (in *installer) copyStream(w *sparseWriter, r *bufio.Reader, kind string) (int64, error) {
+func (in *installer) copyStream(w *sparseWriter, r peekReader, kind string) (int64, error) {
 	ctx, cancel := context.WithCancel(in.ctx)
 	free := make(chan []byte, rawBufs)
 	full := make(chan piece, rawBufs)
@@ -122,7 +145,7 @@ func (in *installer) copyStream(w *sparseWriter, r *bufio.Reader, kind string) (
 
 // decodeChunks reads r into buffers from free and sends them to full, in
 // order, ending with an error piece if the stream fails; it closes full.
-func (in *installer) decodeChunks(ctx context.Context, r *bufio.Reader, kind string, free chan []byte, full chan<- piece) {
+func (in *installer) decodeChunks(ctx context.Context, r peekReader, kind string, free chan []byte, full chan<- piece) {
 	defer close(full)
 	limit := in.t.Size()
 	var off int64

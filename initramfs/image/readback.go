@@ -21,6 +21,18 @@ type readBack struct {
 	zeroOff int64 // the writer's pending zero run: not on the disk yet
 	zeroLen int64
 	closed  bool
+	// head is the stream's first bytes while pre-flight's buffer holds
+	// them: served from memory until the writer has handled them all.
+	head []byte
+}
+
+// setHead makes the decoded bytes buf (the stream's first ones) readable
+// before they are written; a read waiting for bytes buf now holds returns.
+func (b *readBack) setHead(buf []byte) {
+	b.mu.Lock()
+	b.head = buf
+	b.mu.Unlock()
+	b.cond.Broadcast()
 }
 
 // errReadBackClosed ends a read when the stream is over (failed or done).
@@ -38,6 +50,9 @@ func (b *readBack) publish(end, zeroOff, zeroLen int64) {
 	b.mu.Lock()
 	b.handled = max(b.handled, end)
 	b.zeroOff, b.zeroLen = zeroOff, zeroLen
+	if b.handled >= int64(len(b.head)) {
+		b.head = nil
+	}
 	b.mu.Unlock()
 	b.cond.Broadcast()
 }
@@ -54,8 +69,13 @@ func (b *readBack) close() {
 func (b *readBack) ReadHistory(p []byte, off int64) error {
 	end := off + int64(len(p))
 	b.mu.Lock()
-	for !b.closed && b.handled < end {
+	for !b.closed && b.handled < end && end > int64(len(b.head)) {
 		b.cond.Wait()
+	}
+	if off >= 0 && end <= int64(len(b.head)) { // still in pre-flight's buffer
+		copy(p, b.head[off:end])
+		b.mu.Unlock()
+		return nil
 	}
 	closed, zo, zl := b.closed, b.zeroOff, b.zeroLen
 	b.mu.Unlock()

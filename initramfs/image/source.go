@@ -23,6 +23,13 @@ type source interface {
 	// finish makes sure the whole file was read and returns its digest ("" if
 	// no checksum was asked) and size.
 	finish() (digest string, n int64, err error)
+	// rangeAt reads p at off without moving the sequential stream (remote:
+	// a Range request), for pre-flight reads far ahead of the write.
+	rangeAt(p []byte, off int64) (int, error)
+	// preflightAt is ReadAt for pre-flight: through the stream near its
+	// position, with rangeAt far ahead of it, so that the stream never
+	// passes bytes the write will want before the write reads them.
+	preflightAt(p []byte, off int64) (int, error)
 	// failure returns the I/O failure behind a failed read (as opposed to
 	// bad image data), nil if there was none.
 	failure() error
@@ -93,6 +100,10 @@ func (l *localSource) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func (l *localSource) Size() int64 { return l.size }
+
+func (l *localSource) rangeAt(p []byte, off int64) (int, error) { return l.ReadAt(p, off) }
+
+func (l *localSource) preflightAt(p []byte, off int64) (int, error) { return l.ReadAt(p, off) }
 
 func (l *localSource) sequential(off int64) io.Reader {
 	return io.NewSectionReader(l, off, math.MaxInt64-off)

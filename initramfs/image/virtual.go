@@ -27,25 +27,12 @@ type Virtual struct {
 	o    Options
 	f    *fetcher
 	src  *remote
-	h    *qcow2check.Header
 	size int64
 
-	mu    sync.Mutex
-	m     *qcow2Map
-	dec   *clusterDecoder
-	cache []decoded // most recent first
-	max   int
-	err   error // the first read failure, sticky
+	mu  sync.Mutex
+	d   *qcow2Disk
+	err error // the first read failure, sticky
 }
-
-// decoded is one decompressed cluster.
-type decoded struct {
-	off  int64
-	data []byte
-}
-
-// virtualCacheBytes bounds the decoded compressed clusters kept.
-const virtualCacheBytes = 4 << 20
 
 // OpenVirtual starts the download of o.URL and checks that it is a valid
 // qcow2 image (o.Type must be "qcow2"). Errors are *Error of the usual
@@ -99,13 +86,11 @@ func (v *Virtual) open() error {
 	if h.Size == 0 {
 		return qcow2Invalid("virtual size is 0", nil)
 	}
-	m, err := newQcow2Map(v.src, h)
+	d, err := newQcow2Disk(v.src, h)
 	if err != nil {
 		return v.readError(err)
 	}
-	v.h, v.m, v.size = h, m, int64(h.Size)
-	v.dec = newClusterDecoder(v.src, h.CompressionType == 1, h.ClusterSize())
-	v.max = max(1, int(virtualCacheBytes/h.ClusterSize()))
+	v.d, v.size = d, int64(h.Size)
 	return nil
 }
 
@@ -124,72 +109,12 @@ func (v *Virtual) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("read virtual disk at %d: negative offset", off)
 	}
-	n := 0
-	for n < len(p) {
-		if off >= v.size {
-			return n, io.EOF
-		}
-		c, err := v.cluster(p[n:], off)
-		if err != nil {
-			v.err = v.readError(err)
-			return n, v.err
-		}
-		n += c
-		off += int64(c)
+	n, err := v.d.ReadAt(p, off)
+	if err != nil && err != io.EOF {
+		v.err = v.readError(err)
+		return n, v.err
 	}
-	return n, nil
-}
-
-// cluster reads into p from off up to the end of off's cluster.
-func (v *Virtual) cluster(p []byte, off int64) (int, error) {
-	cs := v.h.ClusterSize()
-	base := off / cs * cs
-	e, err := v.m.at(base)
-	if err != nil {
-		return 0, err
-	}
-	within := off - base
-	n := int(min(int64(len(p)), e.n-within))
-	switch e.kind {
-	case extZero:
-		clear(p[:n])
-	case extData:
-		if got, err := v.src.ReadAt(p[:n], e.host+within); got < n {
-			return 0, fmt.Errorf("read data at %d (file offset %d): %w", off, e.host+within, orUnexpectedEOF(err))
-		}
-	case extCompressed:
-		data, err := v.decompressed(e)
-		if err != nil {
-			return 0, err
-		}
-		copy(p[:n], data[within:])
-	}
-	return n, nil
-}
-
-// decompressed returns the decoded cluster of e, from the cache or decoded
-// now (the cache keeps the most recent ones).
-func (v *Virtual) decompressed(e extent) ([]byte, error) {
-	for i, d := range v.cache {
-		if d.off == e.off {
-			copy(v.cache[1:i+1], v.cache[:i])
-			v.cache[0] = d
-			return d.data, nil
-		}
-	}
-	var buf []byte
-	if len(v.cache) >= v.max {
-		buf = v.cache[len(v.cache)-1].data[:cap(v.cache[len(v.cache)-1].data)]
-		v.cache = v.cache[:len(v.cache)-1]
-	} else {
-		buf = make([]byte, v.h.ClusterSize())
-	}
-	buf = buf[:e.n]
-	if err := v.dec.fill(buf, e.off, []extent{e}); err != nil {
-		return nil, err
-	}
-	v.cache = append([]decoded{{e.off, buf}}, v.cache...)
-	return buf, nil
+	return n, err
 }
 
 // readError tells a download failure from broken image data.
@@ -231,8 +156,8 @@ func (v *Virtual) Refetched() int64 {
 
 // Close ends the download and releases the decoder.
 func (v *Virtual) Close() error {
-	if v.dec != nil {
-		v.dec.Close()
+	if v.d != nil {
+		v.d.Close()
 	}
 	return v.src.Close()
 }

@@ -3,6 +3,7 @@ package http
 import (
 	"context"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -84,7 +85,7 @@ func TestAgentInstallSuccess(t *testing.T) {
 	agentDo(t, e, tok, agentapi.PathProgress, `{"step":"write","status":"doing","bytesDone":3000,"bytesTotal":4000}`, 204)
 	st := decode[ovhInstallStatus](t, e.api("GET", "/1.0/dedicated/server/web-1/install/status", "", 200))
 	wantWrite := ovhProgress{Comment: "Writing image to /dev/vda", Status: "doing", BytesDone: 3000, BytesTotal: 4000}
-	if st.ElapsedTime != 10 || st.Progress[2] != wantWrite {
+	if st.ElapsedTime != 10 || st.Progress[slices.Index(boot.Steps(), boot.StepWrite)] != wantWrite {
 		t.Errorf("install/status = %+v, want 10 s elapsed and write step %+v", st, wantWrite)
 	}
 	for _, bad := range []string{`{"step":"nope","status":"doing"}`, `{"step":"write","status":"running"}`,

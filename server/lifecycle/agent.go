@@ -173,7 +173,11 @@ func (l *Lifecycle) Finish(ctx context.Context, hash string, d agentapi.Done) (b
 	}
 	l.log.Info("task done", "machine", t.Machine, "task", t.ID, "disk", d.Disk, "bootMode", m.BootMode)
 	l.event(ctx, t.Machine, t.ID, boot.EventTaskDone, "installed on "+disk)
-	l.event(ctx, t.Machine, t.ID, boot.EventBootMode, fmt.Sprintf("boot mode %q, efiBootloaderPath %q", m.BootMode, m.EFIBootloaderPath))
+	how := ""
+	if t.Spec.EFIBootloaderPath == "" && m.EFIBootloaderPath != "" {
+		how = " (none given: picked by the installer from the image's EFI system partition)"
+	}
+	l.event(ctx, t.Machine, t.ID, boot.EventBootMode, fmt.Sprintf("boot mode %q, efiBootloaderPath %q%s", m.BootMode, m.EFIBootloaderPath, how))
 	return t, m, nil
 }
 

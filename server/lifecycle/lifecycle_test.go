@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -376,5 +377,52 @@ func TestConcurrentBootAndStart(t *testing.T) {
 				t.Fatalf("round %d: the token that started the task was replaced afterwards", round)
 			}
 		}
+	}
+}
+
+// TestFinishRecordsLoader: the loader the installer reports is recorded on
+// the machine and the events say whether it was picked (no
+// efiBootloaderPath in the task) or the operator's.
+func TestFinishRecordsLoader(t *testing.T) {
+	const picked = " (none given: picked by the installer from the image's EFI system partition)"
+	for _, tc := range []struct {
+		name, given, reported, want, event string
+	}{
+		{"picked", "", `\EFI\debian\shimx64.efi`, `\EFI\debian\shimx64.efi`, `efiBootloaderPath "\\EFI\\debian\\shimx64.efi"` + picked},
+		{"given wins", `\efi\debian\grubx64.efi`, `\EFI\debian\grubx64.efi`, `\efi\debian\grubx64.efi`, `efiBootloaderPath "\\efi\\debian\\grubx64.efi"`},
+		{"none (BIOS)", "", "", "", `efiBootloaderPath ""`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			f := newFixture(t)
+			f.machine("web-1", "52:54:00:00:00:01")
+			s := spec
+			s.EFIBootloaderPath = tc.given
+			if _, err := f.lc.Create(ctx, "web-1", s, ""); err != nil {
+				t.Fatal(err)
+			}
+			tok := lifecycle.HashToken(f.boot("52:54:00:00:00:01").Token)
+			if _, _, err := f.lc.Start(ctx, tok); err != nil {
+				t.Fatal(err)
+			}
+			_, m, err := f.lc.Finish(ctx, tok, agentapi.Done{EFIBootloaderPath: tc.reported, Disk: "/dev/vda"})
+			if err != nil || m.EFIBootloaderPath != tc.want {
+				t.Fatalf("Finish(loader %q) = %q, %v; want %q", tc.reported, m.EFIBootloaderPath, err, tc.want)
+			}
+			evs, err := f.st.Events(ctx, "web-1", 20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var msgs []string
+			for _, e := range evs {
+				if e.Kind == boot.EventBootMode {
+					msgs = append(msgs, e.Message)
+				}
+			}
+			want := `boot mode "local", ` + tc.event
+			if !slices.Contains(msgs, want) {
+				t.Errorf("boot mode events = %q, want one %q", msgs, want)
+			}
+		})
 	}
 }

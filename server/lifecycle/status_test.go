@@ -38,7 +38,7 @@ func TestSetStatus(t *testing.T) {
 	for _, s := range task.Steps {
 		got = append(got, s.Status)
 	}
-	want := []boot.StepStatus{boot.StepDone, boot.StepError, boot.StepTodo, boot.StepTodo, boot.StepTodo, boot.StepTodo, boot.StepTodo}
+	want := []boot.StepStatus{boot.StepDone, boot.StepError, boot.StepTodo, boot.StepTodo, boot.StepTodo, boot.StepTodo, boot.StepTodo, boot.StepTodo}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("steps after a failure (-want +got):\n%s", diff)
 	}

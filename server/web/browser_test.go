@@ -336,7 +336,7 @@ func TestBrowser(t *testing.T) {
 
 	// The fleet shows the progress too.
 	must("fleet again", chromedp.Navigate(hs.URL+"/ui/"), chromedp.WaitVisible(css("#fleet-table")))
-	if row := text(`tr[data-machine="rack1-07"]`); !strings.Contains(row, "installing") || !strings.Contains(row, "3/7 Writing image to disk") {
+	if row := text(`tr[data-machine="rack1-07"]`); !strings.Contains(row, "installing") || !strings.Contains(row, "4/8 Writing image to disk") {
 		t.Errorf("fleet row while installing = %q", row)
 	}
 

@@ -21,8 +21,8 @@ func taskWith(status boot.Status, steps ...boot.StepStatus) boot.Task {
 }
 
 func TestSummarizeTask(t *testing.T) {
-	writing := taskWith(boot.StatusDoing, boot.StepDone, boot.StepDone, boot.StepDoing)
-	writing.Steps[2].BytesDone, writing.Steps[2].BytesTotal = 50, 100
+	writing := taskWith(boot.StatusDoing, boot.StepDone, boot.StepDone, boot.StepDone, boot.StepDoing)
+	writing.Steps[3].BytesDone, writing.Steps[3].BytesTotal = 50, 100
 	failed := taskWith(boot.StatusCustomerError, boot.StepError)
 	failed.Message = "Could not download image"
 	for _, tc := range []struct {
@@ -30,11 +30,11 @@ func TestSummarizeTask(t *testing.T) {
 		task boot.Task
 		want TaskSummary
 	}{
-		{"todo", taskWith(boot.StatusTodo), TaskSummary{ID: 7, Status: boot.StatusTodo, Steps: 7, Created: t0}},
-		{"writing half", writing, TaskSummary{ID: 7, Status: boot.StatusDoing, Step: "Writing image to disk", StepIndex: 3, Steps: 7, BytesDone: 50, BytesTotal: 100, Percent: 35, Created: t0}},
-		{"failed first step", failed, TaskSummary{ID: 7, Status: boot.StatusCustomerError, Step: "Downloading image", StepIndex: 1, Steps: 7, Message: "Could not download image", Created: t0}},
-		{"done", taskWith(boot.StatusDone, boot.StepDone, boot.StepDone, boot.StepDone, boot.StepDone, boot.StepDone, boot.StepDone, boot.StepDone),
-			TaskSummary{ID: 7, Status: boot.StatusDone, Step: "Rebooting", StepIndex: 7, Steps: 7, Percent: 100, Created: t0}},
+		{"todo", taskWith(boot.StatusTodo), TaskSummary{ID: 7, Status: boot.StatusTodo, Steps: 8, Created: t0}},
+		{"writing half", writing, TaskSummary{ID: 7, Status: boot.StatusDoing, Step: "Writing image to disk", StepIndex: 4, Steps: 8, BytesDone: 50, BytesTotal: 100, Percent: 43, Created: t0}},
+		{"failed first step", failed, TaskSummary{ID: 7, Status: boot.StatusCustomerError, Step: "Downloading image", StepIndex: 1, Steps: 8, Message: "Could not download image", Created: t0}},
+		{"done", taskWith(boot.StatusDone, boot.StepDone, boot.StepDone, boot.StepDone, boot.StepDone, boot.StepDone, boot.StepDone, boot.StepDone, boot.StepDone),
+			TaskSummary{ID: 7, Status: boot.StatusDone, Step: "Rebooting", StepIndex: 8, Steps: 8, Percent: 100, Created: t0}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if diff := cmp.Diff(tc.want, SummarizeTask(tc.task)); diff != "" {
