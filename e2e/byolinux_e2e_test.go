@@ -116,7 +116,9 @@ func byolinuxFlow(t *testing.T, m *machine, flow string) string {
 	harness.Timing(flow, "installer up", vm.Since())
 	vm.Wait("msg=\"files copied\"", 20*time.Minute)
 	harness.Timing(flow, "files copied", vm.Since())
-	done := l.waitTask(task.TaskID, 20*time.Minute)
+	// make_image_bootable.sh runs update-initramfs, silent for 15 minutes
+	// and more under TCG; the agent's own limit is 30 minutes.
+	done := l.waitTask(task.TaskID, 35*time.Minute)
 	harness.Timing(flow, "task ended", vm.Since())
 	if done.Status != boot.StatusDone {
 		t.Fatalf("task %d ended %s: %s\nsteps: %+v", task.TaskID, done.Status, done.Message, done.Steps)
