@@ -279,9 +279,29 @@ func (p Partitioning) CheckFor(uefi bool, disks int) error {
 		hasESP = hasESP || e.MountPoint == MountESP
 	}
 	if uefi && !hasESP {
-		return invalid("The layout has no /boot/efi (vfat) entry, which this UEFI machine needs to boot (e.g. %d MiB, raidLevel 1)", ESPSizeMiB)
+		return errNoESP()
 	}
 	return nil
+}
+
+func errNoESP() error {
+	return invalid("The layout has no /boot/efi (vfat) entry, which this UEFI machine needs to boot (e.g. %d MiB, raidLevel 1)", ESPSizeMiB)
+}
+
+// CheckMachine checks a BYOLinux spec at submission against what byoi
+// already knows of the machine: when its last network boot was UEFI, a
+// given layout must have /boot/efi. (The installer checks again, with the
+// firmware and the disks it finds: CheckFor.) Errors are *ValidationError.
+func (s InstallSpec) CheckMachine(m Machine) error {
+	if s.OperatingSystem != OSBYOLinux || s.Partitioning == nil || len(s.Partitioning.Layout) == 0 || m.LastFirmware() != FirmwareEFI {
+		return nil
+	}
+	for _, e := range s.Partitioning.Layout {
+		if e.MountPoint == MountESP {
+			return nil
+		}
+	}
+	return errNoESP()
 }
 
 // EffectiveLayout returns the layout to apply: the given one, or

@@ -174,3 +174,58 @@ func TestStepsFor(t *testing.T) {
 		t.Errorf("NewStepsFor(byolinux_64) = %s, want %s", got, want)
 	}
 }
+
+// TestCheckMachine: at submission, a layout without /boot/efi is refused
+// for a machine whose last network boot was UEFI, and only then.
+func TestCheckMachine(t *testing.T) {
+	noESP := &Partitioning{Layout: []LayoutEntry{entry("/", "ext4", 1, 0)}}
+	withESP := &Partitioning{Layout: []LayoutEntry{entry("/boot/efi", "vfat", 1, 511), entry("/", "ext4", 1, 0)}}
+	efi := Machine{LastClient: "efi/x86_64 uuid 8c5f7a1e-0000-4000-8000-000000000001"}
+	bios := Machine{LastClient: "pcbios/i386"}
+	const msg = "The layout has no /boot/efi (vfat) entry, which this UEFI machine needs to boot (e.g. 511 MiB, raidLevel 1)"
+	tests := []struct {
+		name    string
+		spec    InstallSpec
+		m       Machine
+		wantErr string
+	}{
+		{"uefi without esp", InstallSpec{OperatingSystem: OSBYOLinux, Partitioning: noESP}, efi, msg},
+		{"uefi with esp", InstallSpec{OperatingSystem: OSBYOLinux, Partitioning: withESP}, efi, ""},
+		{"uefi default layout", InstallSpec{OperatingSystem: OSBYOLinux}, efi, ""},
+		{"uefi disks only", InstallSpec{OperatingSystem: OSBYOLinux, Partitioning: &Partitioning{Disks: 1}}, efi, ""},
+		{"bios without esp", InstallSpec{OperatingSystem: OSBYOLinux, Partitioning: noESP}, bios, ""},
+		{"never booted", InstallSpec{OperatingSystem: OSBYOLinux, Partitioning: noESP}, Machine{}, ""},
+		{"byoi_64", InstallSpec{OperatingSystem: OSBYOI}, efi, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.spec.CheckMachine(tt.m)
+			got := ""
+			if err != nil {
+				got = err.Error()
+				if !IsValidation(err) {
+					t.Errorf("IsValidation(%v) = false, want true", err)
+				}
+			}
+			if got != tt.wantErr {
+				t.Errorf("CheckMachine(%s) = %q, want %q", tt.m.LastClient, got, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestLastFirmware(t *testing.T) {
+	for client, want := range map[string]Firmware{
+		"efi/x86_64 uuid 8c5f7a1e-0000-4000-8000-000000000001": FirmwareEFI,
+		"efi/arm64":       FirmwareEFI,
+		"pcbios/i386":     FirmwareBIOS,
+		"unknown/unknown": FirmwareUnknown,
+		"":                FirmwareUnknown,
+		"efi":             FirmwareUnknown,
+		"efix/x86_64":     FirmwareUnknown,
+	} {
+		if got := (Machine{LastClient: client}).LastFirmware(); got != want {
+			t.Errorf("LastFirmware(%q) = %q, want %q", client, got, want)
+		}
+	}
+}

@@ -112,6 +112,17 @@ func NormalizeMAC(s string) (string, error) {
 	return hw.String(), nil
 }
 
+// LastFirmware is the firmware of the machine's last network boot, read
+// from LastClient ("efi/x86_64 …", "pcbios/i386"); FirmwareUnknown when it
+// never booted or iPXE did not say.
+func (m Machine) LastFirmware() Firmware {
+	fw, _, ok := strings.Cut(m.LastClient, "/")
+	if f := Firmware(fw); ok && (f == FirmwareEFI || f == FirmwareBIOS) {
+		return f
+	}
+	return FirmwareUnknown
+}
+
 // Validate checks a machine before it is stored, normalising its MACs.
 func (m *Machine) Validate() error {
 	if err := ValidateName(m.Name); err != nil {

@@ -13,75 +13,18 @@ import (
 
 	"github.com/byoi/byoi/boot"
 	"github.com/byoi/byoi/e2e/distro"
-	"github.com/byoi/byoi/e2e/vmtest"
-	"github.com/byoi/byoi/initramfs/build"
 )
 
 // BYOLinux through the whole flow: the OVH reinstall route with
-// byolinux_64, PXE, the installer (with the BYOLinux tools), the installed
-// Debian booting from its md root.
-
-// byolinuxModules are added to the installer's modules for BYOLinux (the
-// agent loads them itself).
-var byolinuxModules = []string{"crc32c_generic", "crc32c_intel", "nbd", "md_mod", "raid0", "raid1", "raid456", "raid10",
-	"dm_mod", "ext4", "xfs", "btrfs", "vfat", "nls_cp437", "nls_ascii", "nls_utf8", "efivarfs"}
-
-// byolinuxTools are the Debian programs the installer runs for BYOLinux.
-var byolinuxTools = []string{"mdadm", "lvm", "mkfs.ext4", "mkfs.xfs", "mkfs.btrfs", "mkfs.vfat", "mkswap"}
+// byolinux_64, PXE, the installer (initrd.img with the tools layer
+// tools.img, as byoi serves them), the installed Debian booting from its md
+// root.
 
 var (
-	byolinuxFilesOnce sync.Once
-	byolinuxFiles     string
-	byolinuxFilesErr  error
-	byolinuxImgOnce   sync.Once
-	byolinuxImg       distro.Image
-	byolinuxImgErr    error
+	byolinuxImgOnce sync.Once
+	byolinuxImg     distro.Image
+	byolinuxImgErr  error
 )
-
-// byolinuxBootFiles returns a files folder like bin/boot whose initrd.img
-// also holds the BYOLinux kernel modules and a tools archive (the host's
-// Debian programs with their libraries), until the tools layer is served
-// as an initrd of its own.
-func byolinuxBootFiles(t *testing.T) string {
-	t.Helper()
-	byolinuxFilesOnce.Do(func() {
-		h := harness
-		dir, err := os.MkdirTemp("", "byoi-byolinux-boot-")
-		if err != nil {
-			byolinuxFilesErr = err
-			return
-		}
-		entries, _ := os.ReadDir(h.Boot)
-		for _, e := range entries {
-			if e.Name() == "initrd.img" {
-				continue
-			}
-			if err := os.Symlink(filepath.Join(h.Boot, e.Name()), filepath.Join(dir, e.Name())); err != nil {
-				byolinuxFilesErr = err
-				return
-			}
-		}
-		base := filepath.Join(dir, "base.cpio.gz")
-		mods := append(append([]string(nil), build.DefaultModules...), byolinuxModules...)
-		if _, err := build.Build(build.Options{AgentBinary: filepath.Join(h.Root, "bin", "byoi-agent"), ModulesDir: h.ModulesDir,
-			Modules: mods, Output: base}); err != nil {
-			byolinuxFilesErr = err
-			return
-		}
-		tools := filepath.Join(dir, "tools.cpio")
-		if err := vmtest.ToolsArchive(context.Background(), filepath.Join(dir, "stage"), byolinuxTools, nil, tools); err != nil {
-			byolinuxFilesErr = err
-			return
-		}
-		byolinuxFilesErr = vmtest.Concat(filepath.Join(dir, "initrd.img"), base, tools)
-		os.RemoveAll(filepath.Join(dir, "stage"))
-		byolinuxFiles = dir
-	})
-	if byolinuxFilesErr != nil {
-		t.Fatalf("BYOLinux installer files: %v", byolinuxFilesErr)
-	}
-	return byolinuxFiles
-}
 
 // byolinuxImage returns the cached Debian BYOLinux image (one ext4
 // partition, /root/.ovh/make_image_bootable.sh), building it the first time.
@@ -148,7 +91,7 @@ func byolinuxFlow(t *testing.T, m *machine, flow string) string {
 			t.Fatal(err)
 		}
 	}
-	l := harness.NewLab(t, LabOptions{FilesDir: byolinuxBootFiles(t)})
+	l := harness.NewLab(t, LabOptions{}) // bin/boot: initrd.img, then tools.img for BYOLinux
 	l.register(m)
 	oc := l.ovhClient()
 	body := map[string]any{
@@ -173,7 +116,9 @@ func byolinuxFlow(t *testing.T, m *machine, flow string) string {
 	harness.Timing(flow, "installer up", vm.Since())
 	vm.Wait("msg=\"files copied\"", 20*time.Minute)
 	harness.Timing(flow, "files copied", vm.Since())
-	done := l.waitTask(task.TaskID, 20*time.Minute)
+	// make_image_bootable.sh runs update-initramfs, silent for 15 minutes
+	// and more under TCG; the agent's own limit is 30 minutes.
+	done := l.waitTask(task.TaskID, 35*time.Minute)
 	harness.Timing(flow, "task ended", vm.Since())
 	if done.Status != boot.StatusDone {
 		t.Fatalf("task %d ended %s: %s\nsteps: %+v", task.TaskID, done.Status, done.Message, done.Steps)
@@ -181,13 +126,15 @@ func byolinuxFlow(t *testing.T, m *machine, flow string) string {
 	if err := vm.Exited(2 * time.Minute); err != nil {
 		t.Fatalf("installer did not reboot: %v", err)
 	}
-	byolinuxSteps := boot.StepsFor(boot.OSBYOLinux)
-	if done.Steps[0].ID == byolinuxSteps[0] { // once the server hands out BYOLinux's steps
-		for _, s := range done.Steps {
-			if s.Status != boot.StepDone {
-				t.Errorf("step %s = %s (%s), want done", s.ID, s.Status, s.Error)
-			}
+	var ids []boot.StepID
+	for _, s := range done.Steps {
+		ids = append(ids, s.ID)
+		if s.Status != boot.StepDone {
+			t.Errorf("step %s = %s (%s), want done", s.ID, s.Status, s.Error)
 		}
+	}
+	if want := boot.StepsFor(boot.OSBYOLinux); fmt.Sprint(ids) != fmt.Sprint(want) {
+		t.Errorf("task steps = %v, want %v", ids, want)
 	}
 	vm = m.boot(t, l, "local")
 	vm.Wait("byoi: local boot", pxeBudget)

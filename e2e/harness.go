@@ -66,7 +66,7 @@ func newHarness() (*Harness, error) {
 	h.ModulesDir = mods[0]
 	for _, p := range []string{h.Byoi, h.Kernel, h.OVMFCode, h.OVMFVars,
 		filepath.Join(h.Boot, "ipxe.efi"), filepath.Join(h.Boot, "undionly.kpxe"),
-		filepath.Join(h.Boot, "vmlinuz"), filepath.Join(h.Boot, "initrd.img")} {
+		filepath.Join(h.Boot, "vmlinuz"), filepath.Join(h.Boot, "initrd.img"), filepath.Join(h.Boot, "tools.img")} {
 		if _, err := os.Stat(p); err != nil {
 			return nil, fmt.Errorf("missing %s: run `make build` and `make e2e`", p)
 		}

@@ -75,8 +75,15 @@ func (b *byolinux) bootloader(ctx context.Context) (string, error) {
 	ship.start(ctx)
 	resolv, _ := os.ReadFile("/etc/resolv.conf")
 	env := []string{"BYOI_UEFI=" + boolString(b.uefi), "BYOI_DISKS=" + strings.Join(diskPaths(b), " ")}
+	// udev's /dev/disk/by-uuid, which the installer has not: without it
+	// grub-mkconfig writes root=/dev/md1, and the installed system's
+	// initramfs, assembling the array under another number, never finds it.
+	links := map[string]string{}
+	for _, f := range b.plan.FileSystems {
+		links["disk/by-uuid/"+f.UUID] = f.Device
+	}
 	res, err := chroot.Run(ctx, chroot.Options{Root: b.target.Root, UEFI: b.uefi, Timeout: r.env.ScriptTimeout,
-		Cmdline: chroot.ConsoleArgs(r.env.Cmdline), ResolvConf: resolv, Env: env, Output: ship.line})
+		Cmdline: chroot.ConsoleArgs(r.env.Cmdline), ResolvConf: resolv, Env: env, DevLinks: links, Output: ship.line})
 	ship.finish()
 	if err != nil {
 		return "", err

@@ -20,12 +20,23 @@ import (
 // also written to the console log. A server without the endpoint (404) is
 // not asked again. At most maxPending lines wait; older ones are dropped
 // (and said so) while the server is unreachable.
+//
+// It is also the step's heartbeat: a program can be silent for many
+// minutes (update-initramfs on a slow machine), and the server ends a task
+// whose installer stops reporting (its InstallerTimeout, 15 minutes by
+// default). Whenever nothing was reported for beat, the step's progress is
+// sent again with how long the program has run, whether or not the server
+// keeps the lines.
 type logShipper struct {
 	api    *api
 	r      *run
 	step   boot.StepID
 	stream string
 	every  time.Duration
+	beat   time.Duration
+
+	started  time.Time
+	reported time.Time // last progress sent
 
 	mu       sync.Mutex
 	pending  []string
@@ -40,8 +51,12 @@ type logShipper struct {
 
 const maxPending = 4096
 
+// heartbeat is the longest a step's program may run without a progress
+// report (a fraction of the server's installer timeout).
+const heartbeat = time.Minute
+
 func (r *run) newLogShipper(step boot.StepID, stream string) *logShipper {
-	l := &logShipper{api: r.api, r: r, step: step, stream: stream, every: r.env.ProgressEvery,
+	l := &logShipper{api: r.api, r: r, step: step, stream: stream, every: r.env.ProgressEvery, beat: heartbeat,
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	return l
 }
@@ -71,9 +86,11 @@ func (l *logShipper) line(s string) {
 
 // start sends batches until finish.
 func (l *logShipper) start(ctx context.Context) {
+	l.started = l.api.clock.Now()
+	l.reported = l.started
 	go func() {
 		defer close(l.done)
-		t := time.NewTicker(l.every)
+		t := time.NewTicker(min(l.every, l.beat))
 		defer t.Stop()
 		for {
 			select {
@@ -86,8 +103,30 @@ func (l *logShipper) start(ctx context.Context) {
 				return
 			}
 			l.flush(ctx, false)
+			l.heartbeat(ctx)
 		}
 	}()
+}
+
+// heartbeat reports the step again when nothing was reported for beat:
+// "make_image_bootable.sh: running for 4m0s; last line: …".
+func (l *logShipper) heartbeat(ctx context.Context) {
+	now := l.api.clock.Now()
+	if now.Sub(l.reported) < l.beat || !l.r.steps[l.step] {
+		return
+	}
+	l.mu.Lock()
+	last := l.last
+	l.mu.Unlock()
+	c := l.stream + ": running for " + now.Sub(l.started).Round(time.Second).String()
+	if last != "" {
+		c = comment(c+"; last line", last)
+	}
+	if err := l.api.ProgressOnce(ctx, agentapi.Progress{Step: l.step, Status: boot.StepDoing, Comment: c}); err != nil {
+		l.r.log.Warn("heartbeat failed", "step", l.step, "err", err)
+		return
+	}
+	l.reported = now
 }
 
 // flush sends what is pending, in batches of MaxLogLines; final retries a
@@ -111,7 +150,9 @@ func (l *logShipper) flush(ctx context.Context, final bool) {
 			l.pending, l.seq = l.pending[n:], l.seq+int64(n)
 			l.mu.Unlock()
 			if l.r.steps[l.step] {
-				_ = l.api.ProgressOnce(ctx, agentapi.Progress{Step: l.step, Status: boot.StepDoing, Comment: comment(l.stream, last)})
+				if l.api.ProgressOnce(ctx, agentapi.Progress{Step: l.step, Status: boot.StepDoing, Comment: comment(l.stream, last)}) == nil {
+					l.reported = l.api.clock.Now()
+				}
 			}
 			continue
 		case errors.Is(err, ErrTokenRejected), errors.As(err, &perm) && strings.Contains(err.Error(), "HTTP 404"):

@@ -49,6 +49,14 @@ type Options struct {
 	ResolvConf []byte
 	// Env is added to the script's environment (KEY=value).
 	Env []string
+	// DevLinks are symbolic links made in the chroot's /dev (a devtmpfs,
+	// where no udev runs) for the script, as udev would have them: name
+	// relative to /dev (e.g. "disk/by-uuid/<uuid>") → device ("/dev/md1").
+	// grub-mkconfig writes root=UUID=… only when /dev/disk/by-uuid/<uuid>
+	// exists, else the kernel name of the day (root=/dev/md1), which an
+	// md array assembled at boot under another number does not match.
+	// They are removed afterwards.
+	DevLinks map[string]string
 	// Output receives each line of output (without its newline; lines
 	// longer than MaxLine are cut) as soon as it is complete.
 	Output func(line string)

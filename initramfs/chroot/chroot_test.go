@@ -34,7 +34,7 @@ func newRoot(t *testing.T, script string) string {
 	if err := os.WriteFile(filepath.Join(root, "bin/busybox"), b, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, applet := range []string{"sh", "cat", "echo", "sleep", "ls", "grep", "test", "seq", "head", "tr", "touch", "stat"} {
+	for _, applet := range []string{"sh", "cat", "echo", "sleep", "ls", "grep", "test", "seq", "head", "tr", "touch", "stat", "readlink"} {
 		os.Symlink("busybox", filepath.Join(root, "bin", applet))
 	}
 	if script != "" {
@@ -213,4 +213,31 @@ func processesIn(t *testing.T, root string) int {
 		}
 	}
 	return n
+}
+
+// TestDevLinks: the script sees udev-like /dev/disk/by-uuid links to the
+// devices (grub-mkconfig then writes root=UUID=…); they are gone
+// afterwards, from the devtmpfs too.
+func TestDevLinks(t *testing.T) {
+	root := newRoot(t, "#!/bin/sh\nreadlink /dev/disk/by-uuid/ca1ea1d3-e21b-4267-9833-0c534442f7f7\nreadlink /dev/disk/by-uuid/5663-09A1\ntest -b /dev/disk/by-uuid/5663-09A1 && echo block\n")
+	var c collect
+	links := map[string]string{"disk/by-uuid/ca1ea1d3-e21b-4267-9833-0c534442f7f7": "/dev/md1", "disk/by-uuid/5663-09A1": "/dev/loop0"}
+	if _, err := Run(context.Background(), Options{Root: root, DevLinks: links, Output: c.add}); err != nil {
+		t.Fatalf("Run() = %v", err)
+	}
+	want := []string{"../../md1", "../../loop0"}
+	if _, err := os.Stat("/dev/loop0"); err == nil {
+		want = append(want, "block")
+	}
+	if diff := cmp.Diff(want, c.get()); diff != "" {
+		t.Errorf("output (-want +got):\n%s", diff)
+	}
+	for _, p := range []string{filepath.Join(root, "dev/disk"), "/dev/disk/by-uuid/ca1ea1d3-e21b-4267-9833-0c534442f7f7"} {
+		if _, err := os.Lstat(p); err == nil {
+			t.Errorf("%s left behind", p)
+		}
+	}
+	if _, err := Run(context.Background(), Options{Root: root, DevLinks: map[string]string{"../etc/passwd": "/dev/md1"}}); err == nil {
+		t.Errorf("Run() with a link outside /dev = nil error, want one")
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -15,6 +16,7 @@ type mounts struct {
 	root    string
 	mounted []string // absolute paths, in mount order
 	created []string // files and folders to remove afterwards
+	links   []string // made in the chroot's /dev, removed before unmounting it
 	tmpDir  string   // holds the files bound over /proc/cmdline and resolv.conf
 }
 
@@ -51,6 +53,9 @@ func (m *mounts) setup(o Options) error {
 		return err
 	}
 	if err := m.bind(cmdline, "proc/cmdline"); err != nil {
+		return err
+	}
+	if err := m.devLinks(o.DevLinks); err != nil {
 		return err
 	}
 	if o.ResolvConf != nil {
@@ -142,9 +147,56 @@ func (m *mounts) mkdirAll(dir string) error {
 	return nil
 }
 
+// devLinks makes the links of Options.DevLinks in the chroot's /dev,
+// relative like udev's (disk/by-uuid/X → ../../md1). A name that exists
+// already is left alone.
+func (m *mounts) devLinks(links map[string]string) error {
+	dev := filepath.Join(m.root, "dev")
+	names := make([]string, 0, len(links))
+	for n := range links {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		target := links[n]
+		if !filepath.IsLocal(n) || !strings.HasPrefix(target, "/dev/") {
+			return fmt.Errorf("link %s → %s: a name under /dev and a device in /dev are expected", n, target)
+		}
+		p := filepath.Join(dev, n)
+		if _, err := os.Lstat(p); err == nil {
+			continue
+		}
+		var made []string
+		for d := filepath.Dir(p); d != dev; d = filepath.Dir(d) {
+			if _, err := os.Lstat(d); err == nil {
+				break
+			}
+			made = append(made, d)
+		}
+		for i := len(made) - 1; i >= 0; i-- {
+			if err := os.Mkdir(made[i], 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+				return fmt.Errorf("create %s: %w", made[i], err)
+			}
+			m.links = append(m.links, made[i])
+		}
+		rel, err := filepath.Rel(filepath.Dir(filepath.Join("/dev", n)), target)
+		if err != nil {
+			return err
+		}
+		if err := os.Symlink(rel, p); err != nil {
+			return fmt.Errorf("link %s: %w", p, err)
+		}
+		m.links = append(m.links, p)
+	}
+	return nil
+}
+
 // undo unmounts in reverse order (lazily when busy) and removes what was
 // created.
 func (m *mounts) undo() {
+	for i := len(m.links) - 1; i >= 0; i-- {
+		os.Remove(m.links[i])
+	}
 	for i := len(m.mounted) - 1; i >= 0; i-- {
 		if err := unix.Unmount(m.mounted[i], 0); err != nil {
 			unix.Unmount(m.mounted[i], unix.MNT_DETACH)

@@ -53,8 +53,13 @@ func (s *Server) handleMachineScript(w nethttp.ResponseWriter, r *nethttp.Reques
 		p.InitrdURL = p.BaseURL + ipxe.FilesPath + s.cfg.InitrdName
 		p.ExtraArgs = append([]string(nil), s.cfg.ExtraKernelArgs...)
 	}
-	if res.Action.Kind == boot.ActionRescue {
+	switch {
+	case res.Action.Kind == boot.ActionRescue:
 		p.InitrdURLs = []string{p.BaseURL + ipxe.FilesPath + s.cfg.ToolsName, p.BaseURL + ipxe.FilesPath + s.cfg.RescueName}
+	case res.Action.Kind == boot.ActionInstall && res.Action.Task != nil && res.Action.Task.Spec.OperatingSystem == boot.OSBYOLinux:
+		// BYOLinux partitions, makes RAID and file systems, and mounts
+		// the image: the tools layer brings the programs and modules.
+		p.InitrdURLs = []string{p.BaseURL + ipxe.FilesPath + s.cfg.ToolsName}
 	}
 	var buf bytes.Buffer
 	if err := ipxe.Script(&buf, res.Action, p); err != nil {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/byoi/byoi/boot"
 	"github.com/byoi/byoi/boot/agentapi"
 	"github.com/byoi/byoi/server/lifecycle"
@@ -155,5 +157,36 @@ func TestTokenOfOtherMachineAndEndedTask(t *testing.T) {
 		if w.Code != 401 {
 			t.Errorf("GET task with Authorization %q = %d, want 401", auth, w.Code)
 		}
+	}
+}
+
+// TestInstallScriptLayers: a BYOLinux installer loads the tools layer after
+// initrd.img (its mdadm, mkfs and modules); a BYOI installer loads
+// initrd.img alone.
+func TestInstallScriptLayers(t *testing.T) {
+	tests := []struct {
+		name, body string
+		want       []string // initrd lines, in order
+	}{
+		{"byoi_64", validReinstall, []string{"initrd http://198.51.100.1:8080/files/initrd.img"}},
+		{"byolinux_64", `{"operatingSystem":"byolinux_64","customizations":{"imageURL":"https://img.example/debian.qcow2"}}`,
+			[]string{"initrd http://198.51.100.1:8080/files/initrd.img", "initrd http://198.51.100.1:8080/files/tools.img"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.api("POST", "/api/v1/machines", `{"serviceName":"web-1","macs":["52:54:00:00:00:01"]}`, 201)
+			e.api("POST", "/1.0/dedicated/server/web-1/reinstall", tt.body, 200)
+			script := e.do("GET", scriptQuery, "", "").Body.String()
+			var got []string
+			for _, l := range strings.Split(script, "\n") {
+				if strings.HasPrefix(l, "initrd ") {
+					got = append(got, strings.TrimSuffix(l, " || goto byoi_failed"))
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("initrd lines of the %s installer script (-want +got):\n%s\n%s", tt.name, diff, script)
+			}
+		})
 	}
 }

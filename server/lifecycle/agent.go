@@ -113,7 +113,7 @@ func (l *Lifecycle) Progress(ctx context.Context, hash string, p agentapi.Progre
 			}
 		}
 		changed, written = st.Status != p.Status, 0
-		if p.Step == boot.StepWrite && p.BytesDone > st.BytesDone {
+		if (p.Step == boot.StepWrite || p.Step == boot.StepCopy) && p.BytesDone > st.BytesDone {
 			written = p.BytesDone - st.BytesDone
 		}
 		st.Status, st.BytesDone, st.BytesTotal, st.Updated = p.Status, p.BytesDone, p.BytesTotal, now

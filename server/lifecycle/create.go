@@ -23,6 +23,9 @@ func (l *Lifecycle) Create(ctx context.Context, name string, spec boot.InstallSp
 	if err := spec.Validate(); err != nil {
 		return boot.Task{}, err
 	}
+	if err := spec.CheckMachine(m); err != nil {
+		return boot.Task{}, err
+	}
 	if spec.DiskGroupID != 0 && len(m.DiskGroups) > 0 {
 		if _, ok := m.DiskGroups[spec.DiskGroupID]; !ok {
 			return boot.Task{}, &Error{Kind: KindBadDiskGroup, Machine: name, DiskGroup: spec.DiskGroupID, DiskGroups: diskGroupIDs(m)}
@@ -38,7 +41,7 @@ func (l *Lifecycle) Create(ctx context.Context, name string, spec boot.InstallSp
 	t, err := l.st.CreateTask(ctx, boot.Task{
 		Machine: name, Function: function, Status: boot.StatusTodo,
 		Comment: "Installing " + spec.OperatingSystem,
-		Spec:    spec, Steps: boot.NewSteps(), Created: now, StartDate: now, LastUpdate: now,
+		Spec:    spec, Steps: boot.NewStepsFor(spec.OperatingSystem), Created: now, StartDate: now, LastUpdate: now,
 	})
 	if errors.Is(err, boot.ErrConflict) { // lost a race with another request
 		return boot.Task{}, &Error{Kind: KindActive, Machine: name}
