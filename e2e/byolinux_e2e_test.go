@@ -1,13 +1,10 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,29 +17,11 @@ import (
 // tools.img, as byoi serves them), the installed Debian booting from its md
 // root.
 
-var (
-	byolinuxImgOnce sync.Once
-	byolinuxImg     distro.Image
-	byolinuxImgErr  error
-)
+var byolinuxCached = cachedImage{name: "byolinux", build: (*distro.Builder).BYOLinuxImage}
 
 // byolinuxImage returns the cached Debian BYOLinux image (one ext4
 // partition, /root/.ovh/make_image_bootable.sh), building it the first time.
-func byolinuxImage(t *testing.T) distro.Image {
-	t.Helper()
-	byolinuxImgOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), distroBuildBudget)
-		defer cancel()
-		start := time.Now()
-		b := distro.Builder{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))}
-		byolinuxImg, byolinuxImgErr = b.BYOLinuxImage(ctx)
-		harness.Timing("byolinux", "image ready", time.Since(start))
-	})
-	if byolinuxImgErr != nil {
-		t.Fatalf("building the Debian BYOLinux image (mmdebstrap, scripts/install-deps.sh test): %v", byolinuxImgErr)
-	}
-	return byolinuxImg
-}
+func byolinuxImage(t *testing.T) distro.Image { return byolinuxCached.get(t) }
 
 // byolinuxUserData prints, from the installed system, what it booted from
 // and the RAID state on the serial console, then powers off.

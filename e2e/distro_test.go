@@ -30,28 +30,35 @@ const (
 	distroBootBudget = 8 * time.Minute
 )
 
-var (
-	distroOnce sync.Once
-	distroImg  distro.Image
-	distroErr  error
-)
+// cachedImage builds one of e2e/distro's images once per test binary
+// (a cached one takes seconds) and fails the test when it cannot be built.
+type cachedImage struct {
+	name  string // "debian", "byolinux": timing label and message
+	build func(*distro.Builder, context.Context) (distro.Image, error)
+	once  sync.Once
+	img   distro.Image
+	err   error
+}
 
-// debianImage returns the cached GPT image, building it the first time.
-func debianImage(t *testing.T) distro.Image {
+func (c *cachedImage) get(t *testing.T) distro.Image {
 	t.Helper()
-	distroOnce.Do(func() {
+	c.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), distroBuildBudget)
 		defer cancel()
 		start := time.Now()
-		b := distro.Builder{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))}
-		distroImg, distroErr = b.GPTImage(ctx)
-		harness.Timing("debian", "image ready", time.Since(start))
+		c.img, c.err = c.build(&distro.Builder{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))}, ctx)
+		harness.Timing(c.name, "image ready", time.Since(start))
 	})
-	if distroErr != nil {
-		t.Fatalf("building the Debian image (mmdebstrap, scripts/install-deps.sh test): %v", distroErr)
+	if c.err != nil {
+		t.Fatalf("building the Debian %s image (mmdebstrap, scripts/install-deps.sh test): %v", c.name, c.err)
 	}
-	return distroImg
+	return c.img
 }
+
+var gptImage = cachedImage{name: "debian", build: (*distro.Builder).GPTImage}
+
+// debianImage returns the cached GPT image, building it the first time.
+func debianImage(t *testing.T) distro.Image { return gptImage.get(t) }
 
 // cloudConfig is the user data of the Debian flow: a user with the SSH key,
 // and a runcmd that prints on the serial console what cloud-init applied,

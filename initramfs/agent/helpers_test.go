@@ -67,18 +67,29 @@ func newAgentServer(t *testing.T, task agentapi.Task) *agentServer {
 	return s
 }
 
+// admit records a test server's request credential in auth and answers the
+// request itself when the token is wrong (401, as byoi does) or a failure
+// is queued for its path (503, taken off the queue); it reports whether the
+// server should go on and serve it. Called with the server's lock held.
+func admit(w http.ResponseWriter, r *http.Request, token string, fail map[string]int, auth *[]string) bool {
+	*auth = append(*auth, r.Header.Get("Authorization"))
+	if r.Header.Get("Authorization") != "Bearer "+token {
+		w.WriteHeader(http.StatusUnauthorized)
+		json.NewEncoder(w).Encode(agentapi.Error{Message: "invalid or expired token"})
+		return false
+	}
+	if fail[r.URL.Path] > 0 {
+		fail[r.URL.Path]--
+		http.Error(w, "busy", http.StatusServiceUnavailable)
+		return false
+	}
+	return true
+}
+
 func (s *agentServer) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.auth = append(s.auth, r.Header.Get("Authorization"))
-	if r.Header.Get("Authorization") != "Bearer "+s.token {
-		w.WriteHeader(http.StatusUnauthorized)
-		json.NewEncoder(w).Encode(agentapi.Error{Message: "invalid or expired token"})
-		return
-	}
-	if s.fail[r.URL.Path] > 0 {
-		s.fail[r.URL.Path]--
-		http.Error(w, "busy", http.StatusServiceUnavailable)
+	if !admit(w, r, s.token, s.fail, &s.auth) {
 		return
 	}
 	body, _ := io.ReadAll(r.Body)

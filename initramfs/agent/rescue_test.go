@@ -41,15 +41,7 @@ func newRescueServer(t *testing.T, cfg agentapi.Rescue) *rescueServer {
 func (s *rescueServer) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.auth = append(s.auth, r.Header.Get("Authorization"))
-	if r.Header.Get("Authorization") != "Bearer "+s.token {
-		w.WriteHeader(http.StatusUnauthorized)
-		json.NewEncoder(w).Encode(agentapi.Error{Message: "invalid or expired token"})
-		return
-	}
-	if s.fail[r.URL.Path] > 0 {
-		s.fail[r.URL.Path]--
-		http.Error(w, "busy", http.StatusServiceUnavailable)
+	if !admit(w, r, s.token, s.fail, &s.auth) {
 		return
 	}
 	switch {

@@ -3,37 +3,26 @@ package fat
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/byoi/byoi/initramfs/internal/testfs"
 )
 
 // integration reports whether missing tools must fail tests (make test sets
 // BYOI_INTEGRATION=1) instead of skipping them.
-func integration() bool { return os.Getenv("BYOI_INTEGRATION") == "1" }
+func integration() bool { return testfs.Integration() }
 
 func needTools(t testing.TB, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if integration() {
-				t.Fatalf("precondition failed with BYOI_INTEGRATION=1: %s not installed (apt-get install dosfstools mtools)", tool)
-			}
-			t.Skipf("skipping: %s not installed (apt-get install dosfstools mtools)", tool)
-		}
+		testfs.NeedTool(t, tool)
 	}
 }
 
-func run(t testing.TB, name string, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
+var run = testfs.Run
 
 // image describes a FAT volume to build with mkfs.fat and mtools.
 type image struct {
