@@ -71,7 +71,7 @@ users:
     ssh_authorized_keys:
       - ` + distroSSHKey + `
 runcmd:
-  - [sh, -c, 'echo "BYOI-E2E-RUNCMD host=$(hostname) user=$(getent passwd e2euser | cut -d: -f1,6) key=$(cat /home/e2euser/.ssh/authorized_keys | tr -d "\n") ssh=$(systemctl is-active ssh)" > /dev/ttyS0']
+  - [sh, -c, 'echo "BYOI-E2E-RUNCMD host=$(hostname) user=$(getent passwd e2euser | cut -d: -f1,6) key=$(cat /home/e2euser/.ssh/authorized_keys | tr -d "\n") ssh=$(systemctl is-active ssh) net=$(grep -o "Applying network configuration from [a-z]*" /var/log/cloud-init.log | tail -n1 | cut -d" " -f5) nic=$(sed -n "s/^iface \([^ ]*\) inet.*/\1/p" /etc/network/interfaces.d/50-cloud-init | grep -v "^lo$" | head -n1) mac=$(cat /sys/class/net/$(sed -n "s/^iface \([^ ]*\) inet.*/\1/p" /etc/network/interfaces.d/50-cloud-init | grep -v "^lo$" | head -n1)/address) end" > /dev/ttyS0']
 power_state:
   mode: poweroff
   delay: now

@@ -124,7 +124,9 @@ func ipmiDebianFlow(t *testing.T, loader string) {
 	harness.Timing("ipmi-debian", "kernel started", serial.Since())
 	line := serial.Wait("BYOI-E2E-RUNCMD", distroBootBudget)
 	harness.Timing("ipmi-debian", "cloud-init runcmd", serial.Since())
-	for _, want := range []string{"host=e2e-debian-host ", "user=e2euser:/home/e2euser ", "key=" + distroSSHKey + " ", "ssh=active"} {
+	// net=ds: cloud-init configured the network from the config drive's
+	// network_data.json (not its fallback), on the NIC with the boot MAC.
+	for _, want := range []string{"host=e2e-debian-host ", "user=e2euser:/home/e2euser ", "key=" + distroSSHKey + " ", "ssh=active ", "net=ds ", "mac=" + mac + " end"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("runcmd line %q lacks %q", line, want)
 		}
