@@ -224,7 +224,10 @@ func TestBYOLinuxVM(t *testing.T) {
 	t.Cleanup(func() { exec.Command("mdadm", "--stop", "--scan").Run() })
 	t.Cleanup(func() { exec.Command("lvm", "vgchange", "-an", "vg").Run() })
 	md := assemble(t)
-	sh(t, "lvm", "vgchange", "-ay", "vg")
+	t.Logf("vgchange -ay: %s", strings.TrimSpace(sh(t, "lvm", "vgchange", "-ay", "vg")))
+	// No udev in the test VM: LVM leaves the /dev/mapper nodes to it when
+	// it believes it runs; vgmknodes makes the missing ones.
+	t.Logf("vgmknodes: %s", strings.TrimSpace(sh(t, "lvm", "vgmknodes", "vg")))
 	root := t.TempDir()
 	testfs.MountAt(t, md["root"], root, "xfs", "ro")
 	testfs.MountAt(t, md["boot"], filepath.Join(root, "boot"), "ext4", "ro")
