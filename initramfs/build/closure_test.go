@@ -28,7 +28,8 @@ func elf32Decoy() []byte {
 }
 
 // hostELF returns the host's copy of a program and its interpreter, or
-// skips the test when the host has no such program.
+// skips the test when the host has no such program (fails under
+// BYOI_INTEGRATION=1, as in CI).
 func hostELF(t *testing.T, names ...string) (prog, interp string) {
 	t.Helper()
 	for _, n := range names {
@@ -47,6 +48,9 @@ func hostELF(t *testing.T, names ...string) (prog, interp string) {
 			continue
 		}
 		return p, nd.Interp
+	}
+	if os.Getenv("BYOI_INTEGRATION") == "1" {
+		t.Fatalf("precondition failed with BYOI_INTEGRATION=1: no dynamic %v on this host", names)
 	}
 	t.Skipf("no dynamic %v on this host", names)
 	return "", ""
