@@ -23,16 +23,12 @@ var byolinuxCached = cachedImage{name: "byolinux", build: (*distro.Builder).BYOL
 // partition, /root/.ovh/make_image_bootable.sh), building it the first time.
 func byolinuxImage(t *testing.T) distro.Image { return byolinuxCached.get(t) }
 
-// byolinuxUserData prints, from the installed system, what it booted from
-// and the RAID state on the serial console, then powers off.
-const byolinuxUserData = `#cloud-config
-runcmd:
-  - [sh, -c, 'echo "BYOI-E2E-BYOLINUX root=$(findmnt -n -o SOURCE /) host=$(hostname) mdstat=$(grep -A1 ^md /proc/mdstat | tr -s " \n" " ")" > /dev/ttyS0']
-power_state:
-  mode: poweroff
-  delay: now
-  timeout: 60
-`
+// byolinuxUserData goes onto the config drive. The image's own
+// byoi-e2e-marker.service (cloud-init is disabled in it, to keep the boot
+// short under TCG) prints, from the installed system, its root device, the
+// config drive with the hostname in its meta_data.json, and the RAID
+// state, then powers off.
+const byolinuxUserData = "#cloud-config\nfinal_message: byoi e2e\n"
 
 // raidMachine is a machine with n disks of size bytes: sparse, with
 // garbage at their start and end (old tables and signatures).
@@ -115,6 +111,7 @@ func byolinuxFlow(t *testing.T, m *machine, flow string) string {
 	if want := boot.StepsFor(boot.OSBYOLinux); fmt.Sprint(ids) != fmt.Sprint(want) {
 		t.Errorf("task steps = %v, want %v", ids, want)
 	}
+	checkScriptLog(t, l, task.TaskID)
 	vm = m.boot(t, l, "local")
 	vm.Wait("byoi: local boot", pxeBudget)
 	harness.Timing(flow, "pxe→local script", vm.Since())
@@ -134,7 +131,7 @@ func TestBYOLinuxUEFI(t *testing.T) {
 	m := raidMachine(t, "e2e-byolinux-uefi", "52:54:00:b1:0e:01", UEFI, 2, 4<<30)
 	line := byolinuxFlow(t, m, "byolinux-uefi")
 	t.Log(line)
-	for _, want := range []string{"root=/dev/md", "host=e2e-byolinux-uefi-host", "[UU]", "vda2", "vdb2"} {
+	for _, want := range []string{"root=/dev/md", "configdrive=/dev/vda", "host=e2e-byolinux-uefi-host", "[UU]", "vda2", "vdb2"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("installed system: %q lacks %q", line, want)
 		}
@@ -147,9 +144,36 @@ func TestBYOLinuxBIOS(t *testing.T) {
 	m := raidMachine(t, "e2e-byolinux-bios", "52:54:00:b1:0e:02", BIOS, 1, 4<<30)
 	line := byolinuxFlow(t, m, "byolinux-bios")
 	t.Log(line)
-	for _, want := range []string{"root=/dev/vda2", "host=e2e-byolinux-bios-host"} {
+	for _, want := range []string{"root=/dev/vda2", "configdrive=/dev/vda", "host=e2e-byolinux-bios-host"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("installed system: %q lacks %q", line, want)
 		}
 	}
+}
+
+// checkScriptLog reads the task's log through the API: it holds the
+// output of make_image_bootable.sh (grub-install's last line,
+// update-initramfs's), under the script's step.
+func checkScriptLog(t *testing.T, l *Lab, id int64) {
+	t.Helper()
+	var lg boot.TaskLog
+	l.MustAPI("GET", fmt.Sprintf("/api/v1/tasks/%d/log?limit=5000", id), nil, &lg)
+	if lg.Status != boot.StatusDone || lg.More {
+		t.Errorf("task log: status %s, more %v; want the whole log of a done task", lg.Status, lg.More)
+	}
+	found := map[string]bool{}
+	for _, ln := range lg.Lines {
+		for _, want := range []string{"Installation finished. No error reported.", "update-initramfs: Generating"} {
+			if strings.Contains(ln.Text, want) {
+				found[want] = true
+				if ln.Step != boot.StepBootloader {
+					t.Errorf("log line %d %q is under step %s, want %s", ln.Index, ln.Text, ln.Step, boot.StepBootloader)
+				}
+			}
+		}
+	}
+	if len(found) != 2 {
+		t.Errorf("task log (%d lines) lacks the script's output: found %v", len(lg.Lines), found)
+	}
+	t.Logf("task log: %d lines", len(lg.Lines))
 }
