@@ -29,7 +29,7 @@ STATE     ?= state
 # Extra arguments for `byoi serve` in `make run`, e.g. ARGS="--dhcp-mode full".
 ARGS      ?=
 GOFLAGS_STATIC := CGO_ENABLED=0
-E2E_TIMEOUT ?= 40m
+E2E_TIMEOUT ?= 60m
 # Per test binary; initramfs/image under -race needs ~3 min alone and over
 # 10 on a machine loaded by other work.
 UNIT_TIMEOUT ?= 20m
@@ -38,7 +38,8 @@ FUZZTIME_SHORT ?= 300x
 FUZZFLAGS ?=
 UNIT_PKGS  = $(shell $(GO) list ./... | grep -v -e '/e2e$$' -e '/packaging$$')
 
-.PHONY: all build fetch run test unit e2e bench lint ci fuzz fuzz-short clean deps-run deps-test boot-files install deb package-test e2e-byolinux
+.PHONY: all build fetch run test unit e2e bench lint ci fuzz fuzz-short clean deps-run deps-test boot-files install deb package-test e2e-byolinux \
+	test-vm test-cpu fetch-ovmf unit-cpu-run unit-vm-run e2e-run package-test-run
 
 all: build
 
@@ -78,29 +79,52 @@ deps-run:
 deps-test:
 	scripts/install-deps.sh test
 
-test: deps-test unit fuzz-short package-test e2e
+# make test runs in two lanes side by side (2 cores, no KVM): the VM lane
+# is every test that boots QEMU (e2e/bmc, then the e2e suite), one VM at a
+# time, and TCG keeps one core busy; the CPU lane (niced, so that it takes
+# what the VMs leave) is the other unit tests with -race, fuzz-short and
+# package-test. Output is interleaved line by line; each lane fails the
+# run on its own. Everything both lanes read is built first.
+test: deps-test build fetch-ovmf deb
+	$(MAKE) -j2 --output-sync=line test-vm test-cpu
+
+test-vm:
+	$(MAKE) -j1 unit-vm-run e2e-run
+
+test-cpu:
+	nice -n 10 $(MAKE) -j1 unit-cpu-run fuzz-short package-test-run
+
+fetch-ovmf:
+	scripts/fetch-debian.sh $(TP) ovmf
 
 # Tests that read a real kernel's modules or Debian packages use the ones
 # `make fetch` unpacked; the test BMCs' VMs (e2e/bmc) boot OVMF.
-unit: fetch
-	scripts/fetch-debian.sh $(TP) ovmf
-	BYOI_INTEGRATION=1 BYOI_MODULES_DIR=$$(ls -d $(CURDIR)/$(TP)/linux/lib/modules/* | head -n1) \
-		BYOI_DEBIAN_ROOT=$(CURDIR)/$(TP)/debian/root $(GO) test -race -count=1 -timeout $(UNIT_TIMEOUT) $(UNIT_PKGS)
+UNIT_ENV = BYOI_INTEGRATION=1 BYOI_MODULES_DIR=$$(ls -d $(CURDIR)/$(TP)/linux/lib/modules/* | head -n1) \
+	BYOI_DEBIAN_ROOT=$(CURDIR)/$(TP)/debian/root
+UNIT_VM_PKGS = $(filter %/e2e/bmc,$(UNIT_PKGS))
 
-# The e2e suite builds what it needs through this Makefile (see e2e/harness.go).
-# The BYOLinux Debian flows (a real Debian root copied file by file, then its
-# own make_image_bootable.sh with update-initramfs) take 20-35 minutes of VM
-# time each without KVM, more than make test's whole budget: they run in
-# e2e-byolinux, not in make test (docs/testing.md).
-E2E_LONG = ^TestBYOLinux(UEFI|BIOS)$$
+unit: fetch fetch-ovmf
+	$(UNIT_ENV) $(GO) test -race -count=1 -timeout $(UNIT_TIMEOUT) $(UNIT_PKGS)
 
-e2e: build
-	scripts/fetch-debian.sh $(TP) ovmf
-	BYOI_INTEGRATION=1 BYOI_ROOT=$(CURDIR) $(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) -skip '$(E2E_LONG)' ./e2e/
+unit-cpu-run:
+	$(UNIT_ENV) $(GO) test -race -count=1 -timeout $(UNIT_TIMEOUT) $(filter-out $(UNIT_VM_PKGS),$(UNIT_PKGS))
 
-e2e-byolinux: build
-	scripts/fetch-debian.sh $(TP) ovmf
-	BYOI_INTEGRATION=1 BYOI_ROOT=$(CURDIR) $(GO) test -count=1 -v -timeout 90m -run '$(E2E_LONG)' ./e2e/
+unit-vm-run:
+	$(UNIT_ENV) $(GO) test -race -count=1 -timeout $(UNIT_TIMEOUT) $(UNIT_VM_PKGS)
+
+# The e2e suite builds what it needs through this Makefile (see
+# e2e/harness.go). The BYOLinux Debian flows are its longest (about 8
+# minutes each here); e2e-byolinux runs only them.
+E2E_BYOLINUX = ^TestBYOLinux(UEFI|BIOS)$$
+
+e2e: build fetch-ovmf
+	$(MAKE) e2e-run
+
+e2e-run:
+	BYOI_INTEGRATION=1 BYOI_ROOT=$(CURDIR) $(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) ./e2e/
+
+e2e-byolinux: build fetch-ovmf
+	BYOI_INTEGRATION=1 BYOI_ROOT=$(CURDIR) $(GO) test -count=1 -v -timeout 60m -run '$(E2E_BYOLINUX)' ./e2e/
 
 # The table, then the load test's progress-latency target (p99 < 50 ms with
 # 200 agents), which needs a build without -race and a quiet machine.
@@ -161,6 +185,9 @@ deb: build
 # The .deb in a clean Debian root: installs, its unit passes
 # systemd-analyze verify, the installed byoi serves as its unit says.
 package-test: deb
+	$(MAKE) package-test-run
+
+package-test-run:
 	BYOI_INTEGRATION=1 BYOI_ROOT=$(CURDIR) BYOI_DEB=$(CURDIR)/$$(ls -t $(BIN)/byoi_*.deb | head -n1) BYOI_VERSION=$(VERSION) \
 		$(GO) test -count=1 -v -timeout 20m ./packaging/
 

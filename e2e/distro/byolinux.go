@@ -163,6 +163,10 @@ func slim(ctx context.Context, st, kver string) error {
 			return err
 		}
 	}
+	// An empty translations directory (grub-install warns without one).
+	if err := os.MkdirAll(filepath.Join(st, "usr/share/locale"), 0o755); err != nil {
+		return err
+	}
 	// The proof of boot instead of cloud-init (byoi-e2e-marker.sh says why).
 	if err := writeFile(filepath.Join(st, "etc/cloud/cloud-init.disabled"), "", 0o644); err != nil {
 		return err

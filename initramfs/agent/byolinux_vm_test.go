@@ -397,6 +397,13 @@ func TestBYOLinuxVMBigImage(t *testing.T) {
 	imgSize, _ := img.Seek(0, io.SeekEnd)
 	img.Close()
 	t.Logf("BIGIMAGE file=%d bytes, VM %s, installed in %s, peak RSS %d KiB", imgSize, strings.SplitN(string(mem), "\n", 2)[0], elapsed.Round(time.Second), hwm)
+	var memKiB int64
+	if f := strings.Fields(string(mem)); len(f) >= 2 && f[0] == "MemTotal:" {
+		memKiB, _ = strconv.ParseInt(f[1], 10, 64)
+	}
+	if memKiB == 0 || imgSize <= 2*memKiB<<10 {
+		t.Errorf("image file %d bytes, VM memory %d KiB: the image must be more than twice the memory", imgSize, memKiB)
+	}
 	if hwm > 64<<10 {
 		t.Errorf("peak RSS %d KiB, want at most 64 MiB", hwm)
 	}
