@@ -22,7 +22,7 @@ var (
 )
 
 // byolinuxRecipe versions the BYOLinux builder: change it with the builder.
-const byolinuxRecipe = "byolinux v2: GPT, one ext4 partition, /root/.ovh/make_image_bootable.sh, slim root, MODULES=list"
+const byolinuxRecipe = "byolinux v3: GPT, one ext4 partition, /root/.ovh/make_image_bootable.sh, slim root, MODULES=list"
 
 // byolinuxModules are the kernel modules the BYOLinux image keeps (with
 // what they depend on): a QEMU machine's disks, NIC and console, md RAID,
