@@ -34,7 +34,7 @@ import (
 
 // SchemaVersion is the version of the on-disk layout this code writes.
 // A file with a newer version is refused rather than misread.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // DefaultTimeout is how long Open waits for the file lock when
 // Options.Timeout is zero.
@@ -57,7 +57,7 @@ var (
 	bucketTasks        = []byte("tasks")          // id (8 bytes BE) → Task JSON
 	bucketMachineTasks = []byte("machine_tasks")  // name \x00 id → nothing
 	bucketActive       = []byte("active_tasks")   // name → id
-	bucketTokens       = []byte("task_tokens")    // token hash → id
+	bucketTokens       = []byte("task_tokens")    // token hash → id, active flag
 	bucketEvents       = []byte("events")         // seq (8 bytes BE) → Event JSON
 	bucketMachineEvts  = []byte("machine_events") // name \x00 seq → nothing
 	bucketLeases       = []byte("leases")         // mac → Lease JSON
@@ -193,6 +193,11 @@ func (s *Store) initSchema(tx *bolt.Tx) error {
 		if n < 2 {
 			if err := migrateCaps(tx); err != nil {
 				return fmt.Errorf("migrate schema 1 to 2: %w", err)
+			}
+		}
+		if n < 3 {
+			if err := migrateTokens(tx); err != nil {
+				return fmt.Errorf("migrate schema 2 to 3: %w", err)
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -39,7 +40,7 @@ func (s *Store) CreateTask(ctx context.Context, t boot.Task) (boot.Task, error) 
 				return err
 			}
 		}
-		if err := indexToken(tx, "", t.TokenHash, key); err != nil {
+		if err := indexToken(tx, "", t.TokenHash, key, t.Status.Active()); err != nil {
 			return err
 		}
 		if err := tx.Bucket(bucketMachineTasks).Put(subKey(t.Machine, seq), nil); err != nil {
@@ -53,13 +54,13 @@ func (s *Store) CreateTask(ctx context.Context, t boot.Task) (boot.Task, error) 
 	return t, nil
 }
 
-// indexToken moves the token index entry of task key from old to hash.
-func indexToken(tx *bolt.Tx, old, hash string, key []byte) error {
-	if old == hash {
-		return nil
-	}
+// indexToken moves the token index entry of task key from old to hash and
+// records whether the task is active. An entry is the task's 8-byte key
+// and one byte, 1 while the task is active (schema 3), so that an agent's
+// token is checked without decoding its task.
+func indexToken(tx *bolt.Tx, old, hash string, key []byte, active bool) error {
 	tokens := tx.Bucket(bucketTokens)
-	if old != "" {
+	if old != "" && old != hash {
 		if err := tokens.Delete([]byte(old)); err != nil {
 			return err
 		}
@@ -67,10 +68,27 @@ func indexToken(tx *bolt.Tx, old, hash string, key []byte) error {
 	if hash == "" {
 		return nil
 	}
-	if owner := tokens.Get([]byte(hash)); owner != nil && !bytes.Equal(owner, key) {
+	val := append(append(make([]byte, 0, 9), key...), 0)
+	if active {
+		val[8] = 1
+	}
+	owner := tokens.Get([]byte(hash))
+	if owner != nil && !bytes.Equal(owner[:min(len(owner), 8)], key) {
 		return fmt.Errorf("token hash already used by task %d: %w", binary.BigEndian.Uint64(owner), boot.ErrConflict)
 	}
-	return tokens.Put([]byte(hash), key)
+	if bytes.Equal(owner, val) {
+		return nil
+	}
+	return tokens.Put([]byte(hash), val)
+}
+
+// tokenEntry decodes a token index entry: the task ID and whether it is
+// active.
+func tokenEntry(v []byte) (int64, bool, error) {
+	if len(v) != 9 {
+		return 0, false, fmt.Errorf("token index entry of %d bytes, want 9", len(v))
+	}
+	return int64(binary.BigEndian.Uint64(v)), v[8] == 1, nil
 }
 
 func getTask(tx *bolt.Tx, id int64) (boot.Task, error) {
@@ -142,12 +160,73 @@ func (s *Store) ActiveTasks(ctx context.Context) ([]boot.Task, error) {
 // status: callers check that it is still active.
 func (s *Store) TaskByTokenHash(ctx context.Context, hash string) (boot.Task, error) {
 	return read(s, ctx, func(tx *bolt.Tx) (boot.Task, error) {
-		id := tx.Bucket(bucketTokens).Get([]byte(hash))
-		if hash == "" || id == nil {
-			return boot.Task{}, fmt.Errorf("task by token: %w", boot.ErrNotFound)
+		id, _, err := taskOfToken(tx, hash)
+		if err != nil {
+			return boot.Task{}, err
 		}
-		return getTask(tx, int64(binary.BigEndian.Uint64(id)))
+		return getTask(tx, id)
 	})
+}
+
+// TokenTask answers from the token index alone which task holds the token
+// hash and whether that task is active: the check of every installer
+// request, without decoding the task. An unknown hash is ErrNotFound.
+func (s *Store) TokenTask(ctx context.Context, hash string) (id int64, active bool, err error) {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		id, active, err = taskOfToken(tx, hash)
+		return err
+	})
+	return id, active, err
+}
+
+func taskOfToken(tx *bolt.Tx, hash string) (int64, bool, error) {
+	v := tx.Bucket(bucketTokens).Get([]byte(hash))
+	if hash == "" || v == nil {
+		return 0, false, fmt.Errorf("task by token: %w", boot.ErrNotFound)
+	}
+	id, active, err := tokenEntry(v)
+	if err != nil {
+		return 0, false, fmt.Errorf("task by token: %w", err)
+	}
+	return id, active, nil
+}
+
+// migrateTokens rewrites the token index of a schema 2 file (the task's
+// key alone) with each task's active flag.
+func migrateTokens(tx *bolt.Tx) error {
+	type entry struct {
+		hash []byte
+		key  []byte
+	}
+	var old []entry
+	err := tx.Bucket(bucketTokens).ForEach(func(k, v []byte) error {
+		if len(v) == 8 {
+			old = append(old, entry{bytes.Clone(k), bytes.Clone(v)})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, e := range old {
+		t, err := getTask(tx, int64(binary.BigEndian.Uint64(e.key)))
+		if errors.Is(err, boot.ErrNotFound) {
+			if err := tx.Bucket(bucketTokens).Delete(e.hash); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketTokens).Delete(e.hash); err != nil {
+			return err
+		}
+		if err := indexToken(tx, "", string(e.hash), e.key, t.Status.Active()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // UpdateTask reads the task, lets fn change it and writes it back in one
@@ -206,7 +285,7 @@ func putTaskMachine(tx *bolt.Tx, old, t boot.Task, oldM, m boot.Machine) error {
 			return err
 		}
 	}
-	if err := indexToken(tx, old.TokenHash, t.TokenHash, key); err != nil {
+	if err := indexToken(tx, old.TokenHash, t.TokenHash, key, t.Status.Active()); err != nil {
 		return err
 	}
 	if err := putJSON(tx.Bucket(bucketTasks), key, t); err != nil {

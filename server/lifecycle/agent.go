@@ -19,36 +19,38 @@ import (
 // token costs no more than its headers. Every method below checks again
 // inside its transaction.
 func (l *Lifecycle) Authorize(ctx context.Context, hash string) error {
+	_, err := l.tokenTask(ctx, hash)
+	return err
+}
+
+// tokenTask is the ID of the active task that holds the token hash, or
+// errToken. Callers that change the task check again inside their
+// transaction.
+func (l *Lifecycle) tokenTask(ctx context.Context, hash string) (int64, error) {
 	if hash == "" {
-		return errToken
+		return 0, errToken
 	}
-	t, err := l.st.TaskByTokenHash(ctx, hash)
+	id, active, err := l.st.TokenTask(ctx, hash)
 	switch {
 	case errors.Is(err, boot.ErrNotFound):
-		return errToken
+		return 0, errToken
 	case err != nil:
-		return fmt.Errorf("task by token: %w", err)
-	case t.TokenHash != hash || !t.Status.Active():
-		return errToken
+		return 0, fmt.Errorf("task by token: %w", err)
+	case !active:
+		return 0, errToken
 	}
-	return nil
+	return id, nil
 }
 
 // agentUpdate runs fn on the task of the token hash and its machine, in one
 // transaction, after checking that the token is still the task's and the
 // task is active.
 func (l *Lifecycle) agentUpdate(ctx context.Context, hash string, fn func(*boot.Task, *boot.Machine) error) (boot.Task, boot.Machine, error) {
-	if hash == "" {
-		return boot.Task{}, boot.Machine{}, errToken
-	}
-	found, err := l.st.TaskByTokenHash(ctx, hash)
-	if errors.Is(err, boot.ErrNotFound) {
-		return boot.Task{}, boot.Machine{}, errToken
-	}
+	id, err := l.tokenTask(ctx, hash)
 	if err != nil {
-		return boot.Task{}, boot.Machine{}, fmt.Errorf("task by token: %w", err)
+		return boot.Task{}, boot.Machine{}, err
 	}
-	t, m, err := l.st.UpdateTaskMachine(ctx, found.ID, func(t *boot.Task, m *boot.Machine) error {
+	t, m, err := l.st.UpdateTaskMachine(ctx, id, func(t *boot.Task, m *boot.Machine) error {
 		if t.TokenHash != hash || !t.Status.Active() {
 			return errToken
 		}

@@ -40,7 +40,9 @@ type Store interface {
 	RecordBoot(ctx context.Context, mac, client string, now time.Time, create bool) (m boot.Machine, created bool, err error)
 	ActiveTask(ctx context.Context, machine string) (boot.Task, error)
 	ActiveTasks(ctx context.Context) ([]boot.Task, error)
-	TaskByTokenHash(ctx context.Context, hash string) (boot.Task, error)
+	// TokenTask is the task of a token hash and whether it is active, from
+	// an index: installers' requests are checked without reading the task.
+	TokenTask(ctx context.Context, hash string) (id int64, active bool, err error)
 	CreateTask(ctx context.Context, t boot.Task) (boot.Task, error)
 	UpdateTaskMachine(ctx context.Context, id int64, fn func(*boot.Task, *boot.Machine) error) (boot.Task, boot.Machine, error)
 	AppendEvent(ctx context.Context, e boot.Event) (boot.Event, error)

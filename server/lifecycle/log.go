@@ -3,7 +3,6 @@ package lifecycle
 import (
 	"context"
 	"errors"
-	"fmt"
 	"unicode/utf8"
 
 	"github.com/byoi/byoi/boot"
@@ -28,18 +27,14 @@ func (l *Lifecycle) AppendLog(ctx context.Context, hash string, lg agentapi.Log)
 	if err := checkLog(lg); err != nil {
 		return boot.LogAppend{}, err
 	}
-	if hash == "" {
-		return boot.LogAppend{}, errToken
-	}
-	found, err := l.st.TaskByTokenHash(ctx, hash)
-	if errors.Is(err, boot.ErrNotFound) {
-		return boot.LogAppend{}, errToken
-	}
+	id, err := l.tokenTask(ctx, hash)
 	if err != nil {
-		return boot.LogAppend{}, fmt.Errorf("task by token: %w", err)
+		return boot.LogAppend{}, err
 	}
 	b := boot.LogBatch{Step: lg.Step, Stream: lg.Stream, Seq: lg.Seq, Lines: lg.Lines, Time: l.cfg.Now()}
-	res, err := l.st.AppendTaskLog(ctx, found.ID, b, func(t boot.Task) error {
+	var machine string
+	res, err := l.st.AppendTaskLog(ctx, id, b, func(t boot.Task) error {
+		machine = t.Machine
 		if t.TokenHash != hash || !t.Status.Active() {
 			return errToken
 		}
@@ -58,7 +53,7 @@ func (l *Lifecycle) AppendLog(ctx context.Context, hash string, lg agentapi.Log)
 		return boot.LogAppend{}, err
 	}
 	if res.Lost > 0 {
-		l.log.Warn("installer output lost", "machine", found.Machine, "task", found.ID, "step", lg.Step, "stream", lg.Stream, "lines", res.Lost)
+		l.log.Warn("installer output lost", "machine", machine, "task", id, "step", lg.Step, "stream", lg.Stream, "lines", res.Lost)
 	}
 	return res, nil
 }

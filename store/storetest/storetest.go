@@ -38,6 +38,7 @@ type Store interface {
 	UpdateTask(ctx context.Context, id int64, fn func(*boot.Task) error) (boot.Task, error)
 	UpdateTaskMachine(ctx context.Context, id int64, fn func(*boot.Task, *boot.Machine) error) (boot.Task, boot.Machine, error)
 	TaskByTokenHash(ctx context.Context, hash string) (boot.Task, error)
+	TokenTask(ctx context.Context, hash string) (int64, bool, error)
 
 	AppendTaskLog(ctx context.Context, id int64, b boot.LogBatch, check func(boot.Task) error) (boot.LogAppend, error)
 	TaskLog(ctx context.Context, id, from int64, limit int) (boot.TaskLog, error)

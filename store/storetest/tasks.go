@@ -171,6 +171,61 @@ func testTokenIndex(t *testing.T, open Opener) {
 	if _, err := s.TaskByTokenHash(ctx, "hash-a2"); !errors.Is(err, boot.ErrNotFound) {
 		t.Errorf("TaskByTokenHash(cleared hash) = %v, want ErrNotFound", err)
 	}
+	for _, h := range []string{"hash-a2", "hash-a1", ""} {
+		if _, _, err := s.TokenTask(ctx, h); !errors.Is(err, boot.ErrNotFound) {
+			t.Errorf("TokenTask(%q) = %v, want ErrNotFound", h, err)
+		}
+	}
+
+	// TokenTask's active flag follows the task's status, whichever call
+	// changes it, and survives the token's task ending.
+	checkToken := func(step string, wantActive bool) {
+		t.Helper()
+		if id, active, err := s.TokenTask(ctx, "hash-b"); err != nil || id != tb.ID || active != wantActive {
+			t.Errorf("%s: TokenTask(hash-b) = %d, %v, %v; want %d, %v", step, id, active, err, tb.ID, wantActive)
+		}
+	}
+	if err := setHash(tb.ID, "hash-b"); err != nil {
+		t.Fatal(err)
+	}
+	checkToken("todo", true)
+	setStatus := func(st boot.Status) {
+		t.Helper()
+		if _, err := s.UpdateTask(ctx, tb.ID, func(t *boot.Task) error { t.Status = st; return nil }); err != nil {
+			t.Fatalf("UpdateTask(%s) = %v", st, err)
+		}
+	}
+	setStatus(boot.StatusDoing)
+	checkToken("doing", true)
+	if _, _, err := s.UpdateTaskMachine(ctx, tb.ID, func(t *boot.Task, _ *boot.Machine) error { t.Status = boot.StatusDone; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	checkToken("done", false)
+	if got, err := s.TaskByTokenHash(ctx, "hash-b"); err != nil || got.ID != tb.ID || got.Status != boot.StatusDone {
+		t.Errorf("TaskByTokenHash(hash-b) after done = %+v, %v; want the done task", got, err)
+	}
+	newC := newTask("b", boot.StatusTodo)
+	newC.TokenHash = "hash-c"
+	tc, err := s.CreateTask(ctx, newC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, active, err := s.TokenTask(ctx, "hash-c"); err != nil || id != tc.ID || !active {
+		t.Errorf("TokenTask(hash of a created task) = %d, %v, %v; want %d, true", id, active, err, tc.ID)
+	}
+	for _, st := range []boot.Status{boot.StatusDoing, boot.StatusDone} {
+		if _, err := s.UpdateTask(ctx, tc.ID, func(t *boot.Task) error { t.Status = st; return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteMachine(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []string{"hash-b", "hash-c"} {
+		if _, _, err := s.TokenTask(ctx, h); !errors.Is(err, boot.ErrNotFound) {
+			t.Errorf("TokenTask(%q) after the machine was deleted = %v, want ErrNotFound", h, err)
+		}
+	}
 }
 
 func testConcurrentUpdateTask(t *testing.T, open Opener) {
