@@ -13,7 +13,7 @@ import (
 	"github.com/lima-vm/go-qcow2reader"
 )
 
-// The real builds take ~20-45 minutes the first time (mmdebstrap, the
+// The real builds take 3 (quiet machine) to 45 minutes the first time (mmdebstrap, the
 // network, a loaded machine), seconds once cached, so they run here only
 // with BYOI_DISTRO_BUILD=1; the e2e suite builds the same entries when it
 // needs them.
