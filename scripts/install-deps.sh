@@ -2,7 +2,7 @@
 # install-deps.sh [run|test|bench] — install the Debian packages byoi needs
 # from the machine's own apt sources, only those that are missing.
 #   run:   what `make run` needs (apt tools to fetch iPXE/kernel, cpio tools)
-#   test:  + QEMU, SeaBIOS, busybox, partitioning and filesystem tools, dnsmasq,
+#   test:  + QEMU, SeaBIOS, busybox, partitioning, file system, mdadm and LVM tools, dnsmasq,
 #          nodejs and npm (the official Node.js OVH client's acceptance test)
 #          the test BMCs' tools (openipmi's ipmi_sim, ipmitool, redfishtool)
 #          mmdebstrap (the real Debian image of the e2e suite, e2e/distro)
@@ -17,7 +17,7 @@ test | bench)
 	pkgs+=(qemu-system-x86 qemu-utils seabios busybox-static mtools dosfstools gdisk fdisk
 		systemd-boot-efi binutils dnsmasq-base xz-utils zstd gzip curl cpio kmod
 		syslinux syslinux-common extlinux genisoimage udhcpc nodejs npm
-		openipmi ipmitool redfishtool mmdebstrap rsync acl attr e2fsprogs xfsprogs btrfs-progs
+		openipmi ipmitool redfishtool mmdebstrap rsync acl attr e2fsprogs xfsprogs btrfs-progs mdadm lvm2
 		util-linux openssh-client chromium systemd)
 	;;
 *)
