@@ -124,17 +124,17 @@ func downloadNote(rep *report) {
 		if !ok || row.Part != "P1" {
 			continue
 		}
-		rows = append(rows, fmt.Sprintf("%.2f× on %s", row.Ratio, name))
+		rows = append(rows, fmt.Sprintf("%.2f× (%s)", row.Ratio, name))
 		unreachable = unreachable || row.Ratio < 0.9
 	}
 	rep.mu.Unlock()
 	if len(rows) == 0 {
 		return
 	}
-	msg := "P1: the HTTP download alone (the installer's client reading the body, no hashing, decoding or writing) runs at " +
-		strings.Join(rows, ", ") + " of (b)'s speed"
+	msg := "P1: the HTTP download alone (the installer's client reading the body; no hashing, decoding or writing) against (b), median of 3: " +
+		strings.Join(rows, ", ")
 	if unreachable {
-		msg += "; below 0.9× the ≥ 0.9× of (b) target cannot be met by any install that streams over HTTP on this machine (byoi's time includes the download)"
+		msg += "; below 0.9×, the ≥ 0.9× of (b) target cannot be met here by any install that streams the image over HTTP (byoi's time includes the download)"
 	}
 	rep.note("%s", msg)
 }
