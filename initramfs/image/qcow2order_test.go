@@ -51,6 +51,9 @@ func TestQcow2ReadsInFileOrder(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			img := filepath.Join(dir, name+".qcow2")
 			run(t, qemuImg, append(append([]string{"convert", "-f", "raw", "-O", "qcow2"}, args...), raw, img)...)
+			if compressed := fileSize(t, img) < size*3/4; compressed != (name != "v3") {
+				t.Fatalf("%s: %d bytes for %d of data, want compressed clusters only with -c", name, fileSize(t, img), size)
+			}
 			f, err := os.Open(img)
 			if err != nil {
 				t.Fatal(err)
