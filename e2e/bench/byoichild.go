@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -89,6 +90,7 @@ func roleInstall(ctx context.Context, args []string, stdout io.Writer) error {
 	pageCache := fs.Bool("page-cache", false, "write block devices through the page cache")
 	threads := fs.Int("threads", 0, "xz blocks decoded at once")
 	memLimit := fs.Bool("memory-limit", false, "set the agent's Go memory limit")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the install to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -112,6 +114,13 @@ func roleInstall(ctx context.Context, args []string, stdout io.Writer) error {
 		t.UsePageCache()
 	}
 	direct := t.Direct()
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	res, err := image.Install(ctx, o, t)
 	r := childReport{Seconds: time.Since(t0).Seconds(), Written: res.Written, Downloaded: res.Downloaded,
 		Requests: res.Requests, Refetched: res.Refetched, Direct: direct}
@@ -123,6 +132,19 @@ func roleInstall(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	r.VmHWMKiB = vmHWM()
 	return json.NewEncoder(stdout).Encode(r)
+}
+
+// startCPUProfile profiles this process into path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // setAgentMemoryLimit gives the child the installer's Go memory limit.

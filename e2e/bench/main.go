@@ -13,7 +13,7 @@
 // bench-results.json in the results directory it prints.
 //
 // The same binary also plays the child roles the parts need (-role install,
-// -role storm, -role static-http); those are internal.
+// -role download, -role storm, -role static-http); those are internal.
 package main
 
 import (
@@ -68,7 +68,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.BoolVar(&c.quick, "quick", false, "smaller sizes, for a smoke run (figures not comparable)")
 	cases := fs.String("cases", "", "P1-P3: only the cases whose names match this regular expression")
 	fs.BoolVar(&c.prepare, "prepare", false, "P1-P3: generate the images the cases need (cached in -work), measure nothing")
-	fs.StringVar(&c.role, "role", "", "internal: child role (install, storm, static-http)")
+	fs.StringVar(&c.role, "role", "", "internal: child role (install, download, storm, static-http)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -156,6 +156,8 @@ func runRole(ctx context.Context, role string, args []string, stdout io.Writer) 
 		return roleIdle(stdout)
 	case "image-http":
 		return roleImageHTTP(ctx, args, stdout)
+	case "download":
+		return roleDownload(ctx, args, stdout)
 	}
 	return fmt.Errorf("unknown role %q", role)
 }

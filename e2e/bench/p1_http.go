@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -106,7 +107,36 @@ func benchHTTP(ctx context.Context, c *config, rep *report) error {
 		}
 		logf("%s: %.0f s", pc.name(), time.Since(t0).Seconds())
 	}
+	downloadNote(rep)
 	return nil
+}
+
+// downloadNote says under the table how fast the download alone runs
+// against (b), the bound of any install that streams the image over HTTP:
+// byoi takes at least the download's time, so its ratio to (b) cannot
+// exceed the download's.
+func downloadNote(rep *report) {
+	var rows []string
+	unreachable := false
+	rep.mu.Lock()
+	for _, row := range rep.Rows {
+		name, ok := strings.CutSuffix(row.Case, " (download alone)")
+		if !ok || row.Part != "P1" {
+			continue
+		}
+		rows = append(rows, fmt.Sprintf("%.2f× (%s)", row.Ratio, name))
+		unreachable = unreachable || row.Ratio < 0.9
+	}
+	rep.mu.Unlock()
+	if len(rows) == 0 {
+		return
+	}
+	msg := "P1: the HTTP download alone (the installer's client reading the body; no hashing, decoding or writing) against (b), median of 3: " +
+		strings.Join(rows, ", ")
+	if unreachable {
+		msg += "; below 0.9×, the ≥ 0.9× of (b) target cannot be met here by any install that streams the image over HTTP (byoi's time includes the download)"
+	}
+	rep.note("%s", msg)
 }
 
 // p1Run measures one case and adds its two rows.
@@ -130,7 +160,7 @@ func p1Run(ctx context.Context, rep *report, im images, srv *imageServer, tg *ta
 	}
 	var child childReport
 	var lineA, lineB string
-	runs, cpu, err := rotate(p1Runs,
+	sides := []func(run int) (time.Duration, error){
 		func(run int) (time.Duration, error) {
 			d, r, err := p1Byoi(ctx, tg, srv, pc, file, raw, sum, run == 0)
 			child = r
@@ -145,7 +175,12 @@ func p1Run(ctx context.Context, rep *report, im images, srv *imageServer, tg *ta
 			d, line, err := p1Ref(ctx, tg, srv, pc, file, raw, sum, false, run == 0)
 			lineB = line
 			return d, err
-		})
+		},
+	}
+	if pc.comp == "none" { // the rows with a target against (b): what the download alone costs
+		sides = append(sides, func(int) (time.Duration, error) { return download(ctx, srv.url(file)) })
+	}
+	runs, cpu, err := rotate(p1Runs, sides...)
 	if err != nil {
 		return err
 	}
@@ -169,6 +204,15 @@ func p1Run(ctx context.Context, rep *report, im images, srv *imageServer, tg *ta
 		row := Row{Part: "P1", Case: pc.name(), Metric: "s", RefName: ref.name, Target: ref.goal, Command: ref.line, Extra: extra}
 		for i := range runs[0] {
 			row.Runs = append(row.Runs, Run{Byoi: runs[0][i], Ref: ref.times[i]})
+		}
+		rep.add(row)
+	}
+	if len(runs) > 3 {
+		row := Row{Part: "P1", Case: pc.name() + " (download alone)", Metric: "s", RefName: "(b) " + refB,
+			Command: "GET with the installer's HTTP client, body read into one 1 MiB buffer, nothing written",
+			Extra:   map[string]float64{"downloadCPUs": median(cpu[3]), "refCPUs": median(cpu[2])}}
+		for i := range runs[3] {
+			row.Runs = append(row.Runs, Run{Byoi: runs[3][i], Ref: runs[2][i]})
 		}
 		rep.add(row)
 	}

@@ -3,16 +3,12 @@ package image
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"math/rand/v2"
 	"testing"
 )
 
 func TestAsyncHash(t *testing.T) {
 	data := make([]byte, 3*hashBufSize*hashBufs+12345)
-	rng := rand.New(rand.NewPCG(1, 2))
-	for i := range data {
-		data[i] = byte(rng.Uint32())
-	}
+	fillRandom(data, 1)
 	sum := func(p []byte) string { s := sha256.Sum256(p); return hex.EncodeToString(s[:]) }
 	tests := []struct {
 		name   string

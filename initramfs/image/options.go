@@ -91,7 +91,7 @@ func DefaultDecodeThreads() int { return min(2, runtime.GOMAXPROCS(0)) }
 // withDefaults returns a copy of o with zero fields replaced by defaults.
 func (o Options) withDefaults() Options {
 	if o.Client == nil {
-		o.Client = defaultClient()
+		o.Client = DefaultClient()
 	}
 	if o.Retries == 0 {
 		o.Retries = DefaultRetries
@@ -155,7 +155,9 @@ func newHash(typ string) hash.Hash {
 	return nil
 }
 
-func defaultClient() *http.Client {
+// DefaultClient returns a new client as Install uses when Options.Client
+// is nil: connect, TLS and response-header timeouts, no overall timeout.
+func DefaultClient() *http.Client {
 	return &http.Client{Transport: &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,

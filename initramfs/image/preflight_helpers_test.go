@@ -68,9 +68,7 @@ func bootImage(t testing.TB, bootCode bool, parts ...bootPart) string {
 			}
 		case p.noise:
 			b := make([]byte, p.mib*mib)
-			for i := range b {
-				b[i] = byte(rng.Uint32())
-			}
+			fillRandom(b, rng.Uint64())
 			if _, err := f.WriteAt(b, off); err != nil {
 				t.Fatal(err)
 			}
@@ -119,12 +117,10 @@ func randomTarget(t testing.TB, path string, size int64, seed uint64) *FileTarge
 	if err != nil {
 		t.Fatal(err)
 	}
-	rng := rand.New(rand.NewPCG(seed, 11))
+	rng := chacha8(seed)
 	b := make([]byte, mib)
 	for off := int64(0); off < size; off += mib {
-		for i := range b {
-			b[i] = byte(rng.Uint32())
-		}
+		rng.Read(b)
 		if _, err := f.WriteAt(b[:min(mib, size-off)], off); err != nil {
 			t.Fatal(err)
 		}

@@ -19,7 +19,10 @@ var (
 	cloudLayout = []bootPart{{typ: "ef02", mib: 1}, {typ: "ef00", mib: 8, files: debianESP}, {typ: "8300", mib: 3, noise: true}}
 )
 
-const preflightDisk = 64 * mib
+// preflightDisk is the targets' size: the largest test image (in
+// TestPreflightXZHistory) is 34 MiB; each target is filled with random
+// bytes and hashed twice, so a larger one only costs time.
+const preflightDisk = 40 * mib
 
 // TestPreflightRefusesBeforeWriting: every pre-flight failure, in every
 // format, leaves the target byte for byte as it was (random bytes, sha256

@@ -27,6 +27,9 @@ type chunk struct {
 	buf    *chunkBuf
 	err    error
 	done   chan struct{} // closed when buf holds the data (or err is set)
+	// Data chunks take turns at reading the file: turn is closed when the
+	// previous data chunk has issued its reads, next when this one has.
+	turn, next chan struct{}
 }
 
 // chunkBuf is a chunk's memory and the runs (data and compressed) it holds.
@@ -38,8 +41,12 @@ type chunkBuf struct {
 // convert walks the runs of the image in guest order and writes them: a
 // producer groups data runs into chunks that qcow2Workers goroutines decode
 // concurrently, and this goroutine writes the chunks in disk order, so the
-// sparse writer sees the same sequence as a serial conversion. It returns
-// after every goroutine it started has ended.
+// sparse writer sees the same sequence as a serial conversion. The workers
+// take turns at reading: a chunk's reads are issued only after the previous
+// chunk's have returned, so the file is read in order (over HTTP, one
+// sequential stream, no block fetched behind it or cached ahead of a read)
+// while the decoding of one chunk overlaps the reading of the next. It
+// returns after every goroutine it started has ended.
 func (in *installer) convert(h *qcow2check.Header, w *sparseWriter) error {
 	m, err := newQcow2Map(in.src, h)
 	if err != nil {
@@ -61,7 +68,12 @@ func (in *installer) convert(h *qcow2check.Header, w *sparseWriter) error {
 			d := newClusterDecoder(in.src, h.CompressionType == 1, h.ClusterSize())
 			defer d.Close()
 			for c := range work {
-				c.err = d.fill(c.buf.data[:c.n], c.off, c.buf.runs)
+				<-c.turn
+				c.err = d.read(c.buf.data[:c.n], c.off, c.buf.runs)
+				close(c.next)
+				if c.err == nil {
+					c.err = d.decode(c.buf.data[:c.n], c.off, c.buf.runs)
+				}
 				close(c.done)
 			}
 		})
@@ -108,6 +120,8 @@ func (in *installer) consume(order <-chan *chunk, free chan<- *chunkBuf, w *spar
 func produce(ctx context.Context, m *qcow2Map, size int64, order, work chan<- *chunk, free <-chan *chunkBuf) {
 	defer close(order)
 	defer close(work)
+	turn := make(chan struct{}) // the first data chunk's turn
+	close(turn)
 	send := func(c *chunk) bool {
 		select {
 		case order <- c:
@@ -115,6 +129,8 @@ func produce(ctx context.Context, m *qcow2Map, size int64, order, work chan<- *c
 			return false
 		}
 		if !c.zero && c.err == nil {
+			c.turn, c.next = turn, make(chan struct{})
+			turn = c.next
 			work <- c // work has room for every buffer: never blocks for long
 		}
 		return true

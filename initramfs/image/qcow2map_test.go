@@ -2,10 +2,8 @@ package image
 
 import (
 	"bytes"
-	"encoding/binary"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -170,10 +168,7 @@ func TestQcow2DownloadedOnce(t *testing.T) {
 // randomBytes returns n pseudo-random bytes (n a multiple of 8).
 func randomBytes(n int, seed uint64) []byte {
 	b := make([]byte, n)
-	rng := rand.New(rand.NewPCG(seed, 4))
-	for i := 0; i+8 <= n; i += 8 {
-		binary.LittleEndian.PutUint64(b[i:], rng.Uint64())
-	}
+	fillRandom(b, seed)
 	return b
 }
 
