@@ -12,6 +12,23 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
+// rewriteStoreFile changes a closed store's file with bbolt directly, to
+// make it look like one an older byoi wrote.
+func rewriteStoreFile(t *testing.T, path string, fn func(*bolt.Tx) error) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(fn)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func openCaps(t *testing.T, path string, opts store.Options) *store.Store {
 	t.Helper()
 	s, err := store.Open(path, opts)
@@ -142,11 +159,7 @@ func TestMigrateSchema1(t *testing.T) {
 	}
 	s.Close()
 	// Make it look like schema 1: drop the new buckets and the count.
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	rewriteStoreFile(t, path, func(tx *bolt.Tx) error {
 		for _, b := range []string{"discovered", "event_counts"} {
 			if err := tx.DeleteBucket([]byte(b)); err != nil {
 				return err
@@ -158,10 +171,6 @@ func TestMigrateSchema1(t *testing.T) {
 		}
 		return meta.Put([]byte("version"), []byte("1"))
 	})
-	db.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
 	s = openCaps(t, path, store.Options{MaxDiscovered: 2, MaxEvents: 2, BatchDelay: -1})
 	if _, _, err := s.RecordBoot(ctx, "52:54:00:00:02:ff", "", time.Unix(100, 0), true); err != nil {
 		t.Fatal(err)

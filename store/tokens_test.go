@@ -41,11 +41,7 @@ func TestMigrateSchema2(t *testing.T) {
 	s.Close()
 
 	// Make it look like schema 2: 8-byte entries, and one whose task is gone.
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	rewriteStoreFile(t, path, func(tx *bolt.Tx) error {
 		tokens := tx.Bucket([]byte("task_tokens"))
 		for _, h := range []string{"hash-a", "hash-b"} {
 			v := tokens.Get([]byte(h))
@@ -61,10 +57,6 @@ func TestMigrateSchema2(t *testing.T) {
 		}
 		return tx.Bucket([]byte("meta")).Put([]byte("version"), []byte("2"))
 	})
-	db.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	s = openCaps(t, path, store.Options{BatchDelay: -1})
 	for i, want := range []bool{true, false} {
