@@ -65,6 +65,21 @@ func (im images) file(raw, format, comp string) (string, error) {
 }
 
 // sha256 returns the hex sha256 of a file, computed once.
+// warm reads path once so that the page cache holds it: every timed run
+// then reads the image from memory, whichever side goes first. (The slow
+// first runs seen on 2026-12-03 were mostly something else: the first
+// writes into memory the VM had not touched cost 7-8 s of system time per
+// GiB; see docs/performance.md.)
+func warm(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(io.Discard, f)
+	return err
+}
+
 func (im images) sha256(path string) (string, error) {
 	if s, ok := im.sums[path]; ok {
 		return s, nil

@@ -91,7 +91,7 @@ func benchHTTP(ctx context.Context, c *config, rep *report) error {
 	defer srv.close()
 	defer tg.close()
 	rep.note("P1: byoi = image.Install (the installer's path) in a child process, timed from exec to exit, downloading from an HTTP server on 127.0.0.1 (its own process, sendfile); (a) = curl -o to tmpfs, then sha256sum -c when the row checks sha256, then qemu-img convert -n -O raw (compressed raw: DEC -dc | dd bs=1M conv=sparse,notrunc,fsync), each tool executed directly, no shell; (b) = the same conversion (and sha256sum -c) reading a local copy; all write a fresh sparse file on tmpfs or a loop device over one, and end with fsync")
-	rep.note("P1: %d runs per case, rotating which side goes first; the ratio column is the median and (min–max); a target is met only if every run meets it", p1Runs)
+	rep.note("P1: %d runs per case, rotating which side goes first, after one untimed read of the image file (so that no side pays a cold disk read); the ratio column is the median and (min–max); a target is met only if every run meets it", p1Runs)
 	rep.note("P1: loop rows: byoi writes aligned chunks with O_DIRECT and qemu-img runs with -t none; 'page cache' rows: byoi with O_DIRECT off, qemu-img with its default cache (writeback, flushed at close)")
 	rep.note("P1: xz files are made with xz -1 -T0 (blocks with sizes): byoi decodes 2 blocks at once, the references run xz -T2 -dc; '1 thread' rows: byoi with DecodeThreads 1, xz -T1")
 	for _, pc := range p1Cases(c.quick) {
@@ -157,6 +157,9 @@ func p1Run(ctx context.Context, rep *report, im images, srv *imageServer, tg *ta
 	}
 	if im.prepare {
 		return nil
+	}
+	if err := warm(file); err != nil {
+		return err
 	}
 	var child childReport
 	var lineA, lineB string

@@ -94,6 +94,9 @@ func p2Run(ctx context.Context, rep *report, im images, srv *imageServer, tg *ta
 	if im.prepare {
 		return nil
 	}
+	if err := warm(file); err != nil { // the sum may come from an earlier case
+		return err
+	}
 	sums := filepath.Join(tg.dir, "stdin.sums")
 	if err := os.WriteFile(sums, []byte(sum+"  -\n"), 0o644); err != nil {
 		return err
