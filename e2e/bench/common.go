@@ -12,9 +12,19 @@ import (
 	"time"
 )
 
-// targets makes fresh target files (and loop devices over them) on tmpfs,
-// so that neither tool waits on this machine's disk: the benchmark compares
+// targets makes target files (and loop devices over them) on tmpfs, so
+// that neither tool waits on this machine's disk: the benchmark compares
 // the tools, not the disk.
+//
+// A case's first, untimed run of each side writes a fresh sparse file and
+// is checked against the raw image; the timed runs write over the file the
+// previous run left, as an install writes over a disk's old contents. On
+// this VM that is also what keeps runs comparable: the first write into
+// guest memory the host has not backed costs 4-8 s of system time per GiB,
+// and the guest hands freed memory back to the host within seconds
+// (virtio-balloon free page reporting), so a fresh file made each run cost
+// that or not depending on what ran before it, and one slow run in three
+// decided a verdict (docs/performance.md).
 type targets struct{ dir string }
 
 func newTargets() (*targets, error) {
@@ -43,29 +53,43 @@ func (t *targets) file(size int64) (string, error) {
 	return p, f.Close()
 }
 
-// loop attaches a fresh file of size bytes to a loop device.
-func (t *targets) loop(size int64) (dev string, detach func(), err error) {
-	p, err := t.file(size)
-	if err != nil {
-		return "", nil, err
+// make returns the target of size bytes: a file, or a loop device over
+// one. fresh makes a new sparse file; otherwise the file the previous run
+// wrote is written over (a new one is made if it is missing or of another
+// size). done detaches the loop device.
+func (t *targets) make(size int64, loop, fresh bool) (path string, done func() error, err error) {
+	path = filepath.Join(t.dir, "target.img")
+	if st, err := os.Stat(path); fresh || err != nil || st.Size() != size {
+		if path, err = t.file(size); err != nil {
+			return "", nil, err
+		}
 	}
-	out, err := exec.Command("losetup", "--find", "--show", p).Output()
+	if !loop {
+		return path, func() error { return nil }, nil
+	}
+	out, err := exec.Command("losetup", "--find", "--show", path).Output()
 	if err != nil {
 		return "", nil, fmt.Errorf("losetup: %w", err)
 	}
-	dev = strings.TrimSpace(string(out))
-	return dev, func() { _ = exec.Command("losetup", "-d", dev).Run() }, nil
+	dev := strings.TrimSpace(string(out))
+	return dev, func() error { return exec.Command("losetup", "-d", dev).Run() }, nil
 }
 
-// make returns a fresh target of size bytes: a file, or a loop device
-// over one; done detaches the loop device.
-func (t *targets) make(size int64, loop bool) (path string, done func(), err error) {
-	if loop {
-		return t.loop(size)
+// reused opens a file the previous run wrote, to be written over in place
+// (no truncation, so no memory is freed and allocated again); fresh, or
+// when it does not exist, it is created empty.
+func (t *targets) reused(name string, fresh bool) (*os.File, error) {
+	p := filepath.Join(t.dir, name)
+	if fresh {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
 	}
-	path, err = t.file(size)
-	return path, func() {}, err
+	return os.OpenFile(p, os.O_WRONLY|os.O_CREATE, 0o600)
 }
+
+// cleanup runs done at the end of a run and keeps its error.
+func cleanup(err *error, done func() error) { *err = errors.Join(*err, done()) }
 
 func (t *targets) close() { _ = os.RemoveAll(t.dir) }
 
@@ -129,20 +153,24 @@ func imageFixture(ctx context.Context, c *config) (images, *imageServer, *target
 	return im, srv, tg, nil
 }
 
-// rotate runs every side n times, rotating which goes first in each run
-// (run i starts with side i mod len), and returns each side's wall times
+// rotate runs every side n+1 times, rotating which goes first in each run
+// (timed run i, from 1, starts with side i-1 mod len); run 0 is the warm-up (fresh targets,
+// outputs checked) and is not kept. It returns each side's wall times
 // and CPU times (user + system of the processes it ran and waited for:
 // getrusage(RUSAGE_CHILDREN); the long-running image server is not
 // counted) in seconds, in run order.
 func rotate(n int, sides ...func(run int) (time.Duration, error)) (wall, cpu [][]float64, err error) {
 	wall, cpu = make([][]float64, len(sides)), make([][]float64, len(sides))
-	for run := range n {
+	for run := range n + 1 {
 		for k := range sides {
-			i := (run + k) % len(sides)
+			i := (max(run-1, 0) + k) % len(sides)
 			c0 := childrenCPU()
 			d, err := sides[i](run)
 			if err != nil {
 				return nil, nil, err
+			}
+			if run == 0 {
+				continue
 			}
 			wall[i] = append(wall[i], d.Seconds())
 			cpu[i] = append(cpu[i], (childrenCPU() - c0).Seconds())

@@ -116,7 +116,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	var failed []string
 	for _, p := range parts {
-		if !c.want(p.name) {
+		if !c.want(p.name) || (c.prepare && p.name > "P3") { // -prepare: images only
 			continue
 		}
 		t0 := time.Now()

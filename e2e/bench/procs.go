@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -22,11 +23,15 @@ import (
 type stage struct {
 	args []string
 	tee  []string
+	out  *os.File // the last stage's stdout, if not discarded (shown as 1<>NAME: written in place)
 }
 
 func (s stage) String() string {
 	if s.tee != nil {
 		return "tee >(" + strings.Join(s.tee, " ") + ")"
+	}
+	if s.out != nil {
+		return strings.Join(s.args, " ") + " 1<>" + filepath.Base(s.out.Name())
 	}
 	return strings.Join(s.args, " ")
 }
@@ -73,6 +78,9 @@ func pipeline(ctx context.Context, stages ...stage) (time.Duration, error) {
 		}
 		if i == len(stages)-1 {
 			c.Stdout = io.Discard
+			if s.out != nil {
+				c.Stdout = s.out
+			}
 			continue
 		}
 		pr, pw, err := os.Pipe()
