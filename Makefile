@@ -131,7 +131,7 @@ e2e-byolinux: build fetch-ovmf
 bench: deps-test build
 	BYOI_ROOT=$(CURDIR) $(GO) run ./e2e/bench
 	BYOI_LOAD_LATENCY=1 $(GO) test -count=1 -v -run '^TestLoadLatency$$' ./server/http
-	$(GO) test -count=1 -run '^$$' -bench '^BenchmarkPreflightCost$$' -benchtime 5x ./initramfs/image
+	$(GO) test -count=1 -run '^$$' -bench '^BenchmarkPreflightCost$$' -benchtime 3x ./initramfs/image
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
