@@ -154,8 +154,9 @@ func imageFixture(ctx context.Context, c *config) (images, *imageServer, *target
 }
 
 // rotate runs every side n+1 times, rotating which goes first in each run
-// (timed run i, from 1, starts with side i-1 mod len); run 0 is the warm-up (fresh targets,
-// outputs checked) and is not kept. It returns each side's wall times
+// (timed run i, from 1, starts with side i-1 mod len); run 0 is the
+// warm-up (fresh targets, outputs checked) and is not kept. It returns
+// each side's wall times
 // and CPU times (user + system of the processes it ran and waited for:
 // getrusage(RUSAGE_CHILDREN); the long-running image server is not
 // counted) in seconds, in run order.

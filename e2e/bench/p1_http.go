@@ -225,8 +225,8 @@ func p1Run(ctx context.Context, rep *report, im images, srv *imageServer, tg *ta
 	return nil
 }
 
-// p1Byoi is one byoi run; the first run's target is compared with the
-// raw image.
+// p1Byoi is one byoi run; the warm-up run writes a fresh target, which is
+// compared with the raw image.
 func p1Byoi(ctx context.Context, tg *targets, srv *imageServer, pc p1Case, file, raw, sum string, warmup bool) (_ time.Duration, _ childReport, err error) {
 	path, done, err := tg.make(pc.spec.size, pc.target != "file", warmup)
 	if err != nil {
