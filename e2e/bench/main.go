@@ -67,7 +67,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&only, "only", "", "comma-separated parts to run (P1,P2,P3,P4,P5); default all")
 	fs.BoolVar(&c.quick, "quick", false, "smaller sizes, for a smoke run (figures not comparable)")
 	cases := fs.String("cases", "", "P1-P3: only the cases whose names match this regular expression")
-	fs.BoolVar(&c.prepare, "prepare", false, "P1-P3: generate the images the cases need (cached in -work), measure nothing")
+	fs.BoolVar(&c.prepare, "prepare", false, "generate the images the P1-P3 cases need (cached in -work), measure nothing, skip P4 and P5")
 	fs.StringVar(&c.role, "role", "", "internal: child role (install, download, storm, static-http)")
 	if err := fs.Parse(args); err != nil {
 		return err
