@@ -78,10 +78,13 @@ func decompress(kind string, r io.Reader, threads int, hist lzma2.History) (io.R
 		z.hist = hist
 		return z, nil
 	case "zstd":
-		// Concurrency 2 decodes the next block while the current one's
-		// sequences are executed: a 1 GiB raw.zst over HTTP went from
-		// 1.10 to 0.81 s on 2 cores, peak RSS 24 → 26 MiB (make bench).
-		z, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(2), zstd.WithDecoderLowmem(true),
+		// Concurrency 1 is the decoder's synchronous path, which decodes
+		// in the caller's Read: with the download on its own goroutine
+		// (readAhead), a 1 GiB raw.zst over HTTP took 0.61-0.79 s with
+		// it, 0.69-0.71 s with 2, whose hand-offs between goroutines
+		// cost more CPU than they save on 2 cores (make bench P1:
+		// 1.25x against 0.93x of curl+zstd|dd). RSS 24.4 against 27.3 MiB.
+		z, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
 			zstd.WithDecoderMaxWindow(maxZstdWindow))
 		if err != nil {
 			return nil, fmt.Errorf("zstd: %w", err)

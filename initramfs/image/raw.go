@@ -28,7 +28,13 @@ func (in *installer) raw(head []byte) (*sparseWriter, error) {
 		defer rb.close()
 		hist = rb
 	}
-	dec, err := decompress(kind, in.src.sequential(0), in.o.DecodeThreads, hist)
+	var stream io.Reader = in.src.sequential(0)
+	if kind != "" { // the download on one goroutine, the decoder on another
+		ra := newReadAhead(stream)
+		defer ra.Close()
+		stream = ra
+	}
+	dec, err := decompress(kind, stream, in.o.DecodeThreads, hist)
 	if err != nil {
 		if kind != "" && in.o.Type == "qcow2" {
 			return nil, mismatchError("raw", in.o.Type)
