@@ -29,7 +29,9 @@ func (in *installer) raw(head []byte) (*sparseWriter, error) {
 		hist = rb
 	}
 	var stream io.Reader = in.src.sequential(0)
-	if kind != "" { // the download on one goroutine, the decoder on another
+	// gzip and zstd decode in the caller's Read: the download gets its own
+	// goroutine. (xz's reader parses and reads on its own goroutine.)
+	if kind == "gzip" || kind == "zstd" {
 		ra := newReadAhead(stream)
 		defer ra.Close()
 		stream = ra
