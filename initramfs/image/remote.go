@@ -42,7 +42,11 @@ type remote struct {
 	side    io.ReadCloser // no-Range fallback stream
 	sidePos int64
 
-	failed      error // the last download failure, for error classification
+	// failed is the last download failure, for error classification. It
+	// has its own lock: failure is called while a read-ahead goroutine may
+	// hold mu in a blocking read.
+	failMu      sync.Mutex
+	failed      error
 	backFetches int64 // blocks fetched again because they were behind the stream
 	starved     int   // requests aborted as stalled or too slow since the last healthy one
 }
@@ -74,7 +78,20 @@ func (r *remote) refetched() int64 {
 }
 
 // failure returns the download failure behind the last failed read.
-func (r *remote) failure() error { return r.failed }
+func (r *remote) failure() error {
+	r.failMu.Lock()
+	defer r.failMu.Unlock()
+	return r.failed
+}
+
+// fail records err as the download failure behind a failed read and
+// returns it.
+func (r *remote) fail(err error) error {
+	r.failMu.Lock()
+	r.failed = err
+	r.failMu.Unlock()
+	return err
+}
 
 // hashSink is where the stream's bytes go to be hashed: the hash, or
 // io.Discard when no checksum was asked.
@@ -135,13 +152,11 @@ func (r *remote) readStream(buf []byte) (int, error) {
 		if r.stream == nil {
 			if err := r.reopen(); err != nil {
 				if !starving(err) || r.ctx.Err() != nil {
-					r.failed = err
-					return n, err
+					return n, r.fail(err)
 				}
 				// The resumed request starved while skipping to r.pos.
 				if r.starved++; r.starved > r.f.o.Retries {
-					r.failed = err
-					return n, err
+					return n, r.fail(err)
 				}
 				r.f.o.Logger.Info("download interrupted, resuming", "offset", r.pos, "err", err)
 				continue
@@ -170,8 +185,7 @@ func (r *remote) readStream(buf []byte) (int, error) {
 			r.stream.Close()
 			r.stream = nil
 			if r.ctx.Err() != nil {
-				r.failed = r.ctx.Err()
-				return n, r.ctx.Err()
+				return n, r.fail(r.ctx.Err())
 			}
 			if starving(err) {
 				// Bytes that trickled in are not progress: count the
@@ -180,8 +194,7 @@ func (r *remote) readStream(buf []byte) (int, error) {
 				failures = r.starved - 1
 			}
 			if failures++; failures > r.f.o.Retries {
-				r.failed = err
-				return n, err
+				return n, r.fail(err)
 			}
 			r.f.o.Logger.Info("download interrupted, resuming", "offset", r.pos, "err", err)
 		}

@@ -56,8 +56,7 @@ func (r *remote) rangeAt(p []byte, off int64) (int, error) {
 		return err
 	})
 	if err != nil {
-		r.failed = err
-		return 0, err
+		return 0, r.fail(err)
 	}
 	if restarted {
 		return 0, errNoRange

@@ -56,7 +56,7 @@ func (r *remote) readAt(p []byte, off int64, seq bool) (int, error) {
 			off += int64(d)
 			continue
 		} else if d < 0 {
-			return n, r.failed
+			return n, r.failure()
 		}
 		data, err := r.block(idx)
 		if err != nil {
@@ -164,8 +164,7 @@ func (r *remote) fetchBehind(idx int64) ([]byte, error) {
 			return err
 		})
 		if err != nil {
-			r.failed = err
-			return nil, err
+			return nil, r.fail(err)
 		}
 		if !r.f.noRange.Load() {
 			r.put(idx, buf)
@@ -173,8 +172,7 @@ func (r *remote) fetchBehind(idx int64) ([]byte, error) {
 		}
 	}
 	if err := r.f.retry(r.ctx, "reread", func() error { return r.sideRead(buf, start) }); err != nil {
-		r.failed = err
-		return nil, err
+		return nil, r.fail(err)
 	}
 	r.put(idx, buf)
 	return buf, nil
