@@ -30,8 +30,9 @@
 // 1 MiB chunks and written in disk order by one writer. After writing, the
 // rest of the stream is drained through the hash; a mismatch fails Install,
 // so the machine never switches to local boot on a bad image. Memory is
-// bounded by the block cache, the hash backlog (1 MiB), the write buffers
-// (1 MiB for raw, 4 MiB for qcow2), one L2 table, the workers' scratch
+// bounded by the block cache, the hash backlog (1 MiB), the read-ahead of
+// gzip and zstd streams (1 MiB), the write buffers (3 MiB for raw, 4 MiB
+// for qcow2), one L2 table, the workers' scratch
 // buffers (1 MiB or two clusters each) and the decompressors' windows (zstd
 // ≤ 64 MiB, xz dictionary ≤ 64 MiB); it does
 // not depend on the image size.
