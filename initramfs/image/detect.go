@@ -83,7 +83,7 @@ func decompress(kind string, r io.Reader, threads int, hist lzma2.History) (io.R
 		// (readAhead), a 1 GiB raw.zst over HTTP took 0.61-0.79 s with
 		// it, 0.69-0.71 s with 2, whose hand-offs between goroutines
 		// cost more CPU than they save on 2 cores (make bench P1:
-		// 1.25x against 0.93x of curl+zstd|dd). RSS 24.4 against 27.3 MiB.
+		// 1.25x against 0.93x of curl+zstd|dd). Peak RSS 23.9 against 26.7 MiB.
 		z, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
 			zstd.WithDecoderMaxWindow(maxZstdWindow))
 		if err != nil {

@@ -16,8 +16,8 @@ const (
 // readAhead reads a compressed stream on its own goroutine, so that the
 // download (the socket reads, and the hashing they feed) runs on one core
 // while the decoder runs on the other. Without it the decoder waited for
-// every socket read: a 1 GiB raw.zst spent a third of its install time in
-// recv on the decoding goroutine. It costs one copy of the compressed
+// every socket read: 36 % of the CPU samples of a 1 GiB raw.zst install
+// were socket reads on the decoding goroutine. It costs one copy of the compressed
 // bytes. Read is for one goroutine; Close stops the reading goroutine and
 // waits for it.
 type readAhead struct {
