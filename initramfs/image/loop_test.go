@@ -39,7 +39,7 @@ func loopDevice(t *testing.T, size int64, extra ...string) string {
 
 func TestInstallLoopDevice(t *testing.T) {
 	variants, oracleRaw := loadFixtures(t)
-	for _, name := range []string{"raw-gzip", "qcow2-zstd", "qcow2-v2"} {
+	for _, name := range []string{"raw", "raw-gzip", "raw-xz", "qcow2-zstd", "qcow2-v2"} {
 		t.Run(name, func(t *testing.T) {
 			dev := loopDevice(t, testImageSize+4*mib)
 			tg, err := OpenTarget(dev)

@@ -33,6 +33,8 @@ func (in *installer) qcow2() (*sparseWriter, error) {
 	w := newSparseWriter(in.t, in.o.Type, func(done int64) {
 		in.prog.report(boot.StepWrite, done, virtual)
 	})
+	w.overlap()
+	defer w.wait()
 	if err := in.convert(h, w); err != nil {
 		return w, err
 	}

@@ -105,9 +105,8 @@ func (in *installer) consume(order <-chan *chunk, free chan<- *chunkBuf, w *spar
 			}
 			continue
 		}
-		err := w.writeAt(c.buf.data[:c.n], c.off)
-		free <- c.buf
-		if err != nil {
+		b := c.buf
+		if err := w.writeAt(b.data[:c.n], c.off, func() { free <- b }); err != nil {
 			return err, false
 		}
 	}

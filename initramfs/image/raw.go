@@ -89,6 +89,8 @@ func (in *installer) raw(head []byte) (*sparseWriter, error) {
 		in.prog.report(boot.StepWrite, done, virtual)
 	})
 	w.rb = rb
+	w.overlap()
+	defer w.wait()
 	off, err := in.copyStream(w, hr, kind)
 	if err != nil {
 		return w, err
@@ -109,7 +111,8 @@ type peekReader interface {
 }
 
 // rawBufs write buffers of writeChunk bytes exist for a raw stream: one
-// being filled, one being written and one in between.
+// being filled, one being written and one in between (or, on a direct
+// target, two being written).
 const rawBufs = 3
 
 // piece is a chunk of the decoded stream on its way to the writer, or the
@@ -142,11 +145,11 @@ func (in *installer) copyStream(w *sparseWriter, r peekReader, kind string) (int
 		if p.err != nil {
 			return off, p.err
 		}
-		if err := w.writeAt(p.buf, p.off); err != nil {
+		buf := p.buf[:cap(p.buf)]
+		if err := w.writeAt(p.buf, p.off, func() { free <- buf }); err != nil {
 			return off, err
 		}
 		off = p.off + int64(len(p.buf))
-		free <- p.buf[:cap(p.buf)]
 	}
 	return off, in.ctx.Err()
 }

@@ -17,11 +17,11 @@ func TestReadBack(t *testing.T) {
 	w := newSparseWriter(tg, "raw", nil)
 	w.rb = rb
 	data := bytes.Repeat([]byte("byoi"), 64<<10) // 256 KiB
-	if err := w.writeAt(data, 0); err != nil {
+	if err := w.writeAt(data, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	// 128 KiB of zeros: pending, not on the disk (which holds garbage).
-	if err := w.writeAt(make([]byte, 128<<10), 256<<10); err != nil {
+	if err := w.writeAt(make([]byte, 128<<10), 256<<10, nil); err != nil {
 		t.Fatal(err)
 	}
 	got := make([]byte, 8192)
@@ -40,7 +40,7 @@ func TestReadBack(t *testing.T) {
 		t.Fatalf("ReadHistory beyond the writer returned early: %v", err)
 	case <-time.After(50 * time.Millisecond):
 	}
-	if err := w.writeAt(data, 384<<10); err != nil { // flushes the zero run
+	if err := w.writeAt(data, 384<<10, nil); err != nil { // flushes the zero run
 		t.Fatal(err)
 	}
 	if err := <-done; err != nil {

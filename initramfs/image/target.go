@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"syscall"
 	"unsafe"
 )
@@ -28,9 +29,12 @@ type Target interface {
 // whole disk once. Unaligned writes (the edges of zero ranges, a last
 // partial block) use the page cache; the kernel keeps both views coherent.
 type FileTarget struct {
-	f      *os.File
-	size   int64
-	block  bool
+	f     *os.File
+	size  int64
+	block bool
+	// WriteAt may be called from several goroutines at once: mu guards
+	// direct, held shared by direct writes and exclusively to drop it.
+	mu     sync.RWMutex
 	direct *os.File // O_DIRECT descriptor of a block device, nil if none
 	align  int      // logical block size: direct writes need this alignment
 	// noZeroOut is set once the fast zeroing call failed; later ranges are
@@ -76,29 +80,41 @@ func OpenTarget(path string) (*FileTarget, error) {
 // aligned for it. A device that refuses direct I/O (EINVAL before anything
 // was written) is written through the page cache from then on.
 func (t *FileTarget) WriteAt(p []byte, off int64) (int, error) {
-	if t.direct != nil && t.aligned(p, off) {
-		n, err := t.direct.WriteAt(p, off)
+	t.mu.RLock()
+	if d := t.direct; d != nil && t.aligned(p, off) {
+		n, err := d.WriteAt(p, off)
+		t.mu.RUnlock()
 		if n > 0 || !errors.Is(err, syscall.EINVAL) {
 			return n, err
 		}
-		t.direct.Close()
-		t.direct = nil
+		t.dropDirect()
+	} else {
+		t.mu.RUnlock()
 	}
 	return t.f.WriteAt(p, off)
+}
+
+// dropDirect closes the O_DIRECT descriptor, once no write uses it.
+func (t *FileTarget) dropDirect() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.direct != nil {
+		t.direct.Close() // nothing to lose: direct writes are not buffered
+		t.direct = nil
+	}
 }
 
 // UsePageCache turns direct I/O off: every later write goes through the
 // page cache (and Sync flushes it). For comparisons with tools that write
 // that way, and devices that misbehave with O_DIRECT.
-func (t *FileTarget) UsePageCache() {
-	if t.direct != nil {
-		t.direct.Close()
-		t.direct = nil
-	}
-}
+func (t *FileTarget) UsePageCache() { t.dropDirect() }
 
 // Direct reports whether aligned writes use direct I/O.
-func (t *FileTarget) Direct() bool { return t.direct != nil }
+func (t *FileTarget) Direct() bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.direct != nil
+}
 
 // ReadAt reads back what the target holds (through the page cache, which
 // the kernel keeps coherent with direct writes).
@@ -115,10 +131,7 @@ func (t *FileTarget) Sync() error { return t.f.Sync() }
 
 // Close closes the file.
 func (t *FileTarget) Close() error {
-	if t.direct != nil {
-		t.direct.Close() // nothing to lose: direct writes are not buffered
-		t.direct = nil
-	}
+	t.dropDirect()
 	return t.f.Close()
 }
 

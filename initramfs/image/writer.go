@@ -3,6 +3,7 @@ package image
 import (
 	"bytes"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/byoi/byoi/boot"
@@ -12,27 +13,87 @@ import (
 // all zero are not written but zeroed with Target.ZeroRange.
 const zeroGranule = 4096
 
+// writeDepth is how many data writes are in flight at once on a target
+// that writes with O_DIRECT (see directTarget). Such a write returns when
+// the device has the data; with a second one already issued the device is
+// not idle while the first one's completion travels back and the next one
+// is issued. 1 GiB in 1 MiB O_DIRECT writes onto a direct-I/O loop device
+// over this machine's virtio disk: 0.29-0.55 s one at a time, 0.20-0.23 s
+// two at a time, 0.21-0.22 s four at a time.
+const writeDepth = 2
+
+// directTarget is a Target that can say whether its writes wait for the
+// device (FileTarget on a block device, unless UsePageCache was called).
+type directTarget interface {
+	Direct() bool
+}
+
 // sparseWriter writes image data to a Target, turning all-zero granules and
 // declared-zero extents into coalesced ZeroRange calls, so the target ends up
 // equal to the image over its whole virtual size without writing zeros.
+//
+// Its methods are called from one goroutine. On a direct target without a
+// read-back reader, data writes run on their own goroutines, writeDepth at
+// a time, and the buffer handed to writeAt is released when they are done.
 type sparseWriter struct {
 	t         Target
 	imageType string
 	zero      []byte
 
 	zeroOff, zeroLen int64 // pending zero run
-	written, zeroed  int64
+	zeroed           int64
 	progress         func(done int64)
 	rb               *readBack // told how far the stream is handled, if set
+
+	// slots holds a token per write in flight; nil when writes are made
+	// before writeAt returns.
+	slots chan struct{}
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	// inflight holds the offsets the writes in flight start at, in the
+	// order they were issued.
+	inflight []int64
+	written  int64
+	err      error // the first write that failed
 }
 
 func newSparseWriter(t Target, imageType string, progress func(done int64)) *sparseWriter {
 	return &sparseWriter{t: t, imageType: imageType, zero: make([]byte, zeroGranule), progress: progress}
 }
 
+// overlap makes data writes run writeDepth at a time if the target writes
+// with O_DIRECT. Not with a read-back reader: it is told how far the disk
+// holds the stream, which the writes' order keeps simple.
+func (w *sparseWriter) overlap() {
+	if d, ok := w.t.(directTarget); ok && d.Direct() && w.rb == nil {
+		w.slots = make(chan struct{}, writeDepth)
+	}
+}
+
+// bufRef releases a buffer once the writes of it are done.
+type bufRef struct {
+	n       atomic.Int32
+	release func()
+}
+
+func (r *bufRef) done() {
+	if r.n.Add(-1) == 0 && r.release != nil {
+		r.release()
+	}
+}
+
 // writeAt writes p at off, skipping zero granules. Writes are issued per run
-// of non-zero granules, so a 1 MiB buffer of data is one WriteAt.
-func (w *sparseWriter) writeAt(p []byte, off int64) error {
+// of non-zero granules, so a 1 MiB buffer of data is one WriteAt. p must not
+// change until release (if not nil) is called: before writeAt returns, or
+// once the writes of p still in flight are done. A write in flight that
+// fails is returned by a later call, or by wait.
+func (w *sparseWriter) writeAt(p []byte, off int64, release func()) error {
+	ref := &bufRef{release: release}
+	ref.n.Store(1)
+	defer ref.done()
+	if err := w.failed(); err != nil {
+		return err
+	}
 	for len(p) > 0 {
 		// the zero run and the data run are granule-aligned in the image
 		g := zeroGranule - int(off%zeroGranule)
@@ -55,15 +116,91 @@ func (w *sparseWriter) writeAt(p []byte, off int64) error {
 		if err := w.flushZero(); err != nil {
 			return err
 		}
-		if _, err := w.t.WriteAt(p[:end], off); err != nil {
-			return writeError(w.imageType, err)
+		if err := w.write(p[:end], off, ref); err != nil {
+			return err
 		}
-		w.written += int64(end)
 		p, off = p[end:], off+int64(end)
-		w.report(off)
+		w.report(w.handled(off))
 	}
 	w.publish(off)
 	return nil
+}
+
+// write writes p at off now, or starts it on a goroutine of its own once
+// fewer than writeDepth are in flight.
+func (w *sparseWriter) write(p []byte, off int64, ref *bufRef) error {
+	if w.slots == nil {
+		if _, err := w.t.WriteAt(p, off); err != nil {
+			return writeError(w.imageType, err)
+		}
+		w.written += int64(len(p))
+		return nil
+	}
+	w.slots <- struct{}{}
+	if err := w.failed(); err != nil {
+		<-w.slots
+		return err
+	}
+	ref.n.Add(1)
+	w.mu.Lock()
+	w.inflight = append(w.inflight, off)
+	w.mu.Unlock()
+	w.wg.Go(func() {
+		_, err := w.t.WriteAt(p, off)
+		w.mu.Lock()
+		w.inflight = deleteFirst(w.inflight, off)
+		if err == nil {
+			w.written += int64(len(p))
+		} else if w.err == nil {
+			w.err = writeError(w.imageType, err)
+		}
+		w.mu.Unlock()
+		ref.done()
+		<-w.slots
+	})
+	return nil
+}
+
+// deleteFirst removes v's first occurrence from s.
+func deleteFirst(s []int64, v int64) []int64 {
+	for i, x := range s {
+		if x == v {
+			return append(s[:i], s[i+1:]...)
+		}
+	}
+	return s
+}
+
+// failed returns the error of a write in flight that failed, if any.
+func (w *sparseWriter) failed() error {
+	if w.slots == nil {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// handled returns how far the target holds the stream, given the caller
+// has issued (or zeroed) everything before pos: the start of the earliest
+// write still in flight, or pos.
+func (w *sparseWriter) handled(pos int64) int64 {
+	if w.slots == nil {
+		return pos
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.inflight) > 0 {
+		return w.inflight[0]
+	}
+	return pos
+}
+
+// wait waits for the writes in flight and returns the first failure, or
+// nil. Its caller must not use the target before wait returns.
+func (w *sparseWriter) wait() error {
+	w.wg.Wait()
+	return w.failed()
 }
 
 // publish tells the read-back reader the stream is handled up to end.
@@ -99,7 +236,7 @@ func (w *sparseWriter) flushZero() error {
 	w.zeroed += w.zeroLen
 	end := w.zeroOff + w.zeroLen
 	w.zeroLen = 0
-	w.report(end)
+	w.report(w.handled(end))
 	return nil
 }
 
@@ -109,9 +246,13 @@ func (w *sparseWriter) report(done int64) {
 	}
 }
 
-// finish zeroes what is pending and flushes the target.
+// finish zeroes what is pending, waits for the writes in flight and
+// flushes the target.
 func (w *sparseWriter) finish() error {
 	if err := w.flushZero(); err != nil {
+		return err
+	}
+	if err := w.wait(); err != nil {
 		return err
 	}
 	if err := w.t.Sync(); err != nil {
