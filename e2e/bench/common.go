@@ -25,9 +25,12 @@ import (
 // (virtio-balloon free page reporting), so a fresh file made each run cost
 // that or not depending on what ran before it, and one slow run in three
 // decided a verdict (docs/performance.md).
-type targets struct{ dir string }
+// targets are the files and loop devices the P1 and P2 runs write: in dir
+// (tmpfs), and for the "disk" rows in disk (the work directory, on this
+// machine's disk).
+type targets struct{ dir, disk string }
 
-func newTargets() (*targets, error) {
+func newTargets(work string) (*targets, error) {
 	dir := filepath.Join("/dev/shm", fmt.Sprintf("byoi-bench-%d", os.Getpid()))
 	if st, err := os.Stat("/dev/shm"); err != nil || !st.IsDir() {
 		dir = filepath.Join(os.TempDir(), fmt.Sprintf("byoi-bench-target-%d", os.Getpid()))
@@ -35,12 +38,17 @@ func newTargets() (*targets, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	return &targets{dir: dir}, nil
+	disk := filepath.Join(work, fmt.Sprintf("disk-target-%d", os.Getpid()))
+	if err := os.MkdirAll(disk, 0o700); err != nil {
+		return nil, err
+	}
+	return &targets{dir: dir, disk: disk}, nil
 }
 
-// file returns a new sparse file of size bytes; any previous one is removed.
-func (t *targets) file(size int64) (string, error) {
-	p := filepath.Join(t.dir, "target.img")
+// file returns a new sparse file of size bytes in dir; any previous one is
+// removed.
+func (t *targets) file(dir string, size int64) (string, error) {
+	p := filepath.Join(dir, "target.img")
 	_ = os.Remove(p)
 	f, err := os.Create(p)
 	if err != nil {
@@ -53,21 +61,32 @@ func (t *targets) file(size int64) (string, error) {
 	return p, f.Close()
 }
 
-// make returns the target of size bytes: a file, or a loop device over
-// one. fresh makes a new sparse file; otherwise the file the previous run
-// wrote is written over (a new one is made if it is missing or of another
-// size). done detaches the loop device.
-func (t *targets) make(size int64, loop, fresh bool) (path string, done func() error, err error) {
-	path = filepath.Join(t.dir, "target.img")
+// make returns the target of size bytes for a row's target kind: "file", a
+// file on tmpfs; "loop" and "loop, page cache", a loop device over one;
+// "disk", a loop device with direct I/O over a file on the machine's disk
+// (its writes wait for the disk, as a real one's do). fresh makes a new
+// sparse file; otherwise the file the previous run wrote is written over
+// (a new one is made if it is missing or of another size). done detaches
+// the loop device.
+func (t *targets) make(size int64, kind string, fresh bool) (path string, done func() error, err error) {
+	dir := t.dir
+	if kind == "disk" {
+		dir = t.disk
+	}
+	path = filepath.Join(dir, "target.img")
 	if st, err := os.Stat(path); fresh || err != nil || st.Size() != size {
-		if path, err = t.file(size); err != nil {
+		if path, err = t.file(dir, size); err != nil {
 			return "", nil, err
 		}
 	}
-	if !loop {
+	if kind == "file" {
 		return path, func() error { return nil }, nil
 	}
-	out, err := exec.Command("losetup", "--find", "--show", path).Output()
+	args := []string{"--find", "--show", path}
+	if kind == "disk" {
+		args = append(args, "--direct-io=on")
+	}
+	out, err := exec.Command("losetup", args...).Output()
 	if err != nil {
 		return "", nil, fmt.Errorf("losetup: %w", err)
 	}
@@ -91,7 +110,10 @@ func (t *targets) reused(name string, fresh bool) (*os.File, error) {
 // cleanup runs done at the end of a run and keeps its error.
 func cleanup(err *error, done func() error) { *err = errors.Join(*err, done()) }
 
-func (t *targets) close() { _ = os.RemoveAll(t.dir) }
+func (t *targets) close() {
+	_ = os.RemoveAll(t.dir)
+	_ = os.RemoveAll(t.disk)
+}
 
 func canLoop() bool {
 	_, err := exec.LookPath("losetup")
@@ -145,7 +167,7 @@ func imageFixture(ctx context.Context, c *config) (images, *imageServer, *target
 	if err != nil {
 		return im, nil, nil, err
 	}
-	tg, err := newTargets()
+	tg, err := newTargets(c.work)
 	if err != nil {
 		srv.close()
 		return im, nil, nil, err

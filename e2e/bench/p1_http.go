@@ -29,7 +29,7 @@ type p1Case struct {
 	format  string // "qcow2" or "raw"
 	comp    string // qcow2: none, zlib, zstd; raw: none, gzip, zstd, xz
 	check   bool   // sha256 verified by both sides
-	target  string // "file", "loop" (O_DIRECT / -t none), "loop, page cache"
+	target  string // "file", "loop" (O_DIRECT / -t none), "loop, page cache", "disk" (O_DIRECT / -t none)
 	threads int    // xz: blocks decoded at once by both sides (0: byoi's default, 2)
 }
 
@@ -63,7 +63,8 @@ func p1Cases(quick bool) []p1Case {
 		// The page-cache row is sparse: 1 GiB written through a loop
 		// device's page cache takes 3-6 s per tool on this kernel.
 		cs = append(cs, p1Case{spec: dense512, format: "qcow2", comp: "none", target: "loop"},
-			p1Case{spec: sparse1, format: "qcow2", comp: "none", target: "loop, page cache"})
+			p1Case{spec: sparse1, format: "qcow2", comp: "none", target: "loop, page cache"},
+			p1Case{spec: dense512, format: "qcow2", comp: "none", target: "disk"})
 	}
 	cs = append(cs,
 		p1Case{spec: dense1, format: "raw", comp: "none", target: "file"},
@@ -92,9 +93,9 @@ func benchHTTP(ctx context.Context, c *config, rep *report) error {
 	}
 	defer srv.close()
 	defer tg.close()
-	rep.note("P1: byoi = image.Install (the installer's path) in a child process, timed from exec to exit, downloading from an HTTP server on 127.0.0.1 (its own process, sendfile); (a) = curl downloads to tmpfs, then sha256sum -c when the row checks sha256, then qemu-img convert -n -O raw (compressed raw: DEC -dc | dd bs=1M conv=sparse,notrunc,fsync), each tool executed directly, no shell; (b) = the same conversion (and sha256sum -c) reading a local copy; all write a file on tmpfs or a loop device over one, and end with fsync")
+	rep.note("P1: byoi = image.Install (the installer's path) in a child process, timed from exec to exit, downloading from an HTTP server on 127.0.0.1 (its own process, sendfile); (a) = curl downloads to tmpfs, then sha256sum -c when the row checks sha256, then qemu-img convert -n -O raw (compressed raw: DEC -dc | dd bs=1M conv=sparse,notrunc,fsync), each tool executed directly, no shell; (b) = the same conversion (and sha256sum -c) reading a local copy; all write a file on tmpfs or a loop device over one, or for 'disk' rows a loop device with direct I/O over a file on this machine's disk, and end with fsync")
 	rep.note("P1: %d timed runs per case, rotating which side goes first, after one untimed read of the image file (so that no side pays a cold disk read) and one untimed warm-up run of each side onto a fresh sparse target, whose output is compared with the raw image; the timed runs write over the target (and (a) over its downloaded copy, curl's stdout opened without truncation, which spares (a) the fresh tmpfs memory a rescue system's download takes: 0.3 s more per GiB on this VM when warm) as the run before left it, as an install writes over a disk's old contents, so that no run pays this VM's first-touch cost of fresh memory (4-8 s per GiB, see docs/performance.md); the ratio column is the median and (min–max); a target is met only if every run meets it", p1Runs)
-	rep.note("P1: loop rows: byoi writes aligned chunks with O_DIRECT and qemu-img runs with -t none; 'page cache' rows: byoi with O_DIRECT off, qemu-img with its default cache (writeback, flushed at close)")
+	rep.note("P1: loop and disk rows: byoi writes aligned chunks with O_DIRECT and qemu-img runs with -t none; 'page cache' rows: byoi with O_DIRECT off, qemu-img with its default cache (writeback, flushed at close)")
 	rep.note("P1: xz files are made with xz -1 -T0 (blocks with sizes): byoi decodes 2 blocks at once, the references run xz -T2 -dc; '1 thread' rows: byoi with DecodeThreads 1, xz -T1")
 	for _, pc := range p1Cases(c.quick) {
 		if err := ctx.Err(); err != nil {
@@ -228,7 +229,7 @@ func p1Run(ctx context.Context, rep *report, im images, srv *imageServer, tg *ta
 // p1Byoi is one byoi run; the warm-up run writes a fresh target, which is
 // compared with the raw image.
 func p1Byoi(ctx context.Context, tg *targets, srv *imageServer, pc p1Case, file, raw, sum string, warmup bool) (_ time.Duration, _ childReport, err error) {
-	path, done, err := tg.make(pc.spec.size, pc.target != "file", warmup)
+	path, done, err := tg.make(pc.spec.size, pc.target, warmup)
 	if err != nil {
 		return 0, childReport{}, err
 	}
@@ -254,7 +255,7 @@ func p1Byoi(ctx context.Context, tg *targets, srv *imageServer, pc p1Case, file,
 
 // p1Ref is one run of reference (a) (download first) or (b) (local file).
 func p1Ref(ctx context.Context, tg *targets, srv *imageServer, pc p1Case, file, raw, sum string, download, warmup bool) (_ time.Duration, _ string, err error) {
-	path, done, err := tg.make(pc.spec.size, pc.target != "file", warmup)
+	path, done, err := tg.make(pc.spec.size, pc.target, warmup)
 	if err != nil {
 		return 0, "", err
 	}
@@ -314,7 +315,7 @@ func p1Ref(ctx context.Context, tg *targets, srv *imageServer, pc p1Case, file, 
 func p1Convert(pc p1Case, src, target string) []stage {
 	if pc.format == "qcow2" || pc.comp == "none" {
 		args := []string{"qemu-img", "convert", "-n", "-f", pc.format, "-O", "raw"}
-		if pc.target == "loop" {
+		if pc.target == "loop" || pc.target == "disk" {
 			args = append(args, "-t", "none")
 		}
 		return []stage{{args: append(args, src, target)}}

@@ -109,7 +109,7 @@ func p2Run(ctx context.Context, rep *report, im images, srv *imageServer, tg *ta
 			return d, err
 		},
 		func(run int) (_ time.Duration, err error) {
-			path, done, err := tg.make(pc.spec.size, false, run == 0)
+			path, done, err := tg.make(pc.spec.size, "file", run == 0)
 			if err != nil {
 				return 0, err
 			}

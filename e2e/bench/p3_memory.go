@@ -114,7 +114,7 @@ func p3Run(ctx context.Context, rep *report, im images, srv *imageServer, tg *ta
 	if disk == 0 {
 		disk = pc.spec.size
 	}
-	path, err := tg.file(disk)
+	path, err := tg.file(tg.dir, disk)
 	if err != nil {
 		return err
 	}
