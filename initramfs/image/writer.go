@@ -18,7 +18,7 @@ const zeroGranule = 4096
 // the device has the data; with a second one already issued the device is
 // not idle while the first one's completion travels back and the next one
 // is issued. 1 GiB in 1 MiB O_DIRECT writes onto a direct-I/O loop device
-// over this machine's virtio disk: 0.29-0.55 s one at a time, 0.20-0.23 s
+// over this machine's virtio disk: 0.33-0.56 s one at a time, 0.20-0.23 s
 // two at a time, 0.21-0.22 s four at a time.
 const writeDepth = 2
 
