@@ -27,7 +27,8 @@
 // qcow2 install is normally a single pass over the network with nothing
 // staged in RAM or on disk. qcow2 clusters contiguous in the file are read
 // as one run; data is decoded by two workers (reused flate/zstd decoders) in
-// 1 MiB chunks and written in disk order by one writer. After writing, the
+// 1 MiB chunks and issued in disk order by one writer (on a block device
+// written with O_DIRECT, two writes in flight at once). After writing, the
 // rest of the stream is drained through the hash; a mismatch fails Install,
 // so the machine never switches to local boot on a bad image. Memory is
 // bounded by the block cache, the hash backlog (1 MiB), the read-ahead of
