@@ -34,9 +34,8 @@ func (in *installer) qcow2() (*sparseWriter, error) {
 		in.prog.report(boot.StepWrite, done, virtual)
 	})
 	w.overlap()
-	defer w.wait()
 	if err := in.convert(h, w); err != nil {
-		return w, err
+		return w, w.settle(err)
 	}
 	if err := w.finish(); err != nil {
 		return w, err

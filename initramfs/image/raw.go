@@ -90,10 +90,9 @@ func (in *installer) raw(head []byte) (*sparseWriter, error) {
 	})
 	w.rb = rb
 	w.overlap()
-	defer w.wait()
 	off, err := in.copyStream(w, hr, kind)
 	if err != nil {
-		return w, err
+		return w, w.settle(err)
 	}
 	if err := w.finish(); err != nil {
 		return w, err

@@ -33,7 +33,8 @@ type FileTarget struct {
 	size  int64
 	block bool
 	// WriteAt may be called from several goroutines at once: mu guards
-	// direct, held shared by direct writes and exclusively to drop it.
+	// direct, held shared by direct writes, and exclusively to drop it and
+	// by writes through the page cache (see cachedWrite).
 	mu     sync.RWMutex
 	direct *os.File // O_DIRECT descriptor of a block device, nil if none
 	align  int      // logical block size: direct writes need this alignment
@@ -91,6 +92,17 @@ func (t *FileTarget) WriteAt(p []byte, off int64) (int, error) {
 	} else {
 		t.mu.RUnlock()
 	}
+	return t.cachedWrite(p, off)
+}
+
+// cachedWrite writes p at off through the page cache, once no direct write
+// is running: on a block device, a write of part of a page reads the rest
+// of it from the device first, and if a direct write to that rest were in
+// flight, the page would keep the old bytes and write them back over it at
+// the next flush.
+func (t *FileTarget) cachedWrite(p []byte, off int64) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	return t.f.WriteAt(p, off)
 }
 
@@ -162,7 +174,7 @@ func (t *FileTarget) writeZeros(off, n int64) error {
 	}
 	for n > 0 {
 		c := min(n, int64(len(t.zeros)))
-		if _, err := t.f.WriteAt(t.zeros[:c], off); err != nil {
+		if _, err := t.cachedWrite(t.zeros[:c], off); err != nil {
 			return fmt.Errorf("write zeros at %d: %w", off, err)
 		}
 		off += c

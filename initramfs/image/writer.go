@@ -148,8 +148,10 @@ func (w *sparseWriter) write(p []byte, off int64, ref *bufRef) error {
 	w.wg.Go(func() {
 		_, err := w.t.WriteAt(p, off)
 		w.mu.Lock()
-		w.inflight = deleteFirst(w.inflight, off)
+		// A failed write stays in inflight: the stream is handled up to
+		// its start at most, whatever completes after it.
 		if err == nil {
+			w.inflight = deleteFirst(w.inflight, off)
 			w.written += int64(len(p))
 		} else if w.err == nil {
 			w.err = writeError(w.imageType, err)
@@ -203,6 +205,16 @@ func (w *sparseWriter) wait() error {
 	return w.failed()
 }
 
+// settle waits for the writes in flight and returns the first that failed,
+// or else err: as when writing one at a time, a failed write is what ends
+// the install, even if the stream then failed too.
+func (w *sparseWriter) settle(err error) error {
+	if werr := w.wait(); werr != nil {
+		return werr
+	}
+	return err
+}
+
 // publish tells the read-back reader the stream is handled up to end.
 func (w *sparseWriter) publish(end int64) {
 	if w.rb != nil {
@@ -230,6 +242,9 @@ func (w *sparseWriter) flushZero() error {
 	if w.zeroLen == 0 {
 		return nil
 	}
+	if err := w.failed(); err != nil {
+		return err
+	}
 	if err := w.t.ZeroRange(w.zeroOff, w.zeroLen); err != nil {
 		return writeError(w.imageType, err)
 	}
@@ -249,10 +264,7 @@ func (w *sparseWriter) report(done int64) {
 // finish zeroes what is pending, waits for the writes in flight and
 // flushes the target.
 func (w *sparseWriter) finish() error {
-	if err := w.flushZero(); err != nil {
-		return err
-	}
-	if err := w.wait(); err != nil {
+	if err := w.settle(w.flushZero()); err != nil {
 		return err
 	}
 	if err := w.t.Sync(); err != nil {
