@@ -2,6 +2,7 @@ package image
 
 import (
 	"bytes"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -86,14 +87,11 @@ func (r *bufRef) done() {
 // of non-zero granules, so a 1 MiB buffer of data is one WriteAt. p must not
 // change until release (if not nil) is called: before writeAt returns, or
 // once the writes of p still in flight are done. A write in flight that
-// fails is returned by a later call, or by wait.
+// fails is returned by a later write or zeroing, or by wait and settle.
 func (w *sparseWriter) writeAt(p []byte, off int64, release func()) error {
 	ref := &bufRef{release: release}
 	ref.n.Store(1)
 	defer ref.done()
-	if err := w.failed(); err != nil {
-		return err
-	}
 	for len(p) > 0 {
 		// the zero run and the data run are granule-aligned in the image
 		g := zeroGranule - int(off%zeroGranule)
@@ -151,7 +149,8 @@ func (w *sparseWriter) write(p []byte, off int64, ref *bufRef) error {
 		// A failed write stays in inflight: the stream is handled up to
 		// its start at most, whatever completes after it.
 		if err == nil {
-			w.inflight = deleteFirst(w.inflight, off)
+			i := slices.Index(w.inflight, off)
+			w.inflight = slices.Delete(w.inflight, i, i+1)
 			w.written += int64(len(p))
 		} else if w.err == nil {
 			w.err = writeError(w.imageType, err)
@@ -161,16 +160,6 @@ func (w *sparseWriter) write(p []byte, off int64, ref *bufRef) error {
 		<-w.slots
 	})
 	return nil
-}
-
-// deleteFirst removes v's first occurrence from s.
-func deleteFirst(s []int64, v int64) []int64 {
-	for i, x := range s {
-		if x == v {
-			return append(s[:i], s[i+1:]...)
-		}
-	}
-	return s
 }
 
 // failed returns the error of a write in flight that failed, if any.
