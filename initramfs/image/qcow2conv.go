@@ -45,7 +45,12 @@ type chunkBuf struct {
 // take turns at reading: a chunk's reads are issued only after the previous
 // chunk's have returned, so the file is read in order (over HTTP, one
 // sequential stream, no block fetched behind it or cached ahead of a read)
-// while the decoding of one chunk overlaps the reading of the next. It
+// while the decoding of one chunk overlaps the reading of the next. The
+// producer reads too, the L2 tables, and waits for every chunk before a
+// table to be read before it loads the table: a table follows the data
+// before it in the file, and reading it early would push the stream past
+// that data (with 4 KiB clusters a table maps 2 MiB; four buffers ahead,
+// the block cache could drop a block before its worker read it). It
 // returns after every goroutine it started has ended.
 func (in *installer) convert(h *qcow2check.Header, w *sparseWriter) error {
 	m, err := newQcow2Map(in.src, h)
@@ -141,6 +146,20 @@ func produce(ctx context.Context, m *qcow2Map, size int64, order, work chan<- *c
 		return c == nil || send(c)
 	}
 	for ctx.Err() == nil {
+		if m.loads() {
+			// The table's read would pass the data of the chunks before
+			// it (it follows them in the file): send the chunk being
+			// filled and wait until every chunk's reads are done, so the
+			// stream never runs ahead of a read.
+			if !flush() {
+				return
+			}
+			select {
+			case <-turn:
+			case <-ctx.Done():
+				return
+			}
+		}
 		r, err := m.next()
 		if err == io.EOF {
 			flush()

@@ -102,6 +102,15 @@ func (m *qcow2Map) next() (extent, error) {
 	return cur, nil
 }
 
+// loads says whether the next call of next reads an L2 table.
+func (m *qcow2Map) loads() bool {
+	if m.pos >= m.virtual {
+		return false
+	}
+	i := m.pos / m.span
+	return i < int64(len(m.l1)) && m.l1[i] != 0 && m.loaded != i
+}
+
 // at returns the run of the cluster at off (cluster-aligned), or of the
 // whole L1 span when it has no L2 table, clipped to the virtual size.
 func (m *qcow2Map) at(off int64) (extent, error) {
