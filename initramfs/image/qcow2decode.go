@@ -78,7 +78,7 @@ func (d *clusterDecoder) read(buf []byte, base int64, runs []extent) error {
 		r := runs[i]
 		if r.kind == extData {
 			dst := buf[r.off-base : r.off-base+r.n]
-			if n, err := d.src.ReadAt(dst, r.host); n < len(dst) {
+			if n, err := d.readRun(dst, r.host); n < len(dst) {
 				return fmt.Errorf("read data at %d (file offset %d): %w", r.off, r.host, orUnexpectedEOF(err))
 			}
 			i++
@@ -99,6 +99,21 @@ func (d *clusterDecoder) read(buf []byte, base int64, runs []extent) error {
 		i = j
 	}
 	return nil
+}
+
+// runReader is a source with a read for uncompressed runs (remote's):
+// nothing that starts before their end is read after them, so the source
+// need not keep their last block for the next read.
+type runReader interface {
+	readRun(p []byte, off int64) (int, error)
+}
+
+// readRun reads an uncompressed run at file offset off.
+func (d *clusterDecoder) readRun(p []byte, off int64) (int, error) {
+	if rr, ok := d.src.(runReader); ok {
+		return rr.readRun(p, off)
+	}
+	return d.src.ReadAt(p, off)
 }
 
 // decode decompresses the compressed clusters read by the last read.

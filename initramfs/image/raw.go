@@ -124,11 +124,16 @@ type piece struct {
 
 // copyStream writes the decoded stream in aligned chunks and returns its
 // size. A goroutine decodes (or, uncompressed, receives) the stream into
-// chunks while this one writes them, so the two overlap. It never reads
-// more than one byte past the end of the target: a stream longer than the
-// target (a decompression bomb, or a raw file served without a length)
-// fails there, as "at least size+1 bytes".
+// chunks while this one writes them, so the two overlap; an uncompressed
+// stream onto a target written through the page cache is received and
+// written on this goroutine (see copySync). It never reads more than one
+// byte past the end of the target: a stream longer than the target (a
+// decompression bomb, or a raw file served without a length) fails there,
+// as "at least size+1 bytes".
 func (in *installer) copyStream(w *sparseWriter, r peekReader, kind string) (int64, error) {
+	if kind == "" && w.slots == nil {
+		return in.copySync(w, r)
+	}
 	ctx, cancel := context.WithCancel(in.ctx)
 	free := make(chan []byte, rawBufs)
 	full := make(chan piece, rawBufs)
@@ -153,11 +158,37 @@ func (in *installer) copyStream(w *sparseWriter, r peekReader, kind string) (int
 	return off, in.ctx.Err()
 }
 
+// copySync is copyStream on one goroutine, for an uncompressed stream onto
+// a target whose writes are memory copies into the page cache: there a
+// second goroutine only adds hand-offs between threads that share the
+// cores with the image server (1 GiB raw onto tmpfs over loopback, see
+// docs/performance.md). A write that waits for a device (O_DIRECT) keeps
+// the hand-off, so that the download goes on meanwhile.
+func (in *installer) copySync(w *sparseWriter, r peekReader) (int64, error) {
+	buf := alignedBuf(writeChunk)
+	var off int64
+	for {
+		if err := in.ctx.Err(); err != nil {
+			return off, err
+		}
+		p, last := in.readPiece(r, "", buf, off)
+		if p.err != nil {
+			return off, p.err
+		}
+		if err := w.writeAt(p.buf, p.off, nil); err != nil {
+			return off, err
+		}
+		off += int64(len(p.buf))
+		if last {
+			return off, nil
+		}
+	}
+}
+
 // decodeChunks reads r into buffers from free and sends them to full, in
 // order, ending with an error piece if the stream fails; it closes full.
 func (in *installer) decodeChunks(ctx context.Context, r peekReader, kind string, free chan []byte, full chan<- piece) {
 	defer close(full)
-	limit := in.t.Size()
 	var off int64
 	for {
 		var buf []byte
@@ -169,34 +200,38 @@ func (in *installer) decodeChunks(ctx context.Context, r peekReader, kind string
 		if ctx.Err() != nil {
 			return
 		}
-		n, err := fill(r, buf[:min(int64(len(buf)), limit-off+1)])
-		if err == nil && off+int64(n) <= limit {
-			// Decode ahead of the write: a stream that ends badly right
-			// after this piece (gzip trailing garbage, a bad xz index or
-			// check) is refused before the image's last piece is written.
-			if _, perr := r.Peek(1); perr != io.EOF {
-				err = perr
-			}
+		p, last := in.readPiece(r, kind, buf, off)
+		if p.err != nil || len(p.buf) > 0 {
+			full <- p // full has room for every buffer: never blocks
+			off += int64(len(p.buf))
 		}
-		var perr error
-		switch {
-		case off+int64(n) > limit:
-			perr = sizeError(off+int64(n), true, in.t)
-		case err != nil && err != io.EOF:
-			perr = in.readError(kind, err)
-		}
-		if perr != nil {
-			full <- piece{err: perr} // full has room for every buffer: never blocks
-			return
-		}
-		if n > 0 {
-			full <- piece{buf: buf[:n], off: off}
-			off += int64(n)
-		}
-		if err == io.EOF {
+		if last {
 			return
 		}
 	}
+}
+
+// readPiece fills buf with the stream at off. It returns the piece (an
+// error piece if the stream failed or ran past the end of the target) and
+// whether it is the stream's last.
+func (in *installer) readPiece(r peekReader, kind string, buf []byte, off int64) (p piece, last bool) {
+	limit := in.t.Size()
+	n, err := fill(r, buf[:min(int64(len(buf)), limit-off+1)])
+	if err == nil && off+int64(n) <= limit {
+		// Decode ahead of the write: a stream that ends badly right
+		// after this piece (gzip trailing garbage, a bad xz index or
+		// check) is refused before the image's last piece is written.
+		if _, perr := r.Peek(1); perr != io.EOF {
+			err = perr
+		}
+	}
+	switch {
+	case off+int64(n) > limit:
+		return piece{err: sizeError(off+int64(n), true, in.t)}, true
+	case err != nil && err != io.EOF:
+		return piece{err: in.readError(kind, err)}, true
+	}
+	return piece{buf: buf[:n], off: off}, err == io.EOF
 }
 
 // readError classifies a failure of the download/decode stream.

@@ -10,6 +10,11 @@ import (
 // ReadAt implements io.ReaderAt over the remote file.
 func (r *remote) ReadAt(p []byte, off int64) (int, error) { return r.readAt(p, off, false) }
 
+// readRun reads an uncompressed qcow2 run: clusters do not overlap, so no
+// later read starts in its last whole block, which is read straight from
+// the stream like the others (see direct) instead of through the cache.
+func (r *remote) readRun(p []byte, off int64) (int, error) { return r.readAt(p, off, true) }
+
 // sequential returns a reader of the file from off on, for a consumer that
 // never reads backwards (raw images): its long reads bypass the cache,
 // which from then on keeps only a few blocks (the memory goes to the
