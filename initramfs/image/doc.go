@@ -28,12 +28,15 @@
 // staged in RAM or on disk. qcow2 clusters contiguous in the file are read
 // as one run; data is decoded by two workers (reused flate/zstd decoders) in
 // 1 MiB chunks and issued in disk order by one writer (on a block device
-// written with O_DIRECT, two writes in flight at once). After writing, the
+// written with O_DIRECT, two writes in flight at once). A raw stream is
+// decoded (or received) on a goroutine of its own while the writer writes,
+// except an uncompressed one onto a target written through the page cache,
+// which one goroutine receives and writes. After writing, the
 // rest of the stream is drained through the hash; a mismatch fails Install,
 // so the machine never switches to local boot on a bad image. Memory is
 // bounded by the block cache, the hash backlog (1 MiB), the read-ahead of
-// gzip and zstd streams (1 MiB), the write buffers (3 MiB for raw, 4 MiB
-// for qcow2), one L2 table, the workers' scratch
+// gzip and zstd streams (1 MiB), the write buffers (3 MiB for raw, 1 MiB
+// for uncompressed raw onto the page cache, 4 MiB for qcow2), one L2 table, the workers' scratch
 // buffers (1 MiB or two clusters each) and the decompressors' windows (zstd
 // ≤ 64 MiB, xz dictionary ≤ 64 MiB); it does
 // not depend on the image size.
