@@ -56,9 +56,7 @@ func TestQcow2ReadsInFileOrder(t *testing.T) {
 	raw := filepath.Join(dir, "dense.raw")
 	data := make([]byte, size)
 	fillRandom(data, 12)
-	for i := 0; i < size; i += 1024 { // compressible, so that -c compresses
-		clear(data[i : i+512])
-	}
+	compressible(data) // so that -c compresses
 	if err := os.WriteFile(raw, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -119,9 +117,7 @@ func TestQcow2MixedChunks(t *testing.T) {
 	data := make([]byte, size)
 	fillRandom(data, 21)
 	for i := 0; i < size; i += 2 * mib { // every other MiB compresses
-		for j := i; j < i+mib; j += 1024 {
-			clear(data[j : j+512])
-		}
+		compressible(data[i : i+mib])
 	}
 	copy(data, mbrSector())
 	if err := os.WriteFile(raw, data, 0o644); err != nil {
@@ -180,5 +176,13 @@ func TestQcow2MixedChunks(t *testing.T) {
 	if res.Downloaded != fileSize(t, img) || res.Refetched != 0 || res.Requests != 1 {
 		t.Errorf("Install downloaded %d bytes of a %d-byte file in %d requests, %d blocks re-fetched; want each byte once, one request",
 			res.Downloaded, fileSize(t, img), res.Requests, res.Refetched)
+	}
+}
+
+// compressible zeroes the first half of every KiB of b (random data
+// otherwise), so that qemu-img -c stores its clusters compressed.
+func compressible(b []byte) {
+	for i := 0; i < len(b); i += 1024 {
+		clear(b[i:min(i+512, len(b))])
 	}
 }
