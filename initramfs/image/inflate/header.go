@@ -92,15 +92,8 @@ func (d *Decoder) dynamic() error {
 	if d.overread() {
 		return d.truncated()
 	}
-	bits := uint(maxMainBits - 1)
-	if d.pairs {
-		bits = maxMainBits
-	}
-	if err := d.lit.build(d.lens[:nlit], bits, litEntry); err != nil {
+	if err := d.lit.build(d.lens[:nlit], maxMainBits, litEntry); err != nil {
 		return err
-	}
-	if d.pairs {
-		d.lit.pairLiterals()
 	}
 	return d.dist.build(d.lens[nlit:n], 8, distEntry)
 }

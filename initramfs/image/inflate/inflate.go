@@ -5,9 +5,8 @@
 // Knowing both ends lets it skip what a streaming decoder must do: the
 // output buffer is the history (no 32 KiB window copied around), input
 // bits are refilled 8 bytes at a time, and Huffman codes are looked up in
-// tables of up to 11 (literal/length) and 8 (distance) bits at once, with
-// subtables for longer codes. Where two literals' codes fit in the
-// literal/length table's bits together, one entry gives both.
+// tables of up to 10 (literal/length) and 8 (distance) bits at once, with
+// subtables for longer codes.
 //
 //	var d inflate.Decoder // reuse it for every cluster (not concurrently)
 //	if err := d.Decode(dst, src); err != nil { ... }
@@ -40,11 +39,6 @@ type Decoder struct {
 	bl   uint   // bits in bb
 	over int    // zero bytes loaded past the end of src
 	more bool   // src may grow (a Reader): block stops when it runs low
-	// pairs: two literals per main-table entry where they fit (Decode).
-	// A Reader goes without: its longer blocks of gzip -1 data decoded
-	// 4 % slower with them (1 GiB over HTTP, 8 pairs of runs), as the
-	// larger table costs more to build than the pairs save.
-	pairs bool
 }
 
 // errNeedInput stops block at a symbol boundary when src runs low and
@@ -58,7 +52,7 @@ const (
 
 // Decode fills dst with the deflate stream in src.
 func (d *Decoder) Decode(dst, src []byte) error {
-	d.src, d.ip, d.bb, d.bl, d.over, d.more, d.pairs = src, 0, 0, 0, 0, false, true
+	d.src, d.ip, d.bb, d.bl, d.over, d.more = src, 0, 0, 0, 0, false
 	op := 0
 	for op < len(dst) {
 		d.refill()
@@ -179,44 +173,31 @@ func (d *Decoder) block(dst []byte, op, end int) (_ int, eob bool, _ error) {
 			}
 		}
 		e := lit[bb&litMask]
-		if e&kindLit != 0 && op+1 < end {
-			// One or two literals, then as many more entries of
-			// literals as the bits left allow without a refill (a
-			// main-table literal entry takes at most maxMainBits).
-			for {
-				bb >>= e & 15
-				bl -= uint(e & 15)
-				dst[op] = byte(e >> 16)
-				dst[op+1] = byte(e >> 24)
-				op += 1 + int(e>>12&1)
-				if bl < maxMainBits || op+1 >= end {
-					break
-				}
-				e = lit[bb&litMask]
-				if e&kindLit == 0 {
-					break
-				}
-			}
-			continue
-		}
 		if e&kindSub != 0 {
 			bb >>= e & 15
 			bl -= uint(e & 15)
 			e = lit[uint64(e>>16)+bb&(1<<(e>>8&15)-1)]
 		}
-		if e&kindLit != 0 { // the last byte before end, or a long code
-			n := uint(e & 15)
-			if e&kindPair != 0 {
-				n = uint(e >> 8 & 15)
+		bb >>= e & 15
+		bl -= uint(e & 15)
+		if e&kindLit != 0 {
+			dst[op] = byte(e >> 16)
+			op++
+			// A second literal without a refill, when its code is in the
+			// main table and bits remain (the codes are at most 15).
+			if bl < 15 || op == end {
+				continue
 			}
-			bb >>= n
-			bl -= n
+			e = lit[bb&litMask]
+			if e&kindLit == 0 {
+				continue
+			}
+			bb >>= e & 15
+			bl -= uint(e & 15)
 			dst[op] = byte(e >> 16)
 			op++
 			continue
 		}
-		bb >>= e & 15
-		bl -= uint(e & 15)
 		if e&kindLen == 0 {
 			if e&kindEnd != 0 {
 				eob = true

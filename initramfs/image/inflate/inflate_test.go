@@ -7,7 +7,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"testing"
-	"testing/iotest"
 )
 
 // sample is data that compresses like a disk image: text, random runs,
@@ -122,37 +121,4 @@ func FuzzInflate(f *testing.F) {
 	f.Add([]byte{0xff, 0xff, 0xff}, uint16(10))
 	var d Decoder
 	f.Fuzz(func(t *testing.T, z []byte, n uint16) { compare(t, &d, z, int(n)) })
-}
-
-// TestPairs: a few skewed byte values get codes short enough for two
-// literals in one main-table entry. Every prefix of the data decodes
-// alone, so a pair that would cross the end of dst is cut after its
-// first literal. The Reader (no pairs, but the same literal loop) decodes
-// a stream longer than its window.
-func TestPairs(t *testing.T) {
-	rng := rand.New(rand.NewPCG(5, 5))
-	const symbols = "aaaaaabbbbccdde\x00\xff"
-	data := make([]byte, 600<<10)
-	for i := range data {
-		data[i] = symbols[rng.IntN(len(symbols))]
-	}
-	var d Decoder
-	for _, level := range []int{flate.HuffmanOnly, 6} {
-		z := deflate(t, data[:3000], level)
-		for n := 0; n <= 3000; n++ {
-			compare(t, &d, z, n)
-		}
-		pairs := 0
-		for _, e := range d.lit.t[:1<<d.lit.bits] {
-			pairs += int(e >> 12 & 1)
-		}
-		if pairs == 0 {
-			t.Fatalf("level %d: no pair of literals in the last table", level)
-		}
-		z = deflate(t, data, level)
-		r := NewReader(iotest.HalfReader(bytes.NewReader(z)))
-		if got, err := io.ReadAll(r); err != nil || !bytes.Equal(got, data) {
-			t.Fatalf("Reader(level %d) = %d bytes, %v", level, len(got), err)
-		}
-	}
 }

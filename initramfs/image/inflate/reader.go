@@ -53,7 +53,7 @@ func (z *Reader) Reset(r io.Reader, pending []byte) {
 	z.r, z.eof, z.err = r, false, nil
 	z.op, z.rd = 0, 0
 	z.inBlock, z.final, z.stored = false, false, -1
-	z.d.src, z.d.ip, z.d.bb, z.d.bl, z.d.over, z.d.more, z.d.pairs = z.in, 0, 0, 0, 0, true, false
+	z.d.src, z.d.ip, z.d.bb, z.d.bl, z.d.over, z.d.more = z.in, 0, 0, 0, 0, true
 }
 
 // Rest returns the input read past the end of the stream (valid until the

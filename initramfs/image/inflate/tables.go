@@ -10,17 +10,11 @@ import (
 // length or distance (for kindSub, the subtable's index bits), bits 16-31
 // the literal, the length or distance base, or the subtable's start. A
 // zero entry is an unused code: invalid.
-//
-// A pair (kindLit|kindPair, main literal/length table only) is two
-// literals whose codes fit in the main table's bits together: bits 0-3
-// the bits of both codes, bits 8-11 those of the first, bits 16-23 the
-// first literal and 24-31 the second.
 const (
-	kindLit  = 1 << 4
-	kindLen  = 2 << 4 // a length, or in the distance table a distance
-	kindEnd  = 4 << 4
-	kindSub  = 8 << 4
-	kindPair = 1 << 12
+	kindLit = 1 << 4
+	kindLen = 2 << 4 // a length, or in the distance table a distance
+	kindEnd = 4 << 4
+	kindSub = 8 << 4
 )
 
 // table is a Huffman decoding table: a main table of 1<<bits entries
@@ -34,7 +28,7 @@ type table struct {
 }
 
 // maxMainBits is the largest main table (the literal/length one).
-const maxMainBits = 11
+const maxMainBits = 10
 
 // Length and distance bases and extra bits (RFC 1951 3.2.5).
 var (
@@ -149,27 +143,6 @@ func (t *table) build(lengths []uint8, mainBits uint, entry func(int) uint32) er
 		}
 	}
 	return nil
-}
-
-// pairLiterals turns each main-table entry of a literal, whose code
-// leaves room for a second literal's code in the main table's bits, into
-// a pair of the two. Entries are visited from the last: the second
-// literal's entry, at a smaller index, is then still a single one.
-func (t *table) pairLiterals() {
-	size := 1 << t.bits
-	for i := size - 1; i >= 0; i-- {
-		e := t.t[i]
-		n := uint(e & 15)
-		if e&(kindLit|kindSub) != kindLit || n >= t.bits {
-			continue
-		}
-		e2 := t.t[i>>n]
-		n2 := uint(e2 & 15)
-		if e2&(kindLit|kindSub) != kindLit || n+n2 > t.bits {
-			continue
-		}
-		t.t[i] = kindLit | kindPair | uint32(n)<<8 | uint32(n+n2) | e&0xff0000 | e2<<8&0xff000000
-	}
 }
 
 // reverse returns the n low bits of code in reverse order: deflate sends
