@@ -12,9 +12,13 @@
 //	if err := d.Decode(dst, src); err != nil { ... }
 //
 // Decode accepts what Go's compress/flate accepts, and refuses what it
-// refuses (FuzzInflate checks it against that package), except that it
-// stops once dst is full, as qemu does: a stream longer than the cluster
-// is not read to its end. A stream that ends before filling dst fails.
+// refuses (FuzzInflate checks it against that package), with two
+// exceptions, both as qemu's zlib does. It stops once dst is full: a
+// stream longer than the cluster is not read to its end. And it decodes
+// the symbol that fills dst from the bits that symbol takes, where
+// compress/flate first wants as many bits as the end-of-block code is
+// long, and reports a truncated stream when the input ends sooner. A
+// stream that ends before filling dst fails.
 package inflate
 
 import (
