@@ -21,8 +21,8 @@ func (d *Decoder) fixed() {
 		l[i] = 5
 	}
 	// Complete codes: build cannot fail.
-	_ = d.lit.build(l[:288], 9, litEntry)
-	_ = d.dist.build(l[288:320], 5, distEntry)
+	_ = d.lit.build(l[:288], litBits, litEntry)
+	_ = d.dist.build(l[288:320], distBits, distEntry)
 }
 
 // clenOrder is the order of the code length code lengths in a header.
@@ -92,8 +92,8 @@ func (d *Decoder) dynamic() error {
 	if d.overread() {
 		return d.truncated()
 	}
-	if err := d.lit.build(d.lens[:nlit], maxMainBits, litEntry); err != nil {
+	if err := d.lit.build(d.lens[:nlit], litBits, litEntry); err != nil {
 		return err
 	}
-	return d.dist.build(d.lens[nlit:n], 8, distEntry)
+	return d.dist.build(d.lens[nlit:n], distBits, distEntry)
 }

@@ -5,8 +5,13 @@
 // Knowing both ends lets it skip what a streaming decoder must do: the
 // output buffer is the history (no 32 KiB window copied around), input
 // bits are refilled 8 bytes at a time, and Huffman codes are looked up in
-// tables of up to 10 (literal/length) and 8 (distance) bits at once, with
-// subtables for longer codes.
+// tables of 10 (literal/length) and 8 (distance) bits at once, with
+// subtables for longer codes. While at least 16 bytes of input and room
+// for a whole match are left, a loop that tests both ends once per
+// iteration, not per refill or symbol, decodes up to three literals per
+// refill and copies matches 8 bytes at a time, the first 16 bytes with no
+// test of the length (fast); the end of a block goes through a loop that
+// tests them at every symbol (block).
 //
 //	var d inflate.Decoder // reuse it for every cluster (not concurrently)
 //	if err := d.Decode(dst, src); err != nil { ... }
@@ -152,6 +157,12 @@ func (d *Decoder) stored(dst []byte, op int) (int, error) {
 // stops; a Reader passes end = len(dst) - 258, so no match is cut). The
 // bit reader lives in locals here: this is the hot loop.
 func (d *Decoder) block(dst []byte, op, end int) (_ int, eob bool, _ error) {
+	if d.lit.bits == litBits && d.dist.bits == distBits {
+		var err error
+		if op, eob, err = d.fast(dst, op, end); eob || err != nil {
+			return op, eob, err
+		}
+	}
 	lit, dist := d.lit.t, d.dist.t
 	litMask, distMask := uint64(1)<<d.lit.bits-1, uint64(1)<<d.dist.bits-1
 	src, ip := d.src, d.ip
@@ -235,6 +246,131 @@ func (d *Decoder) block(dst []byte, op, end int) (_ int, eob bool, _ error) {
 			break
 		}
 		op = copyMatch(dst, op, back, min(length, len(dst)-op))
+	}
+	d.ip, d.bb, d.bl = ip, bb, bl
+	return op, eob, err
+}
+
+// fast is block's loop for as long as neither src nor dst can run out
+// within one iteration: at least 16 bytes of src left (two 8-byte loads),
+// and room in dst for a whole match and a 16-byte overrun. Then it loads
+// input without tests, decodes up to three literals per load, and copies
+// matches 8 bytes at a time, the first two words whatever the length.
+// The tables are seen as arrays of their capacity, with masked indexes,
+// so the lookups need no bounds checks. It returns with op short of end,
+// and block's loop finishes the block.
+func (d *Decoder) fast(dst []byte, op, end int) (_ int, eob bool, err error) {
+	if d.over > 0 || d.bl > 63 { // refill loaded zeros past the end of src
+		return op, false, nil
+	}
+	lit := (*[tableCap]uint32)(d.lit.t[:tableCap])
+	dist := (*[tableCap]uint32)(d.dist.t[:tableCap])
+	src, ip := d.src, d.ip
+	bb, bl := d.bb, d.bl
+	end = min(end, len(dst)-maxMatch-16)
+	last := len(src) - 16
+	for op < end && ip <= last {
+		bb |= binary.LittleEndian.Uint64(src[ip:]) << (bl & 63)
+		ip += int(63-bl) >> 3
+		bl |= 56 // at least 56 bits: three literals of the main table (≤ 10 bits each)
+		e := lit[bb&(1<<litBits-1)]
+		if e&kindLit != 0 {
+			dst[op] = byte(e >> 16)
+			op++
+			n := uint(e & 15)
+			bb >>= n
+			bl -= n
+			e = lit[bb&(1<<litBits-1)]
+			if e&kindLit != 0 {
+				dst[op] = byte(e >> 16)
+				op++
+				n := uint(e & 15)
+				bb >>= n
+				bl -= n
+				e = lit[bb&(1<<litBits-1)]
+				if e&kindLit != 0 {
+					dst[op] = byte(e >> 16)
+					op++
+					n := uint(e & 15)
+					bb >>= n
+					bl -= n
+					continue
+				}
+			}
+			// Enough bits again for a length and a distance (48).
+			bb |= binary.LittleEndian.Uint64(src[ip:]) << (bl & 63)
+			ip += int(63-bl) >> 3
+			bl |= 56
+		}
+		if e&kindSub != 0 {
+			n := uint(e & 15)
+			bb >>= n
+			bl -= n
+			e = lit[(uint64(e>>16)+bb&(1<<(e>>8&15)-1))&(tableCap-1)]
+			if e&kindLit != 0 {
+				dst[op] = byte(e >> 16)
+				op++
+				n := uint(e & 15)
+				bb >>= n
+				bl -= n
+				continue
+			}
+		}
+		if e&kindLen == 0 {
+			if e&kindEnd != 0 {
+				n := uint(e & 15)
+				bb >>= n
+				bl -= n
+				eob = true
+				break
+			}
+			err = fmt.Errorf("inflate: invalid literal/length code: %w", ErrCorrupt)
+			break
+		}
+		n := uint(e & 15)
+		bb >>= n
+		bl -= n
+		extra := uint(e >> 8 & 15)
+		length := int(e>>16) + int(bb&(1<<extra-1))
+		bb >>= extra
+		bl -= extra
+		e = dist[bb&(1<<distBits-1)]
+		if e&kindSub != 0 {
+			n := uint(e & 15)
+			bb >>= n
+			bl -= n
+			e = dist[(uint64(e>>16)+bb&(1<<(e>>8&15)-1))&(tableCap-1)]
+		}
+		if e&kindLen == 0 {
+			err = fmt.Errorf("inflate: invalid distance code: %w", ErrCorrupt)
+			break
+		}
+		n = uint(e & 15)
+		bb >>= n
+		bl -= n
+		extra = uint(e >> 8 & 15)
+		back := int(e>>16) + int(bb&(1<<extra-1))
+		bb >>= extra
+		bl -= extra
+		if back > op {
+			err = fmt.Errorf("inflate: distance %d beyond the %d bytes decoded: %w", back, op, ErrCorrupt)
+			break
+		}
+		if back < 8 {
+			op = copyMatch(dst, op, back, length)
+			continue
+		}
+		// Two words whatever the length (3 to 258, most below 16),
+		// then the rest; words may run up to 15 bytes past the match's
+		// end, which end leaves room for.
+		from := op - back
+		w, r := dst[op:op+16], dst[from:from+16]
+		binary.LittleEndian.PutUint64(w, binary.LittleEndian.Uint64(r))
+		binary.LittleEndian.PutUint64(w[8:], binary.LittleEndian.Uint64(r[8:]))
+		for k := 16; k < length; k += 8 {
+			binary.LittleEndian.PutUint64(dst[op+k:], binary.LittleEndian.Uint64(dst[from+k:]))
+		}
+		op += length
 	}
 	d.ip, d.bb, d.bl = ip, bb, bl
 	return op, eob, err

@@ -154,3 +154,94 @@ func FuzzInflate(f *testing.F) {
 	var d Decoder
 	f.Fuzz(func(t *testing.T, z []byte, n uint16) { compare(t, &d, z, int(n)) })
 }
+
+// bitWriter writes a deflate bit stream, least significant bit first.
+type bitWriter struct {
+	out  []byte
+	acc  uint64
+	nacc uint
+}
+
+func (w *bitWriter) bits(v uint64, n uint) {
+	w.acc |= v << w.nacc
+	for w.nacc += n; w.nacc >= 8; w.nacc -= 8 {
+		w.out = append(w.out, byte(w.acc))
+		w.acc >>= 8
+	}
+}
+
+// code writes a Huffman code, most significant bit first.
+func (w *bitWriter) code(c int, n uint) { w.bits(uint64(reverse(c, n)), n) }
+
+// fixedLit writes literal/length symbol s with the fixed code.
+func (w *bitWriter) fixedLit(s int) {
+	switch {
+	case s < 144:
+		w.code(0x30+s, 8)
+	case s < 256:
+		w.code(0x190+s-144, 9)
+	case s < 280:
+		w.code(s-256, 7)
+	default:
+		w.code(0xc0+s-280, 8)
+	}
+}
+
+// TestFixedMatches: a fixed-code block of random literals and matches of
+// every length (3-258) at distances from 1 to 32768, chosen here rather
+// than by a compressor, so that short distances (a pattern repeated
+// within one 8- or 16-byte copy) and the longest matches occur often.
+// Decode and Reader must give the bytes the operations spell, as
+// compress/flate does.
+func TestFixedMatches(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	var w bitWriter
+	w.bits(1, 1) // final
+	w.bits(1, 2) // fixed codes
+	var want []byte
+	for len(want) < 1<<20 {
+		if len(want) < 300 || rng.IntN(3) == 0 {
+			b := byte(rng.UintN(256))
+			w.fixedLit(int(b))
+			want = append(want, b)
+			continue
+		}
+		length := 3 + rng.IntN(16)
+		if rng.IntN(8) == 0 {
+			length = 3 + rng.IntN(256)
+		}
+		dist := 1 + rng.IntN(40)
+		if rng.IntN(4) == 0 {
+			dist = 1 + rng.IntN(min(len(want), 32768))
+		}
+		i := 28
+		for int(lenBase[i]) > length {
+			i--
+		}
+		w.fixedLit(257 + i)
+		w.bits(uint64(length-int(lenBase[i])), uint(lenExtra[i]))
+		j := 29
+		for int(distBase[j]) > dist {
+			j--
+		}
+		w.code(j, 5)
+		w.bits(uint64(dist-int(distBase[j])), uint(distExtr[j]))
+		for range length {
+			want = append(want, want[len(want)-dist])
+		}
+	}
+	w.fixedLit(256)
+	w.bits(0, 7) // flush
+	z := w.out
+
+	var d Decoder
+	got := make([]byte, len(want))
+	if err := d.Decode(got, z); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("Decode = %v, output equal: %v", err, bytes.Equal(got, want))
+	}
+	all, err := io.ReadAll(NewReader(bytes.NewReader(z)))
+	if err != nil || !bytes.Equal(all, want) {
+		t.Fatalf("Reader = %d bytes, %v; want %d bytes", len(all), err, len(want))
+	}
+	compare(t, &d, z, len(want))
+}

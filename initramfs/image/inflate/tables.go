@@ -27,8 +27,21 @@ type table struct {
 	subStart [1 << maxMainBits]int32
 }
 
-// maxMainBits is the largest main table (the literal/length one).
-const maxMainBits = 10
+// Main table bits of the literal/length and distance tables (fixed
+// blocks too, so that block's fast loop masks with constants).
+const (
+	litBits  = 10
+	distBits = 8
+	// maxMainBits is the largest main table (the literal/length one).
+	maxMainBits = litBits
+)
+
+// tableCap is every table's capacity, main table and subtables: more than
+// a literal/length code of up to 286 symbols can take with a 10-bit main
+// table (a subtable of 2^k entries holds at least k+1 codes, k ≤ 5: at
+// most 1024 + 47*32 + 8 = 2536 entries), and a power of two, so that a
+// masked index needs no bounds check.
+const tableCap = 4096
 
 // Length and distance bases and extra bits (RFC 1951 3.2.5).
 var (
@@ -78,8 +91,8 @@ func (t *table) build(lengths []uint8, mainBits uint, entry func(int) uint32) er
 	}
 	t.bits = mainBits
 	size := 1 << mainBits
-	if cap(t.t) < size {
-		t.t = make([]uint32, size, size+size/2)
+	if cap(t.t) < tableCap {
+		t.t = make([]uint32, size, tableCap)
 	}
 	t.t = t.t[:size]
 	clear(t.t)
