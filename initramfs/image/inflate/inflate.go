@@ -248,6 +248,9 @@ func (d *Decoder) block(dst []byte, op, end int) (_ int, eob bool, _ error) {
 		op = copyMatch(dst, op, back, min(length, len(dst)-op))
 	}
 	d.ip, d.bb, d.bl = ip, bb, bl
+	if err != nil && err != errNeedInput && d.overread() { // decoded from zeros past the end
+		err = d.truncated()
+	}
 	return op, eob, err
 }
 

@@ -245,3 +245,28 @@ func TestFixedMatches(t *testing.T) {
 	}
 	compare(t, &d, z, len(want))
 }
+
+// TestCutExtraBits: a fixed block of 'a' and a match at distance code 29,
+// cut before the distance's 13 extra bits. The zeros refill loads past
+// the end make distance 24577, beyond the one byte decoded; the stream is
+// truncated, not corrupt (as compress/flate says), in Decode and Reader.
+func TestCutExtraBits(t *testing.T) {
+	var w bitWriter
+	w.bits(1, 1) // final
+	w.bits(1, 2) // fixed codes
+	w.fixedLit('a')
+	w.fixedLit(257) // length 3
+	w.code(29, 5)   // distance 24577 + 13 extra bits, cut
+	w.bits(0, 1)
+	z := w.out
+	if _, err := io.ReadFull(flate.NewReader(bytes.NewReader(z)), make([]byte, 4)); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("compress/flate: %v, want io.ErrUnexpectedEOF", err)
+	}
+	var d Decoder
+	if err := d.Decode(make([]byte, 4), z); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("Decode = %v, want io.ErrUnexpectedEOF", err)
+	}
+	if _, err := io.ReadAll(NewReader(bytes.NewReader(z))); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("Reader = %v, want io.ErrUnexpectedEOF", err)
+	}
+}
