@@ -125,6 +125,11 @@ func (z *Reader) decode() error {
 			break // room for a whole match after the slide
 		}
 		op, eob, err := d.block(z.win, z.op, len(z.win)-maxMatch)
+		if err != errNeedInput && d.overread() {
+			// Some of this call's bytes were decoded from the zeros
+			// loaded past the end of the input: hand none out.
+			return d.truncated()
+		}
 		z.op = op
 		switch {
 		case err == errNeedInput:

@@ -79,3 +79,23 @@ func (c *chunked) Read(p []byte) (int, error) {
 	c.b = c.b[k:]
 	return k, nil
 }
+
+// TestReaderCutPrefix: a stream cut anywhere fails, and what Reader
+// handed out before the error is a prefix of the whole output: nothing
+// decoded from the zeros loaded past the end of the input reaches the
+// caller (an installer would write it to the disk).
+func TestReaderCutPrefix(t *testing.T) {
+	for i, level := range []int{0, 1, 6, 9, -2} {
+		data := sample(40000, uint64(20+i))
+		comp := deflate(t, data, level)
+		for cut := 1; cut < len(comp)-1; cut += 1 + cut/64 {
+			got, err := io.ReadAll(NewReader(bytes.NewReader(comp[:cut])))
+			if err == nil {
+				t.Fatalf("level %d, cut at %d of %d: no error", level, cut, len(comp))
+			}
+			if !bytes.Equal(got, data[:min(len(got), len(data))]) {
+				t.Fatalf("level %d, cut at %d of %d: %d bytes handed out, not a prefix of the output (%v)", level, cut, len(comp), len(got), err)
+			}
+		}
+	}
+}
