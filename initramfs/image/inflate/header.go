@@ -28,8 +28,18 @@ func (d *Decoder) fixed() {
 // clenOrder is the order of the code length code lengths in a header.
 var clenOrder = [19]uint8{16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15}
 
-// dynamic reads a dynamic block's header and builds its tables.
+// dynamic reads a dynamic block's header and builds its tables. An error
+// that came with bits past the end of src used is a truncated stream: the
+// header was read in part from the zeros refill loads there.
 func (d *Decoder) dynamic() error {
+	err := d.dynamicHeader()
+	if err != nil && d.overread() {
+		return d.truncated()
+	}
+	return err
+}
+
+func (d *Decoder) dynamicHeader() error {
 	d.refill()
 	nlit := int(d.bb&31) + 257
 	ndist := int(d.bb>>5&31) + 1

@@ -270,3 +270,27 @@ func TestCutExtraBits(t *testing.T) {
 		t.Errorf("Reader = %v, want io.ErrUnexpectedEOF", err)
 	}
 }
+
+// TestCutHeader: a stream cut inside a dynamic block's header is a
+// truncated stream wherever compress/flate says so, not corrupt data:
+// the code lengths read from the zeros past the end of the input make
+// no valid code.
+func TestCutHeader(t *testing.T) {
+	var d Decoder
+	for seed := range 20 {
+		data := sample(5000, uint64(100+seed))
+		z := deflate(t, data, 6)
+		for cut := 1; cut < 120 && cut < len(z); cut++ {
+			_, werr := io.ReadFull(flate.NewReader(bytes.NewReader(z[:cut])), make([]byte, len(data)))
+			if !errors.Is(werr, io.ErrUnexpectedEOF) {
+				continue
+			}
+			if err := d.Decode(make([]byte, len(data)), z[:cut]); !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Fatalf("seed %d, cut at %d of %d: Decode = %v, want io.ErrUnexpectedEOF as compress/flate", seed, cut, len(z), err)
+			}
+			if _, err := io.ReadAll(NewReader(bytes.NewReader(z[:cut]))); !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Fatalf("seed %d, cut at %d of %d: Reader = %v, want io.ErrUnexpectedEOF as compress/flate", seed, cut, len(z), err)
+			}
+		}
+	}
+}
