@@ -157,7 +157,9 @@ func (d *Decoder) stored(dst []byte, op int) (int, error) {
 // stops; a Reader passes end = len(dst) - 258, so no match is cut). The
 // bit reader lives in locals here: this is the hot loop.
 func (d *Decoder) block(dst []byte, op, end int) (_ int, eob bool, _ error) {
-	if d.lit.bits == litBits && d.dist.bits == distBits {
+	// fast needs bl ≤ 63 and no zeros loaded past the end of src, which
+	// refill gives only when src is about to run out.
+	if d.lit.bits == litBits && d.dist.bits == distBits && d.over == 0 && d.bl <= 63 {
 		var err error
 		if op, eob, err = d.fast(dst, op, end); eob || err != nil {
 			return op, eob, err
@@ -263,9 +265,6 @@ func (d *Decoder) block(dst []byte, op, end int) (_ int, eob bool, _ error) {
 // so the lookups need no bounds checks. It returns with op short of end,
 // and block's loop finishes the block.
 func (d *Decoder) fast(dst []byte, op, end int) (_ int, eob bool, err error) {
-	if d.over > 0 || d.bl > 63 { // refill loaded zeros past the end of src
-		return op, false, nil
-	}
 	lit := (*[tableCap]uint32)(d.lit.t[:tableCap])
 	dist := (*[tableCap]uint32)(d.dist.t[:tableCap])
 	src, ip := d.src, d.ip
