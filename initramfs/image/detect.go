@@ -84,7 +84,8 @@ func decompress(kind string, r io.Reader, threads int, hist lzma2.History) (io.R
 		// it, 0.69-0.71 s with 2, whose hand-offs between goroutines
 		// cost more CPU than they save on 2 cores (make bench P1:
 		// 1.25x against 0.93x of curl+zstd|dd). Peak RSS 23.9 against 26.7 MiB.
-		z, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
+		// rleAsRaw: the decoder fills RLE blocks (runs of zeros) a byte at a time.
+		z, err := zstd.NewReader(newRLEAsRaw(r), zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
 			zstd.WithDecoderMaxWindow(maxZstdWindow))
 		if err != nil {
 			return nil, fmt.Errorf("zstd: %w", err)
