@@ -276,6 +276,8 @@ func (d *Decoder) fast(dst []byte, op, end int) (_ int, eob bool, err error) {
 		ip += int(63-bl) >> 3
 		bl |= 56 // at least 56 bits: three literals of the main table (≤ 10 bits each)
 		e := lit[bb&(1<<litBits-1)]
+		// Up to three literals, written out: as a loop they ran 4.47 G
+		// instructions against 3.65 G on 2000 qcow2 clusters (cachegrind).
 		if e&kindLit != 0 {
 			dst[op] = byte(e >> 16)
 			op++
