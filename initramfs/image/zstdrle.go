@@ -1,6 +1,7 @@
 package image
 
 import (
+	"bytes"
 	"encoding/binary"
 	"io"
 )
@@ -124,8 +125,7 @@ func (z *rleAsRaw) frame() error {
 	if !ok {
 		return err
 	}
-	magic := binary.LittleEndian.Uint32(m)
-	if magic&^0xf == 0x184d2a50 { // a skippable frame: its size, then its data
+	if m[0]&0xf0 == 0x50 && bytes.Equal(m[1:], zstdSkippable) { // its size, then its data
 		s, ok, err := z.take(4)
 		if !ok {
 			return err
@@ -134,7 +134,7 @@ func (z *rleAsRaw) frame() error {
 		z.last, z.checksum = true, false
 		return nil
 	}
-	if magic != 0xfd2fb528 { // not a zstd frame
+	if !bytes.Equal(m, zstdMagic) {
 		z.state = rleRest
 		return nil
 	}
