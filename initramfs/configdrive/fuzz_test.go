@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -47,7 +49,11 @@ func readBack(fsys filesystem.FileSystem) (map[string][]byte, error) {
 				}
 				continue
 			}
-			data, err := fsys.ReadFile(p)
+			info, err := e.Info()
+			if err != nil {
+				return err
+			}
+			data, err := readWhole(fsys, p, info.Size())
 			if err != nil {
 				return err
 			}
@@ -56,6 +62,33 @@ func readBack(fsys filesystem.FileSystem) (map[string][]byte, error) {
 		return nil
 	}
 	return out, walk(".")
+}
+
+// readWhole reads a file in one Read from its start, with room for one
+// byte more than its directory entry says, and checks that the next Read
+// ends the file. go-diskfs v1.9.4's fat12 File.Read returns bytes past the
+// end of a file when a read starts inside a cluster (it reads to the end of
+// the cluster), so io.ReadAll's growing buffer made a 513-byte file on
+// 4096-byte clusters read back as 768 bytes; one read from offset 0 keeps
+// that path out of the oracle.
+func readWhole(fsys filesystem.FileSystem, name string, size int64) ([]byte, error) {
+	f, err := fsys.OpenFile(name, os.O_RDONLY)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	buf := make([]byte, size+1)
+	n, err := f.Read(buf)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	if int64(n) != size {
+		return nil, fmt.Errorf("%s: read %d bytes, its directory entry says %d", name, n, size)
+	}
+	if m, err := f.Read(buf); m != 0 || !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s: %d more bytes (%v) after its %d bytes", name, m, err, size)
+	}
+	return buf[:n], nil
 }
 
 func readISO(img []byte) (map[string][]byte, string, error) {
@@ -102,6 +135,9 @@ func addSeeds(f *testing.F) {
 	f.Add("c0ffee00", "db1", "", "", "", "52:54:00:00:00:99", []byte("#!/bin/sh\necho hi\n"),
 		[]byte(`{"links":[],"networks":[],"services":[]}`), true)
 	f.Add("", "h", "k", "m", "v", "x", []byte{0}, []byte("{"), true)
+	// meta_data.json of 600 bytes: past one 512-byte read, inside one
+	// 4096-byte cluster (go-diskfs's ReadFile returned 768 bytes for it).
+	f.Add("u", "h", "", "m", strings.Repeat("a", 475), "", []byte(nil), []byte(nil), false)
 	f.Add("\xff\"\n</", "a\x00b\u2028", "\xc3", "\\", "\x7f", "\"}", bytes.Repeat([]byte{0xff}, 5000), []byte("null"), true)
 }
 
