@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -32,9 +33,41 @@ func main() {
 	}
 }
 
+// parsing serialises flag parsing across concurrent runs in one process
+// (the tests run `byoi serve` and client commands side by side). urfave/cli
+// v2 appends its package-level HelpFlag and VersionFlag to every app and
+// command, and BoolFlag.Apply writes to the flag it is called on, so two
+// runs parsing flags at once race on those two variables. A run holds the
+// lock from its start until its command's action begins.
+var parsing sync.Mutex
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	parsing.Lock()
+	var once sync.Once
+	parsed := func() { once.Do(parsing.Unlock) }
+	defer parsed()
 	app := newApp(stdout, stderr)
+	app.Action = afterParsing(app.Action, parsed)
+	var wrap func([]*cli.Command)
+	wrap = func(cmds []*cli.Command) {
+		for _, c := range cmds {
+			c.Action = afterParsing(c.Action, parsed)
+			wrap(c.Subcommands)
+		}
+	}
+	wrap(app.Commands)
 	return app.RunContext(ctx, args)
+}
+
+// afterParsing returns action preceded by parsed; nil stays nil.
+func afterParsing(action cli.ActionFunc, parsed func()) cli.ActionFunc {
+	if action == nil {
+		return nil
+	}
+	return func(c *cli.Context) error {
+		parsed()
+		return action(c)
+	}
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
