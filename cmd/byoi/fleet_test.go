@@ -93,16 +93,20 @@ func TestMachinesListWatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var out strings.Builder
+	out := &syncWriter{w: &strings.Builder{}}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"byoi", "machines", "list", "--watch", "--interval", "50ms", "--server", r.url, "--token", r.token}, &syncWriter{w: &out}, os.Stderr)
+		done <- run(ctx, []string{"byoi", "machines", "list", "--watch", "--interval", "50ms", "--server", r.url, "--token", r.token}, out, os.Stderr)
 	}()
-	time.Sleep(300 * time.Millisecond)
+	// Wait for the first table rather than sleeping: under -race on a
+	// loaded machine the first fetch can take longer than any fixed pause.
+	waitFor(t, func() bool { return strings.Contains(out.String(), "\na ") })
+	time.Sleep(200 * time.Millisecond) // a few unchanged refreshes, which print nothing
 	if _, err := r.run(t, "machines", "add", "b", "--mac", "52:54:00:00:00:02"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	waitFor(t, func() bool { return strings.Contains(out.String(), "\nb ") })
+	time.Sleep(200 * time.Millisecond)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("machines list --watch = %v, want nil after Ctrl-C", err)
