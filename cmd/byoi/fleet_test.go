@@ -221,7 +221,7 @@ func TestWaitSaysWhatItWaitsFor(t *testing.T) {
 	if _, err := r.run(t, "deploy", "a", "--image-url", "http://198.51.100.9/d.raw", "--image-type", "raw"); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	var out strings.Builder
 	w := &syncWriter{w: &out}
@@ -229,12 +229,12 @@ func TestWaitSaysWhatItWaitsFor(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"byoi", "wait", "a", "--interval", "50ms", "--progress", "plain", "--server", r.url, "--token", r.token}, w, os.Stderr)
 	}()
-	time.Sleep(300 * time.Millisecond)
+	waitFor(t, func() bool { return strings.Contains(w.String(), "machine has not PXE-booted yet") })
 	lc := lifecycle.New(r.st, lifecycle.Config{})
 	if _, err := lc.Boot(context.Background(), lifecycle.BootRequest{MAC: "52:54:00:00:00:01", Client: "efi/x86_64"}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	waitFor(t, func() bool { return strings.Contains(w.String(), "waiting for the installer to start\n") })
 	cancel()
 	<-done
 	got := w.String()
@@ -264,12 +264,9 @@ func TestWaitReconnects(t *testing.T) {
 	go func() {
 		done <- run(context.Background(), []string{"byoi", "wait", "a", "--interval", "50ms", "--progress", "plain", "--server", r.url, "--token", r.token}, w, os.Stderr)
 	}()
-	time.Sleep(200 * time.Millisecond)
+	waitFor(t, func() bool { return strings.Contains(w.String(), "Task 1 on a: installing") })
 	r.http.Close()
-	time.Sleep(400 * time.Millisecond)
-	if !strings.Contains(w.String(), "does not answer (connection refused); retrying") {
-		t.Errorf("output while the server is down lacks the retry note:\n%s", w.String())
-	}
+	waitFor(t, func() bool { return strings.Contains(w.String(), "does not answer (connection refused); retrying") })
 	l := listenAgain(t, addr)
 	srv := &httpServer{}
 	srv.serve(l, r.srv.Handler())
