@@ -129,7 +129,7 @@ e2e-byolinux: build fetch-ovmf
 # The table, then the load test's progress-latency target (p99 < 50 ms with
 # 200 agents), which needs a build without -race and a quiet machine.
 bench: deps-test build
-	BYOI_ROOT=$(CURDIR) $(GO) run ./e2e/bench
+	GO=$(GO) BYOI_ROOT=$(CURDIR) $(GO) run ./e2e/bench
 	BYOI_LOAD_LATENCY=1 $(GO) test -count=1 -v -run '^TestLoadLatency$$' ./server/http
 	$(GO) test -count=1 -run '^$$' -bench '^BenchmarkPreflightCost$$' -benchtime 3x ./initramfs/image
 

@@ -12,8 +12,10 @@
 // concurrent agents. The table goes to stdout, every figure to
 // bench-results.json in the results directory it prints.
 //
-// The same binary also plays the child roles the parts need (-role install,
-// -role download, -role storm, -role static-http); those are internal.
+// The same binary also plays the child roles the parts need (-role storm,
+// -role static-http, -role image-http); those are internal. byoi's installs
+// run in a smaller binary of their own, e2e/bench/benchchild, which the
+// bench builds first (package child says why).
 package main
 
 import (
@@ -22,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"regexp"
@@ -68,7 +71,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.BoolVar(&c.quick, "quick", false, "smaller sizes, for a smoke run (figures not comparable)")
 	cases := fs.String("cases", "", "P1-P3: only the cases whose names match this regular expression")
 	fs.BoolVar(&c.prepare, "prepare", false, "generate the images the P1-P3 cases need (cached in -work), measure nothing, skip P4 and P5")
-	fs.StringVar(&c.role, "role", "", "internal: child role (install, download, storm, static-http)")
+	fs.StringVar(&c.role, "role", "", "internal: child role (storm, static-http, image-http)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -104,6 +107,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	for _, d := range []string{c.work, c.out} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("results: %w", err)
+		}
+	}
+	if !c.prepare && (c.want("P1") || c.want("P2") || c.want("P3")) {
+		if err := buildChild(ctx, &c); err != nil {
+			return err
 		}
 	}
 	rep := newReport(c, start)
@@ -143,21 +151,40 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	return nil
 }
 
+// childExe is byoi's side of P1-P3, e2e/bench/benchchild, built by
+// buildChild before the parts run.
+var childExe string
+
+// buildChild builds benchchild into the results directory, from the
+// repository at c.root with the go command of $GO, $PATH or /usr/local/go.
+func buildChild(ctx context.Context, c *config) error {
+	goCmd := os.Getenv("GO")
+	if goCmd == "" {
+		if p, err := exec.LookPath("go"); err == nil {
+			goCmd = p
+		} else {
+			goCmd = "/usr/local/go/bin/go"
+		}
+	}
+	exe := filepath.Join(c.out, "benchchild")
+	cmd := exec.CommandContext(ctx, goCmd, "build", "-o", exe, "./e2e/bench/benchchild")
+	cmd.Dir = c.root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("building benchchild: %w: %s", err, strings.TrimSpace(string(out)))
+	}
+	childExe = exe
+	return nil
+}
+
 // runRole runs one of the child roles.
 func runRole(ctx context.Context, role string, args []string, stdout io.Writer) error {
 	switch role {
-	case "install":
-		return roleInstall(ctx, args, stdout)
 	case "storm":
 		return roleStorm(ctx, args, stdout)
 	case "static-http":
 		return roleStaticHTTP(ctx, args)
-	case "idle":
-		return roleIdle(stdout)
 	case "image-http":
 		return roleImageHTTP(ctx, args, stdout)
-	case "download":
-		return roleDownload(ctx, args, stdout)
 	}
 	return fmt.Errorf("unknown role %q", role)
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/byoi/byoi/e2e/bench/child"
 )
 
 // P1 is the installer's real path: an image at an HTTP URL (a server on
@@ -165,7 +167,7 @@ func p1Run(ctx context.Context, rep *report, im images, srv *imageServer, tg *ta
 		return err
 	}
 	defer os.Remove(filepath.Join(tg.dir, "download")) // (a)'s copy, kept between its runs
-	var child childReport
+	var child child.Report
 	var lineA, lineB string
 	sides := []func(run int) (time.Duration, error){
 		func(run int) (time.Duration, error) {
@@ -228,10 +230,10 @@ func p1Run(ctx context.Context, rep *report, im images, srv *imageServer, tg *ta
 
 // p1Byoi is one byoi run; the warm-up run writes a fresh target, which is
 // compared with the raw image.
-func p1Byoi(ctx context.Context, tg *targets, srv *imageServer, pc p1Case, file, raw, sum string, warmup bool) (_ time.Duration, _ childReport, err error) {
+func p1Byoi(ctx context.Context, tg *targets, srv *imageServer, pc p1Case, file, raw, sum string, warmup bool) (_ time.Duration, _ child.Report, err error) {
 	path, done, err := tg.make(pc.spec.size, pc.target, warmup)
 	if err != nil {
-		return 0, childReport{}, err
+		return 0, child.Report{}, err
 	}
 	defer cleanup(&err, done)
 	in := install{url: srv.url(file), typ: pc.format, target: path, pageCache: pc.target == "loop, page cache", threads: pc.threads}

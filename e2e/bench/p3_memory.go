@@ -4,13 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/byoi/byoi/e2e/bench/child"
 )
 
 // p3Case is one install whose peak RSS is measured.
@@ -66,7 +65,7 @@ func p3Cases(quick bool) []p3Case {
 }
 
 // benchMemory is P3: the peak RSS of the installer's image pipeline, in a
-// child process (this binary with -role install, under the agent's Go
+// child process (benchchild -role install, under the agent's Go
 // memory limit) so nothing else of the bench counts.
 func benchMemory(ctx context.Context, c *config, rep *report) error {
 	im, srv, tg, err := imageFixture(ctx, c)
@@ -75,11 +74,7 @@ func benchMemory(ctx context.Context, c *config, rep *report) error {
 	}
 	defer srv.close()
 	defer tg.close()
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	idle, err := childRSS(ctx, exec.CommandContext(ctx, self, "-role", "idle"))
+	idle, err := childRSS(ctx, exec.CommandContext(ctx, childExe, "-role", "idle"))
 	if err != nil {
 		return err
 	}
@@ -199,29 +194,9 @@ func childRSS(ctx context.Context, cmd *exec.Cmd) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	var r childReport
+	var r child.Report
 	if err := json.Unmarshal(out, &r); err != nil || r.VmHWMKiB == 0 {
 		return 0, fmt.Errorf("child output %q: %v", out, err)
 	}
 	return float64(r.VmHWMKiB) / 1024, nil
-}
-
-// vmHWM reads this process's peak resident set (KiB) from /proc.
-func vmHWM() int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return n
-		}
-	}
-	return 0
-}
-
-// roleIdle reports the peak RSS of this binary doing nothing.
-func roleIdle(stdout io.Writer) error {
-	return json.NewEncoder(stdout).Encode(childReport{VmHWMKiB: vmHWM()})
 }
