@@ -16,14 +16,23 @@ import (
 // writes take a while, as a device's do. It records how many writes ran at
 // once, and whether a buffer changed while it was being written (released
 // to the decoder too early).
+//
+// With await set, a write that starts before any two writes have run at
+// once waits for a second one to start (until await after the first write
+// began) before taking delay: whether the writer issues a second write
+// while the first is in flight then does not depend on how fast the
+// decoder runs on a loaded machine.
 type slowDirect struct {
 	*FileTarget
 	delay   time.Duration
+	await   time.Duration
 	failAt  int64         // writes at or past this offset fail with EIO; -1: none
 	zeroing time.Duration // how long ZeroRange takes
 	cur     atomic.Int32
 	peak    atomic.Int32
 	changed atomic.Bool
+	// deadline ends the waits for a second write (Unix ns; 0: not yet set)
+	deadline atomic.Int64
 }
 
 func (s *slowDirect) Direct() bool { return true }
@@ -41,6 +50,10 @@ func (s *slowDirect) WriteAt(p []byte, off int64) (int, error) {
 		if n <= old || s.peak.CompareAndSwap(old, n) {
 			break
 		}
+	}
+	s.deadline.CompareAndSwap(0, time.Now().Add(s.await).UnixNano())
+	for s.peak.Load() < 2 && time.Now().UnixNano() < s.deadline.Load() {
+		time.Sleep(time.Millisecond)
 	}
 	before := bytes.Clone(p)
 	time.Sleep(s.delay)
@@ -74,6 +87,9 @@ func TestOverlappedWrites(t *testing.T) {
 			ft := garbageTarget(t, path, testImageSize)
 			defer ft.Close()
 			tg := &slowDirect{FileTarget: ft, delay: 2 * time.Millisecond, failAt: -1}
+			if tc.depth > 1 {
+				tg.await = 10 * time.Second
+			}
 			srv := fileServer(t, variants[tc.name], nil)
 			res, err := Install(testCtx(t), fast(Options{URL: srv.URL, Type: declared(tc.name)}), tg)
 			if err != nil {
@@ -102,7 +118,7 @@ func TestOverlappedWriteFails(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ft := garbageTarget(t, filepath.Join(t.TempDir(), "disk"), testImageSize)
 			defer ft.Close()
-			tg := &slowDirect{FileTarget: ft, delay: 20 * time.Millisecond, failAt: 4 * mib}
+			tg := &slowDirect{FileTarget: ft, delay: 20 * time.Millisecond, failAt: 4 * mib, await: 10 * time.Second}
 			srv := fileServer(t, variants[name], nil)
 			_, err := Install(testCtx(t), fast(Options{URL: srv.URL, Type: declared(name)}), tg)
 			if n := tg.cur.Load(); n != 0 {
