@@ -102,6 +102,27 @@ func (l *parkLab) parked() int {
 	return len(l.s.parked)
 }
 
+// waitParked waits until n DISCOVERs are parked (the server handles each
+// packet on a goroutine of its own, which a loaded machine may start late).
+func (l *parkLab) waitParked(n int) {
+	l.t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); l.parked() != n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			l.t.Fatalf("%d DISCOVERs parked after 5 s, want %d", l.parked(), n)
+		}
+	}
+}
+
+// parkedXID returns the transaction ID of the first parked DISCOVER.
+func (l *parkLab) parkedXID() dhcpv4.TransactionID {
+	l.s.mu.Lock()
+	defer l.s.mu.Unlock()
+	if len(l.s.parked) == 0 {
+		return dhcpv4.TransactionID{}
+	}
+	return l.s.parked[0].req.TransactionID
+}
+
 func onePool(last byte) Config {
 	cfg := testConfig(ModeFull)
 	cfg.PoolStart, cfg.PoolEnd = net.IPv4(198, 51, 100, 100), net.IPv4(198, 51, 100, last)
@@ -146,18 +167,31 @@ func TestParkedDiscover(t *testing.T) {
 // copy's park time (but within the retransmission's) still goes to it,
 // answered with the latest transaction ID.
 func TestParkedRetransmission(t *testing.T) {
-	l := newParkLab(t, onePool(100), time.Second, 1, 2)
+	const park = 2 * time.Second
+	l := newParkLab(t, onePool(100), park, 1, 2)
 	ip := net.IPv4(198, 51, 100, 100).To4()
 	l.leaseIP(1, ip)
 	l.discover(2, 1)
-	time.Sleep(700 * time.Millisecond)
-	l.discover(2, 2) // deadline now about 1.7 s after the first copy
-	time.Sleep(600 * time.Millisecond)
-	if n := l.parked(); n != 1 {
-		t.Fatalf("%d DISCOVERs parked 1.3 s after the first copy (park time 1 s, retransmitted at 0.7 s), want 1", n)
+	l.waitParked(1)
+	first := time.Now() // the first copy's deadline is before first+park
+	time.Sleep(park / 2)
+	retransmitted := time.Now() // the retransmission's is after retransmitted+park
+	l.discover(2, 2)
+	for want := (dhcpv4.TransactionID{0xb0, 0x01, 2, 2}); l.parkedXID() != want; time.Sleep(time.Millisecond) {
+		if time.Since(retransmitted) > park/2 {
+			t.Fatalf("the parked DISCOVER's xid is %s %s after the retransmission, want %s", l.parkedXID(), park/2, want)
+		}
+	}
+	time.Sleep(time.Until(first.Add(park + 200*time.Millisecond)))
+	n := l.parked()
+	if late := time.Since(retransmitted); late >= park {
+		t.Fatalf("checked %s after the retransmission, past its park time %s: the machine is too slow for this test", late, park)
+	}
+	if n != 1 {
+		t.Fatalf("%d DISCOVERs parked past the first copy's park time (%s), before the retransmission's, want 1", n, park)
 	}
 	l.release(1, ip)
-	o := l.recv(2, time.Second)
+	o := l.recv(2, 5*time.Second)
 	if o == nil || o.MessageType() != dhcpv4.MessageTypeOffer || !o.YourIPAddr.Equal(ip) {
 		t.Fatalf("client 2 after the release: %v, want an OFFER of %s", o, ip)
 	}
@@ -181,12 +215,9 @@ func TestParkedAnsweredDirectly(t *testing.T) {
 	held := net.IPv4(198, 51, 100, 101).To4()
 	l.leaseIP(4, held)
 	l.discover(2, 0)
-	time.Sleep(100 * time.Millisecond) // 2 is first in line
+	l.waitParked(1) // 2 is first in line
 	l.discover(3, 0)
-	time.Sleep(200 * time.Millisecond)
-	if n := l.parked(); n != 2 {
-		t.Fatalf("%d DISCOVERs parked, want 2", n)
-	}
+	l.waitParked(2)
 	l.advance(2 * offerHold)
 	l.discover(2, 1)
 	o := l.recv(2, 2*time.Second)
