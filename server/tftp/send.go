@@ -40,12 +40,26 @@ type sender struct {
 	last int64  // number of the final DATA block (shorter than blksize)
 	pkt  []byte // one DATA packet
 	rbuf []byte
+
+	// batch sends the DATA packets of a window in one system call; nil
+	// when every packet is a write of its own (a window of 1, blocks too
+	// large to batch, not Linux, or after the kernel refused a batch or a
+	// window went unanswered).
+	batch   *batcher
+	wbuf    []byte // a batch's packets, back to back
+	batches int    // batch sends that went out (tests)
 }
 
 func newSender(conn *net.UDPConn, src io.ReaderAt, size int64, neg negotiation, cfg Config) *sender {
-	return &sender{conn: conn, src: src, size: size, blksize: neg.blksize, window: neg.window, oack: neg.oack,
+	s := &sender{conn: conn, src: src, size: size, blksize: neg.blksize, window: neg.window, oack: neg.oack,
 		timeout: cfg.Timeout, retries: cfg.Retries,
 		last: size/int64(neg.blksize) + 1, pkt: make([]byte, 4+neg.blksize), rbuf: make([]byte, 516)}
+	if neg.window > 1 {
+		if s.batch = newBatcher(conn, 4+neg.blksize); s.batch != nil {
+			s.wbuf = make([]byte, min(neg.window, s.batch.max)*(4+neg.blksize))
+		}
+	}
+	return s
 }
 
 // errNoProgress ends a transfer whose client stopped acknowledging.
@@ -66,16 +80,17 @@ func (s *sender) run(ctx context.Context) (int64, error) {
 		if next == 0 {
 			end = 0 // the OACK is acknowledged alone (ACK 0)
 		}
-		for b := next; b <= end; b++ {
-			if err := s.send(b); err != nil {
-				return s.acked(next), err
-			}
+		if err := s.sendWindow(next, end); err != nil {
+			return s.acked(next), err
 		}
 		got, err := s.waitACK(next-1, end)
 		if errors.Is(err, errNoProgress) {
 			if tries++; tries > s.retries {
 				return s.acked(next), fmt.Errorf("%w of block %d after %d tries of %s", err, uint16(next), tries, s.timeout)
 			}
+			// Sent again one packet per write: should segmented sends
+			// vanish on some path, the transfer still completes.
+			s.batch = nil
 			continue
 		}
 		var ce *clientError
@@ -98,24 +113,73 @@ func (s *sender) acked(next int64) int64 {
 	return min((next-1)*int64(s.blksize), s.size)
 }
 
+// sendWindow sends blocks first to end, in batches when it can: every
+// packet but the file's last is 4+blksize bytes, and the last block ends a
+// window, so a batch's packets all have the batcher's size except perhaps
+// its last. If the kernel refuses a batch, this transfer sends the window
+// again one packet per write, and goes on that way.
+func (s *sender) sendWindow(first, end int64) error {
+	for b := first; b <= end; {
+		n := int64(1)
+		if s.batch != nil && b > 0 {
+			n = min(end-b+1, int64(s.batch.max))
+		}
+		if n == 1 {
+			if err := s.send(b); err != nil {
+				return err
+			}
+			b++
+			continue
+		}
+		p := s.wbuf[:0]
+		for i := range n {
+			pkt, err := s.packet(b+i, s.wbuf[len(p):len(p)+4+s.blksize])
+			if err != nil {
+				return err
+			}
+			p = p[:len(p)+len(pkt)]
+		}
+		if err := s.batch.write(p); err != nil {
+			if !refused(err) {
+				return err
+			}
+			s.batch = nil
+			continue
+		}
+		s.batches++
+		b += n
+	}
+	return nil
+}
+
 // send sends block b: the OACK for 0, DATA otherwise.
 func (s *sender) send(b int64) error {
 	if b == 0 {
 		_, err := s.conn.Write(s.oack)
 		return err
 	}
+	pkt, err := s.packet(b, s.pkt)
+	if err != nil {
+		return err
+	}
+	_, err = s.conn.Write(pkt)
+	return err
+}
+
+// packet writes DATA block b into dst (4+blksize bytes) and returns the
+// packet.
+func (s *sender) packet(b int64, dst []byte) ([]byte, error) {
 	off := (b - 1) * int64(s.blksize)
 	n := int(min(int64(s.blksize), s.size-off))
-	binary.BigEndian.PutUint16(s.pkt, opDATA)
-	binary.BigEndian.PutUint16(s.pkt[2:], uint16(b))
+	binary.BigEndian.PutUint16(dst, opDATA)
+	binary.BigEndian.PutUint16(dst[2:], uint16(b))
 	if n > 0 {
-		got, err := s.src.ReadAt(s.pkt[4:4+n], off)
+		got, err := s.src.ReadAt(dst[4:4+n], off)
 		if got != n {
-			return fmt.Errorf("read block %d: %d of %d bytes: %w", b, got, n, errors.Join(err, io.ErrUnexpectedEOF))
+			return nil, fmt.Errorf("read block %d: %d of %d bytes: %w", b, got, n, errors.Join(err, io.ErrUnexpectedEOF))
 		}
 	}
-	_, err := s.conn.Write(s.pkt[:4+n])
-	return err
+	return dst[:4+n], nil
 }
 
 // waitACK waits for an ACK of a block in (base, end] and returns that
