@@ -9,9 +9,9 @@ import (
 )
 
 // maxSegments is the most datagrams one UDP_SEGMENT send may carry
-// (UDP_MAX_SEGMENTS: 64 until Linux 6.9, 128 since), and maxBatchBytes the
-// most bytes: a send is one UDP datagram to the socket layer, whose length
-// field has 16 bits.
+// (UDP_MAX_SEGMENTS, 64 in the kernels that brought UDP_SEGMENT; newer ones
+// may allow more), and maxBatchBytes the most bytes: a send is one UDP
+// datagram to the socket layer, whose length field has 16 bits.
 const (
 	maxSegments   = 64
 	maxBatchBytes = 65000
